@@ -1,0 +1,109 @@
+"""Where the operational database is, and how the dashboards connect to it.
+
+Resolution order for the database URL:
+
+1. the environment variable ``OPS_DB_URL``;
+2. ``[connections.ops]`` in ``.streamlit/secrets.toml`` (read by ``st.connection``);
+3. the embedded demo: a SQLite file built on first start (``OPS_DEMO_PATH``,
+   default ``var/demo.sqlite``).
+
+Every engine the dashboards use is *hardened*: each new DBAPI connection is
+made read-only and given a statement timeout (SQLite: ``PRAGMA query_only``
+plus a progress-handler deadline; PostgreSQL: read-only session and
+``statement_timeout``; MariaDB/MySQL: read-only session and
+``max_statement_time`` / ``max_execution_time``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from data_access.config import PROJECT_ROOT
+
+DEFAULT_DEMO_PATH = PROJECT_ROOT / "var" / "demo.sqlite"
+_HARDENED_FLAG = "_ops_hardened"
+
+
+class ReadOnlyViolation(RuntimeError):
+    pass
+
+
+def demo_path() -> Path:
+    """Where the embedded demo SQLite database lives."""
+    return Path(os.environ.get("OPS_DEMO_PATH") or DEFAULT_DEMO_PATH)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def env_url() -> str | None:
+    """The ``OPS_DB_URL`` override, if set and not blank."""
+    url = os.environ.get("OPS_DB_URL", "").strip()
+    return url or None
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and the footer."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is shown by its scheme only
+        return url.split(":", 1)[0] + ":…"
+
+
+def harden(engine: Engine, statement_timeout_s: float) -> Engine:
+    """Make every connection of ``engine`` read-only with a statement timeout.
+
+    Idempotent: a second call on the same engine does nothing. Call it before
+    the engine's first connection (connections already pooled are discarded).
+    """
+    if getattr(engine, _HARDENED_FLAG, False):
+        return engine
+    timeout_ms = max(1, int(statement_timeout_s * 1000))
+    dialect = engine.dialect.name
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            if dialect == "sqlite":
+                cur.execute("PRAGMA query_only = ON")
+            elif dialect == "postgresql":
+                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                cur.execute(f"SET statement_timeout = {timeout_ms:d}")
+            elif dialect == "mysql":
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+                cur.execute("SELECT VERSION()")
+                version = str(cur.fetchone()[0])
+                if "mariadb" in version.lower():
+                    cur.execute(f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}")
+                else:
+                    cur.execute(f"SET SESSION max_execution_time = {timeout_ms:d}")
+        finally:
+            cur.close()
+        if dialect == "postgresql":
+            dbapi_conn.commit()
+
+    if dialect == "sqlite":
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _deadline(conn: Any, _cursor: Any, _stmt: Any, _params: Any, _ctx: Any, _many: Any) -> None:
+            deadline = time.monotonic() + statement_timeout_s
+            raw = conn.connection.dbapi_connection
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 20_000)
+
+    engine.dispose()
+    setattr(engine, _HARDENED_FLAG, True)
+    return engine
+
+
+def make_engine(url: str, statement_timeout_s: float = 20.0, **kwargs: Any) -> Engine:
+    """A hardened engine for scripts, benchmarks and tests (pages use ``st.connection``)."""
+    kwargs.setdefault("pool_pre_ping", True)
+    return harden(create_engine(url, **kwargs), statement_timeout_s)

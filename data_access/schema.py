@@ -1,0 +1,184 @@
+"""SQLAlchemy Core definitions of the operational data contract.
+
+This mirrors ``shared/data-contract.md`` exactly: table and column names are
+the contract. A site implements these as views over its own system; the demo
+generator and the test fixtures create them as tables. The dashboards only
+ever read them.
+
+Conventions (from the contract): codes are text; timestamps are naive local
+time in the site's time zone; coordinates are decimal degrees in the site's
+configured coordinate system; ``NULL`` means "has not happened yet".
+
+``incident`` deliberately has no primary key: real exports contain duplicate
+ids, and the data-quality queries count them instead of failing on load.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+CODE = String(32)
+NAME = String(128)
+
+district = Table(
+    "district",
+    metadata,
+    Column("code", String(6), primary_key=True),
+    Column("name_zh", NAME, nullable=False),
+    Column("name_en", NAME),
+)
+
+street = Table(
+    "street",
+    metadata,
+    Column("code", String(9), primary_key=True),
+    Column("district_code", String(6), nullable=False),
+    Column("name_zh", NAME, nullable=False),
+    Column("name_en", NAME),
+    Column("population", Integer),
+    Column("area_km2", Float),
+    Column("lat", Float),
+    Column("lon", Float),
+)
+
+grid = Table(
+    "grid",
+    metadata,
+    Column("code", CODE, primary_key=True),
+    Column("street_code", CODE, nullable=False),
+    Column("name_zh", NAME),
+    Column("kind", String(16)),
+    Index("ix_grid_street", "street_code"),
+)
+
+GRID_KINDS = ("community", "building", "market", "village", "dedicated")
+
+venue = Table(
+    "venue",
+    metadata,
+    Column("id", CODE, primary_key=True),
+    Column("street_code", CODE),
+    Column("name_zh", NAME),
+    Column("name_en", NAME),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("radius_m", Float),
+    Column("capacity", Integer),
+)
+
+incident = Table(
+    "incident",
+    metadata,
+    Column("id", CODE, nullable=False),
+    Column("source", CODE),
+    Column("category", CODE),
+    Column("street_code", CODE),
+    Column("grid_code", CODE),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("reported_at", DateTime, nullable=False),
+    Column("accepted_at", DateTime),
+    Column("dispatched_at", DateTime),
+    Column("arrived_at", DateTime),
+    Column("closed_at", DateTime),
+    Column("status", String(16)),
+    Column("outcome", String(16)),
+    Column("address", String(200)),
+    Column("reporter_name", String(64)),
+    Column("reporter_phone", String(32)),
+    Index("ix_incident_reported", "reported_at"),
+    Index("ix_incident_street_reported", "street_code", "reported_at"),
+    Index("ix_incident_id", "id"),
+)
+
+INCIDENT_STATUSES = ("open", "dispatched", "on_site", "closed", "cancelled")
+INCIDENT_OUTCOMES = ("resolved", "mediated", "unresolved", "referred")
+INCIDENT_SOURCES = ("110", "patrol", "camera_ai", "hotline", "walk_in")
+#: The handling milestones, in order, after ``reported_at``.
+MILESTONES = ("accepted", "dispatched", "arrived", "closed")
+
+crowd_reading = Table(
+    "crowd_reading",
+    metadata,
+    Column("ts", DateTime, nullable=False),
+    Column("cell_id", CODE, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("street_code", CODE),
+    Column("people", Integer),
+    PrimaryKeyConstraint("ts", "cell_id"),
+    Index("ix_crowd_street_ts", "street_code", "ts"),
+)
+
+petition = Table(
+    "petition",
+    metadata,
+    Column("id", CODE, primary_key=True),
+    Column("street_code", CODE),
+    Column("grid_code", CODE),
+    Column("category", CODE),
+    Column("received_at", DateTime, nullable=False),
+    Column("due_at", DateTime),
+    Column("closed_at", DateTime),
+    Column("repeat_count", Integer),
+    Column("escalated", Boolean),
+    Index("ix_petition_street", "street_code"),
+)
+
+housing_record = Table(
+    "housing_record",
+    metadata,
+    Column("id", CODE, primary_key=True),
+    Column("street_code", CODE),
+    Column("grid_code", CODE),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("last_verified_at", DateTime),
+    Column("risk_grade", String(8)),
+    Index("ix_housing_street", "street_code"),
+)
+
+warning = Table(
+    "warning",
+    metadata,
+    Column("id", CODE, primary_key=True),
+    Column("domain", CODE),
+    Column("street_code", CODE),
+    Column("grid_code", CODE),
+    Column("colour", String(8)),
+    Column("raised_at", DateTime),
+    Column("cleared_at", DateTime),
+    Column("note", String(200)),
+    Index("ix_warning_street", "street_code"),
+)
+
+WARNING_COLOURS = ("red", "yellow", "green")
+
+#: Every contract table, by name, in dependency order.
+CONTRACT_TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        district,
+        street,
+        grid,
+        venue,
+        incident,
+        crowd_reading,
+        petition,
+        housing_record,
+        warning,
+    )
+}
