@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Integer, cast, func, literal_column, type_coerce
+from sqlalchemy import Float, Integer, case, cast, func, literal_column, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql", "mysql")
@@ -67,3 +67,8 @@ def hour_of_day(ts: Any, dialect: str) -> ColumnElement[int]:
     if dialect == "postgresql":
         return cast(func.extract("hour", ts), Integer)
     return func.hour(ts)
+
+
+def count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    """Number of rows where ``cond`` holds (0, never NULL, on an empty group)."""
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)

@@ -1,0 +1,65 @@
+"""Entry point: page config, navigation, global filters, then the chosen page.
+
+Run with ``streamlit run Home.py``. Without OPS_DB_URL or secrets it builds
+and uses the embedded demo database.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.data import page_guard
+from ui.i18n import DEFAULT_LANG, LANGS, t
+from ui.shell import build_context
+
+if "lang" not in st.session_state:
+    lang = st.query_params.get("lang", DEFAULT_LANG)
+    st.session_state["lang"] = lang if lang in LANGS else DEFAULT_LANG
+
+st.set_page_config(page_title=t("app.title"), page_icon="🛰️", layout="wide")
+
+PAGES = {
+    t("nav.section_monitor"): [
+        st.Page(
+            "pages/overview.py",
+            title=t("nav.overview"),
+            icon="🏠",
+            url_path="overview",
+            default=True,
+        ),
+        st.Page("pages/crowd_map.py", title=t("nav.crowd_map"), icon="👥", url_path="crowd-map"),
+        st.Page(
+            "pages/incident_map.py", title=t("nav.incident_map"), icon="📍", url_path="incident-map"
+        ),
+        st.Page(
+            "pages/command_screen.py",
+            title=t("nav.command_screen"),
+            icon="🖥️",
+            url_path="command-screen",
+        ),
+    ],
+    t("nav.section_review"): [
+        st.Page("pages/throughput.py", title=t("nav.throughput"), icon="⏱️", url_path="throughput"),
+        st.Page("pages/warnings.py", title=t("nav.warnings"), icon="🚦", url_path="warnings"),
+        st.Page(
+            "pages/weekly_review.py",
+            title=t("nav.weekly_review"),
+            icon="📅",
+            url_path="weekly-review",
+        ),
+        st.Page(
+            "pages/data_quality.py", title=t("nav.data_quality"), icon="🩺", url_path="data-quality"
+        ),
+    ],
+}
+
+page = st.navigation(PAGES)
+st.sidebar.caption(t("app.title"))
+
+ready = False
+with page_guard():
+    build_context()
+    ready = True
+
+if ready:
+    page.run()

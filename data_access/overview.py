@@ -1,0 +1,152 @@
+"""Headline figures for the overview and the command screen."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, and_, func, select
+
+from data_access.area import area_streets, clean_incidents, in_area
+from data_access.filters import AreaFilter
+from data_access.schema import crowd_reading, incident, petition, street, warning
+from data_access.sqlfn import count_if
+
+OPEN_STATUSES = ("open", "dispatched", "on_site")
+
+CASE_COUNT_COLUMNS = ["today", "this_week", "in_window", "closed_in_window", "open_backlog"]
+
+
+def case_counts(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
+    """Case counts for the area as of ``now`` (naive local time), one row.
+
+    Columns: ``today`` (reported since local midnight), ``this_week``
+    (since Monday 00:00), ``in_window`` (reported in the filter's dates),
+    ``closed_in_window`` (of those, status ``closed``), ``open_backlog``
+    (every case of the area still ``open``/``dispatched``/``on_site``,
+    whenever reported). Category/source filters apply; dates only to
+    ``in_window``.
+    """
+    midnight = datetime.combine(now.date(), time.min)
+    monday = midnight - timedelta(days=now.weekday())
+    inc = clean_incidents(f, now, window=False)
+    in_window = and_(inc.c.reported_at >= f.start_ts, inc.c.reported_at < f.end_ts)
+
+    q = select(
+        count_if(inc.c.reported_at >= midnight),
+        count_if(inc.c.reported_at >= monday),
+        count_if(in_window),
+        count_if(and_(in_window, inc.c.status == "closed")),
+        count_if(inc.c.status.in_(OPEN_STATUSES)),
+    ).select_from(inc)
+    row = conn.execute(q).one()
+    return pd.DataFrame([[int(v or 0) for v in row]], columns=CASE_COUNT_COLUMNS)
+
+
+def active_red_warnings(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
+    """Red warnings assigned by other systems, raised by ``now`` and not cleared.
+
+    Columns: ``domain``, ``red`` (count). Colours computed from rules
+    (petitions, housing) come from the warnings module.
+    """
+    q = (
+        select(warning.c.domain, func.count().label("red"))
+        .where(
+            warning.c.colour == "red",
+            warning.c.raised_at <= now,
+            (warning.c.cleared_at.is_(None)) | (warning.c.cleared_at > now),
+            in_area(warning.c.street_code, f),
+        )
+        .group_by(warning.c.domain)
+        .order_by(warning.c.domain)
+    )
+    return pd.DataFrame(conn.execute(q).all(), columns=["domain", "red"])
+
+
+LARGEST_CROWD_COLUMNS = ["ts", "cell_id", "street_code", "name_zh", "name_en", "people"]
+
+
+def largest_crowd(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
+    """The most crowded cell at the latest reading time at or before ``now``.
+
+    Columns: ``ts`` (start of the reading interval), ``cell_id``,
+    ``street_code``, ``name_zh``/``name_en`` (street), ``people`` (head
+    count in the cell). Empty when the area has no readings.
+    """
+    area = in_area(crowd_reading.c.street_code, f)
+    latest = select(func.max(crowd_reading.c.ts)).where(area, crowd_reading.c.ts <= now)
+    latest_ts = conn.execute(latest).scalar()
+    if latest_ts is None:
+        return pd.DataFrame(columns=LARGEST_CROWD_COLUMNS)
+    q = (
+        select(
+            crowd_reading.c.ts,
+            crowd_reading.c.cell_id,
+            crowd_reading.c.street_code,
+            street.c.name_zh,
+            street.c.name_en,
+            crowd_reading.c.people,
+        )
+        .join(street, street.c.code == crowd_reading.c.street_code)
+        .where(area, crowd_reading.c.ts == latest_ts, crowd_reading.c.people.is_not(None))
+        .order_by(crowd_reading.c.people.desc(), crowd_reading.c.cell_id)
+        .limit(1)
+    )
+    return pd.DataFrame(conn.execute(q).all(), columns=LARGEST_CROWD_COLUMNS)
+
+
+FRESHNESS_COLUMNS = ["table", "latest"]
+
+
+def data_freshness(conn: Connection, now: datetime) -> pd.DataFrame:
+    """Latest timestamp per fact table at or before ``now`` ("data as of").
+
+    Columns: ``table``, ``latest`` (naive local time; NaT when empty).
+    Future-dated rows are ignored (they are a data-quality finding).
+    """
+    parts = [
+        ("incident", incident.c.reported_at),
+        ("crowd_reading", crowd_reading.c.ts),
+        ("petition", petition.c.received_at),
+        ("warning", warning.c.raised_at),
+    ]
+    rows = []
+    for name, col in parts:
+        latest = conn.execute(select(func.max(col)).where(col <= now)).scalar()
+        rows.append((name, pd.to_datetime(latest) if latest is not None else pd.NaT))
+    return pd.DataFrame(rows, columns=FRESHNESS_COLUMNS)
+
+
+STREET_SUMMARY_COLUMNS = ["street_code", "cases", "closed", "cancelled", "open_backlog"]
+
+
+def street_summary(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
+    """Cases per street of the area for the window, every street listed.
+
+    Columns: ``street_code``; ``cases`` (reported in the window),
+    ``closed``, ``cancelled``, ``open_backlog`` (of those, still
+    open/dispatched/on_site). Streets with no cases have zeros.
+    """
+    inc = clean_incidents(f, now)
+    per_street = (
+        select(
+            inc.c.street_code,
+            func.count().label("cases"),
+            count_if(inc.c.status == "closed").label("closed"),
+            count_if(inc.c.status == "cancelled").label("cancelled"),
+            count_if(inc.c.status.in_(OPEN_STATUSES)).label("open_backlog"),
+        )
+        .group_by(inc.c.street_code)
+        .subquery("per_street")
+    )
+    area = area_streets(f).subquery("area")
+    q = (
+        select(
+            area.c.code,
+            *(func.coalesce(per_street.c[c], 0) for c in STREET_SUMMARY_COLUMNS[1:]),
+        )
+        .select_from(area.outerjoin(per_street, per_street.c.street_code == area.c.code))
+        .order_by(area.c.code)
+    )
+    frame = pd.DataFrame(conn.execute(q).all(), columns=STREET_SUMMARY_COLUMNS)
+    return frame.astype({c: "int64" for c in STREET_SUMMARY_COLUMNS[1:]})

@@ -1,0 +1,139 @@
+"""总览 Overview: the selected area at a glance, each figure linking to its page."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from data_access import overview, quality, throughput
+from ui import maps
+from ui.data import load, page_guard
+from ui.i18n import t
+from ui.palette import heat_rgba
+from ui.shell import context, footer, page_header
+
+ctx = context()
+page_header(t("overview.heading", area=ctx.area_name()), ctx)
+
+with page_guard():
+    counts = load(overview.case_counts, ctx.area, ctx.now).iloc[0]
+    ontime = load(throughput.ontime_by_milestone, ctx.area, ctx.now, ctx.cfg)
+    reds = load(overview.active_red_warnings, ctx.area, ctx.now)
+    crowd = load(overview.largest_crowd, ctx.area, ctx.now)
+
+    closure = counts["closed_in_window"] / counts["in_window"] if counts["in_window"] else math.nan
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(t("overview.today"), f"{counts['today']:,}")
+    c2.metric(t("overview.this_week"), f"{counts['this_week']:,}")
+    c3.metric(t("overview.backlog"), f"{counts['open_backlog']:,}")
+    c4.metric(
+        t("overview.closure_rate"),
+        "—" if math.isnan(closure) else f"{closure:.1%}",
+        help=f"{t('overview.in_window')}: {counts['in_window']:,}",
+    )
+
+    c5, c6, c7 = st.columns(3)
+    arrived = ontime.loc[ontime["milestone"] == "arrived"]
+    if not arrived.empty:
+        row = arrived.iloc[0]
+        target = ctx.cfg.default_targets
+        label = target.label_en if ctx.lang == "en" else target.label_zh
+        c5.metric(
+            t("overview.ontime", milestone=t("milestone.arrived")),
+            "—" if row["judged"] == 0 else f"{row['on_time_share']:.1%}",
+            help=t(
+                "overview.ontime_help",
+                target=label,
+                judged=int(row["judged"]),
+                late=int(row["late"]),
+                pending=int(row["pending"]),
+                excluded=int(row["excluded"]),
+            ),
+        )
+    c6.metric(
+        t("overview.red_warnings"), f"{int(reds['red'].sum()):,}", help=t("overview.red_help")
+    )
+    if crowd.empty:
+        c7.metric(t("overview.largest_crowd"), "—", help=t("overview.no_crowd"))
+    else:
+        top = crowd.iloc[0]
+        street = top["name_en"] if ctx.lang == "en" and top["name_en"] else top["name_zh"]
+        c7.metric(
+            t("overview.largest_crowd"),
+            f"{int(top['people']):,}",
+            help=t(
+                "overview.crowd_help",
+                street=street,
+                cell=top["cell_id"],
+                ts=pd.Timestamp(top["ts"]).strftime("%m-%d %H:%M"),
+            ),
+        )
+
+    links = st.columns(4)
+    links[0].page_link("pages/throughput.py", label=t("nav.throughput"), icon="⏱️")
+    links[1].page_link("pages/warnings.py", label=t("nav.warnings"), icon="🚦")
+    links[2].page_link("pages/crowd_map.py", label=t("nav.crowd_map"), icon="👥")
+    links[3].page_link("pages/incident_map.py", label=t("nav.incident_map"), icon="📍")
+
+    streets = load(overview.street_summary, ctx.area, ctx.now)
+    per_street = load(throughput.ontime_by_milestone, ctx.area, ctx.now, ctx.cfg, by="street")
+    on_site = per_street.loc[per_street["milestone"] == "arrived", ["street_code", "on_time_share"]]
+    table = streets.merge(on_site, on="street_code", how="left")
+    table.insert(0, "name", [ctx.street_name(c) for c in table["street_code"]])
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader(t("overview.map_title"))
+        top_cases = max(int(table["cases"].max() or 0), 1)
+        values = {
+            r.street_code: {
+                "name": r.name,
+                "cases": int(r.cases),
+                "fill": heat_rgba(r.cases / top_cases, 170),
+            }
+            for r in table.itertuples()
+        }
+        features = [
+            f for f in maps.outlines(ctx.cfg, "streets") if f["properties"].get("code") in values
+        ]
+        rows = maps.polygon_rows(features, values)
+        labels = [
+            {"text": values[f["properties"]["code"]]["name"], "position": maps.label_point(f)}
+            for f in features
+        ]
+        deck = maps.offline_deck(
+            [maps.outline_layer(rows, "streets"), maps.label_layer(labels, "street-labels")],
+            maps.view_for(features),
+            tooltip={"text": "{name}: {cases}"},
+        )
+        st.pydeck_chart(deck, height=460)
+        if ctx.cfg.streets_approximate:
+            st.caption("ℹ️ " + t("overview.map_note"))
+    with right:
+        st.subheader(t("overview.table_title"))
+        st.dataframe(
+            table.drop(columns=["street_code"]).sort_values("cases", ascending=False),
+            hide_index=True,
+            height=460,
+            column_config={
+                "name": t("col.street"),
+                "cases": st.column_config.NumberColumn(t("col.cases"), format="%d"),
+                "closed": st.column_config.NumberColumn(t("col.closed"), format="%d"),
+                "cancelled": None,
+                "open_backlog": st.column_config.NumberColumn(t("col.backlog"), format="%d"),
+                "on_time_share": st.column_config.ProgressColumn(
+                    t("col.ontime_arrived"), min_value=0.0, max_value=1.0, format="percent"
+                ),
+            },
+        )
+
+    problems = load(quality.data_quality, ctx.area, ctx.now, ctx.cfg)
+    bad = int(problems["rows"].sum())
+    if bad:
+        st.page_link(
+            "pages/data_quality.py", label=t("overview.quality_note", rows=f"{bad:,}"), icon="🩺"
+        )
+
+footer(ctx)

@@ -1,0 +1,213 @@
+"""The dashboards' database connection and cached query runner.
+
+Pages never talk to SQLAlchemy directly: they call :func:`load` with a query
+function from ``data_access`` and its (hashable) arguments. Results are
+cached per database for ``database.cache_ttl_s`` seconds with a bounded
+number of entries, so a busy wall of screens does not stampede the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import import_module
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+
+from data_access import connection
+from data_access.config import SiteConfig, load_site_config
+from data_access.filters import FilterError
+from ui.i18n import t
+
+_log = logging.getLogger(__name__)
+_demo_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def site_config() -> SiteConfig:
+    """The site configuration, read once per server process."""
+    return load_site_config()
+
+
+def local_now(cfg: SiteConfig) -> datetime:
+    """Wall-clock time in the site's zone, naive, floored to the minute
+    (so every rerun within a minute shares cached results)."""
+    now = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
+    return now.replace(second=0, microsecond=0)
+
+
+def _secrets_configured() -> bool:
+    try:
+        return "ops" in st.secrets.get("connections", {})
+    except Exception:  # no secrets file, or an unreadable one
+        return False
+
+
+def database_origin() -> str:
+    """``env`` (OPS_DB_URL), ``secrets`` or ``demo``."""
+    if connection.env_url():
+        return "env"
+    if _secrets_configured():
+        return "secrets"
+    return "demo"
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:
+        return kwargs
+    if backend in ("postgresql", "mysql", "mariadb"):
+        kwargs["connect_args"] = {"connect_timeout": 5}
+        kwargs["pool_recycle"] = 1800
+    return kwargs
+
+
+def ensure_demo_database() -> None:
+    """Build the embedded demo database on first start, showing progress."""
+    path = connection.demo_path()
+    if path.exists():
+        return
+    with _demo_lock:
+        if path.exists():
+            return
+        from data_access.demo import build_demo
+
+        with st.status(t("app.demo_building"), expanded=True) as status:
+            bar = st.progress(0.0)
+
+            def progress(label: str, fraction: float) -> None:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=label)
+
+            summary = build_demo(connection.sqlite_url(path), progress=progress)
+            rows = sum(v for k, v in summary.rows.items() if not k.startswith("bad_"))
+            status.update(
+                label=t("app.demo_built", rows=f"{rows:,}", seconds=summary.seconds),
+                state="complete",
+                expanded=False,
+            )
+
+
+def database_url() -> str:
+    """The URL the dashboards read, for display and cache keys (password hidden)."""
+    origin = database_origin()
+    if origin == "env":
+        return connection.describe_url(connection.env_url() or "")
+    if origin == "secrets":
+        return connection.describe_url(str(_ops_connection().engine.url))
+    return connection.describe_url(connection.sqlite_url(connection.demo_path()))
+
+
+def _ops_connection() -> Any:
+    origin = database_origin()
+    if origin == "env":
+        url = connection.env_url() or ""
+        return st.connection("ops", type="sql", url=url, **_engine_kwargs(url))
+    if origin == "secrets":
+        return st.connection("ops", type="sql", pool_pre_ping=True)
+    ensure_demo_database()
+    url = connection.sqlite_url(connection.demo_path())
+    return st.connection("ops", type="sql", url=url, **_engine_kwargs(url))
+
+
+def engine() -> Engine:
+    """The hardened (read-only, statement timeout) engine behind ``st.connection("ops")``."""
+    return connection.harden(_ops_connection().engine, site_config().statement_timeout_s)
+
+
+def _resolve(path: str) -> Callable[..., pd.DataFrame]:
+    module_name, _, attr = path.partition(":")
+    if not module_name.startswith("data_access."):
+        raise ValueError(f"not a data_access query: {path}")
+    fn = getattr(import_module(module_name), attr)
+    return fn  # type: ignore[no-any-return]
+
+
+@st.cache_data(ttl=site_config().cache_ttl_s, max_entries=512, show_spinner=False)
+def _cached(
+    db_key: str, fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
+) -> Any:
+    fn = _resolve(fn_path)
+    with engine().connect() as conn:
+        return fn(conn, *args, **dict(kwargs))
+
+
+def load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(conn, *args, **kwargs)`` from ``data_access``, cached.
+
+    Arguments must be hashable values (filters, dates, the site config).
+    """
+    path = f"{fn.__module__}:{fn.__qualname__}"
+    return _cached(database_url(), path, args, tuple(sorted(kwargs.items())))
+
+
+def _classify(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if any(
+        s in text
+        for s in (
+            "statement timeout",
+            "canceling statement",
+            "interrupted",
+            "max_statement_time",
+            "max_execution_time",
+        )
+    ):
+        return "timeout"
+    if isinstance(exc, NoSuchTableError) or any(
+        s in text
+        for s in (
+            "no such table",
+            "no such column",
+            "doesn't exist",
+            "does not exist",
+            "unknown column",
+            "undefinedtable",
+            "undefinedcolumn",
+        )
+    ):
+        return "schema"
+    return "unreachable"
+
+
+def _schema_detail(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", exc)
+    return str(orig).splitlines()[0][:200]
+
+
+@contextmanager
+def page_guard() -> Iterator[None]:
+    """Turn any failure inside a page into a clear message; never a traceback.
+
+    Database failures say whether the database is unreachable, too slow, or
+    missing a contract table; anything else gets a reference number that is
+    logged with the traceback on the server.
+    """
+    try:
+        yield
+    except FilterError as exc:
+        st.error(t("error.filter", detail=str(exc)), icon="⚠️")
+    except (DBAPIError, SQLAlchemyError) as exc:
+        kind = _classify(exc)
+        _log.warning("database problem (%s): %s", kind, exc)
+        if kind == "timeout":
+            st.error(t("error.db_timeout", seconds=site_config().statement_timeout_s), icon="⏱️")
+        elif kind == "schema":
+            st.error(t("error.db_schema", detail=_schema_detail(exc)), icon="🗄️")
+        else:
+            st.error(t("error.db_unreachable", url=database_url()), icon="🔌")
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        _log.exception("unexpected page error, ref %s", ref)
+        st.error(t("error.unexpected", ref=ref), icon="⚠️")

@@ -1,0 +1,213 @@
+"""The global filters (district, streets, dates, language), kept in the URL.
+
+On a session's first run the widgets are seeded from the URL query
+parameters (``district``, ``streets``, ``start``, ``end``, ``lang``); an
+invalid parameter falls back to its default and a notice says which. After
+that the widgets are the truth, and every run writes them back to the URL,
+so the address bar is always a link to the current view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from data_access.config import SiteConfig
+from data_access.filters import MAX_WINDOW_DAYS, AreaFilter
+from ui.i18n import DEFAULT_LANG, LANGS, t
+
+ALL = ""
+_SEEDED = "_filters_seeded"
+_NOTICES = "_filter_notices"
+
+
+@dataclass(frozen=True)
+class UrlState:
+    """Filter values parsed from the URL, with the names of rejected params."""
+
+    lang: str = DEFAULT_LANG
+    district: str | None = None
+    streets: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    rejected: tuple[tuple[str, str], ...] = field(default=())
+
+
+def _parse_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_url_params(
+    params: dict[str, str], district_codes: set[str], street_codes: dict[str, str], today: date
+) -> UrlState:
+    """Validate URL parameters against the database's districts and streets.
+
+    ``street_codes`` maps street code -> district code. Pure: no Streamlit.
+    """
+    rejected: list[tuple[str, str]] = []
+    lang = params.get("lang", DEFAULT_LANG)
+    if lang not in LANGS:
+        rejected.append(("lang", lang))
+        lang = DEFAULT_LANG
+    district = params.get("district") or None
+    if district is not None and district not in district_codes:
+        rejected.append(("district", district))
+        district = None
+    streets: list[str] = []
+    raw_streets = params.get("streets", "")
+    for code in filter(None, raw_streets.split(",")):
+        if code in street_codes and (district is None or street_codes[code] == district):
+            streets.append(code)
+        else:
+            rejected.append(("streets", code))
+    start = _parse_date(params["start"]) if "start" in params else None
+    end = _parse_date(params["end"]) if "end" in params else None
+    if "start" in params and start is None:
+        rejected.append(("start", params["start"]))
+    if "end" in params and end is None:
+        rejected.append(("end", params["end"]))
+    if start and end and (end < start or (end - start).days + 1 > MAX_WINDOW_DAYS):
+        rejected.append(("start", params["start"]))
+        rejected.append(("end", params["end"]))
+        start = end = None
+    if (start and start > today) or (end and end > today + timedelta(days=1)):
+        rejected.append(("end", params.get("end", "")))
+        start = end = None
+    return UrlState(lang, district, tuple(streets), start, end, tuple(rejected))
+
+
+def default_window(cfg: SiteConfig, today: date) -> tuple[date, date]:
+    return today - timedelta(days=cfg.default_window_days - 1), today
+
+
+def seed_from_url(
+    cfg: SiteConfig, districts: pd.DataFrame, streets: pd.DataFrame, today: date
+) -> None:
+    """On the session's first run, put URL values (or defaults) into widget state."""
+    if st.session_state.get(_SEEDED):
+        return
+    params = {k: st.query_params.get(k, "") for k in st.query_params}
+    state = parse_url_params(
+        params,
+        set(districts["code"]),
+        dict(zip(streets["code"], streets["district_code"], strict=True)),
+        today,
+    )
+    default_district = (
+        cfg.default_district if cfg.default_district in set(districts["code"]) else ALL
+    )
+    start, end = default_window(cfg, today)
+    st.session_state["lang"] = state.lang
+    if state.district:
+        st.session_state["f_district"] = state.district
+    elif params.get("district") == ALL and "district" in params:  # an explicit "all districts"
+        st.session_state["f_district"] = ALL
+    else:
+        st.session_state["f_district"] = default_district
+    st.session_state["f_streets"] = list(state.streets)
+    st.session_state["f_dates"] = (state.start or start, state.end or (state.start and end) or end)
+    st.session_state[_NOTICES] = list(state.rejected)
+    st.session_state[_SEEDED] = True
+
+
+def language_switch() -> None:
+    st.sidebar.segmented_control(
+        t("app.language"),
+        options=list(LANGS),
+        key="lang",
+        format_func=lambda code: {"zh": "中文", "en": "English"}[code],
+        selection_mode="single",
+    )
+    if st.session_state.get("lang") not in LANGS:  # deselected: keep a language
+        st.session_state["lang"] = DEFAULT_LANG
+
+
+def area_filter_widgets(
+    cfg: SiteConfig, districts: pd.DataFrame, streets: pd.DataFrame, today: date
+) -> AreaFilter:
+    """Sidebar widgets for district, streets and dates; returns the filter."""
+    lang = st.session_state.get("lang", DEFAULT_LANG)
+    name_col = "name_en" if lang == "en" else "name_zh"
+    district_names = dict(
+        zip(districts["code"], districts[name_col].fillna(districts["name_zh"]), strict=True)
+    )
+    street_names = dict(
+        zip(streets["code"], streets[name_col].fillna(streets["name_zh"]), strict=True)
+    )
+
+    st.sidebar.subheader(t("filter.heading"))
+    options = [ALL, *districts["code"].tolist()]
+    if st.session_state.get("f_district") not in options:
+        st.session_state["f_district"] = ALL
+    district = st.sidebar.selectbox(
+        t("filter.district"),
+        options,
+        key="f_district",
+        format_func=lambda c: t("filter.all_districts") if c == ALL else district_names.get(c, c),
+    )
+    street_options = streets.loc[
+        streets["district_code"] == district if district else slice(None), "code"
+    ].tolist()
+    st.session_state["f_streets"] = [
+        s for s in st.session_state.get("f_streets", []) if s in street_options
+    ]
+    chosen = st.sidebar.multiselect(
+        t("filter.streets"),
+        street_options,
+        key="f_streets",
+        format_func=lambda c: street_names.get(c, c),
+        placeholder=t("filter.all_streets"),
+    )
+    dates = st.sidebar.date_input(
+        t("filter.dates"),
+        key="f_dates",
+        max_value=today + timedelta(days=1),
+        min_value=today - timedelta(days=MAX_WINDOW_DAYS * 2),
+    )
+    start, end = _date_pair(dates, default_window(cfg, today))
+    if (end - start).days + 1 > MAX_WINDOW_DAYS:
+        start = end - timedelta(days=MAX_WINDOW_DAYS - 1)
+    return AreaFilter(start=start, end=end, district=district or None, streets=tuple(chosen))
+
+
+def _date_pair(value: object, fallback: tuple[date, date]) -> tuple[date, date]:
+    if isinstance(value, tuple | list):
+        if len(value) == 2:
+            return value[0], value[1]
+        if len(value) == 1:  # the user has picked a start and not yet an end
+            return value[0], value[0]
+        return fallback
+    if isinstance(value, date):
+        return value, value
+    return fallback
+
+
+def write_url(f: AreaFilter) -> None:
+    """Mirror the current view into the URL (only what differs from the page's path)."""
+    wanted = {
+        "lang": st.session_state.get("lang", DEFAULT_LANG),
+        "start": f.start.isoformat(),
+        "end": f.end.isoformat(),
+    }
+    wanted["district"] = f.district or ALL
+    if f.streets:
+        wanted["streets"] = ",".join(f.streets)
+    current = {k: st.query_params.get(k) for k in st.query_params}
+    keep = {
+        k: v for k, v in current.items() if k not in ("lang", "district", "streets", "start", "end")
+    }
+    target = {**keep, **wanted}
+    if current != target:
+        st.query_params.from_dict(target)
+
+
+def show_notices() -> None:
+    """Say which URL parameters were rejected (once, on the first page shown)."""
+    for name, value in st.session_state.pop(_NOTICES, []):
+        st.warning(t("filter.invalid_param", name=name, value=value), icon="🔗")

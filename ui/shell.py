@@ -1,0 +1,127 @@
+"""The frame around every page: the shared context, header badge and footer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from data_access import geography
+from data_access.config import SiteConfig
+from data_access.filters import AreaFilter
+from data_access.overview import data_freshness
+from ui import filters
+from ui.data import database_origin, database_url, load, local_now, site_config
+from ui.i18n import current_lang, t
+
+_CTX = "_page_context"
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every page needs: config, the global filter, the time, the names."""
+
+    cfg: SiteConfig
+    area: AreaFilter
+    now: datetime
+    districts: pd.DataFrame
+    streets: pd.DataFrame
+
+    @property
+    def lang(self) -> str:
+        return current_lang()
+
+    def street_name(self, code: str) -> str:
+        return self._name(self.streets, code)
+
+    def district_name(self, code: str) -> str:
+        return self._name(self.districts, code)
+
+    def _name(self, frame: pd.DataFrame, code: str) -> str:
+        hit = frame.loc[frame["code"] == code]
+        if hit.empty:
+            return str(code)
+        row = hit.iloc[0]
+        if self.lang == "en" and isinstance(row["name_en"], str) and row["name_en"]:
+            return str(row["name_en"])
+        return str(row["name_zh"])
+
+    def area_name(self) -> str:
+        """ "拱墅区", "拱墅区 · 武林街道, 天水街道" or the site name for all districts."""
+        if self.area.streets:
+            names = ", ".join(self.street_name(s) for s in self.area.streets[:3])
+            more = "…" if len(self.area.streets) > 3 else ""
+            base = self.district_name(self.area.district) if self.area.district else ""
+            return f"{base} · {names}{more}" if base else names + more
+        if self.area.district:
+            return self.district_name(self.area.district)
+        return self.cfg.name_en if self.lang == "en" else self.cfg.name_zh
+
+
+def build_context(with_sidebar: bool = True) -> PageContext:
+    """Read the hierarchy, seed/draw the global filters, and store the context."""
+    cfg = site_config()
+    now = local_now(cfg)
+    districts = load(geography.districts)
+    streets = load(geography.streets)
+    filters.seed_from_url(cfg, districts, streets, now.date())
+    if with_sidebar:
+        filters.language_switch()
+        area = filters.area_filter_widgets(cfg, districts, streets, now.date())
+    else:
+        dates = st.session_state.get("f_dates") or filters.default_window(cfg, now.date())
+        start, end = filters._date_pair(dates, filters.default_window(cfg, now.date()))
+        area = AreaFilter(
+            start=start,
+            end=end,
+            district=st.session_state.get("f_district") or None,
+            streets=tuple(st.session_state.get("f_streets", [])),
+        )
+    filters.write_url(area)
+    ctx = PageContext(cfg=cfg, area=area, now=now, districts=districts, streets=streets)
+    st.session_state[_CTX] = ctx
+    return ctx
+
+
+def context() -> PageContext:
+    """The context Home.py built for this run (pages call this first)."""
+    ctx = st.session_state.get(_CTX)
+    if ctx is None:  # a page run on its own, e.g. in a test: build it here
+        ctx = build_context()
+    return ctx  # type: ignore[no-any-return]
+
+
+def freshness_badge(ctx: PageContext) -> None:
+    """ "Data as of …" with a warning tint when the newest case is over an hour old."""
+    fresh = load(data_freshness, ctx.now)
+    latest = fresh.loc[fresh["table"] == "incident", "latest"].iloc[0]
+    if pd.isna(latest):
+        st.caption("🕒 " + t("app.data_as_of", ts=t("app.no_data_yet")))
+        return
+    age = ctx.now - latest.to_pydatetime()
+    label = t("app.data_as_of", ts=latest.strftime("%Y-%m-%d %H:%M"))
+    if age.total_seconds() > 3600:
+        hours = age.total_seconds() / 3600
+        span = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
+        st.warning("🕒 " + label + " · " + t("app.stale", age=span))
+    else:
+        st.caption("🕒 " + label)
+
+
+def page_header(title: str, ctx: PageContext) -> None:
+    st.title(title)
+    freshness_badge(ctx)
+    filters.show_notices()
+
+
+def footer(ctx: PageContext) -> None:
+    """Where the data comes from, and any configuration problems."""
+    st.divider()
+    parts = [t("app.database", url=database_url())]
+    if database_origin() == "demo":
+        parts.append(t("app.demo_notice"))
+    st.caption(" · ".join(parts))
+    for problem in ctx.cfg.problems:
+        st.caption("⚙️ " + t("app.config_problem", problem=problem))
