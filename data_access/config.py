@@ -159,7 +159,7 @@ def _names(r: _Reader, data: Mapping[str, Any], path: str) -> tuple[tuple[str, s
     out = []
     for code, value in data.items():
         if not isinstance(value, Mapping) or not isinstance(value.get("zh"), str):
-            r.problems.append(f"{path}.{code}: expected {{ zh = \"…\", en = \"…\" }}; ignored")
+            r.problems.append(f'{path}.{code}: expected {{ zh = "…", en = "…" }}; ignored')
             continue
         out.append((str(code), value["zh"], str(value.get("en", value["zh"]))))
     return tuple(out)
@@ -188,12 +188,17 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         coord = d.coord_system
     crs = r.get(geo, "boundaries_crs", "geo", str, d.boundaries_crs).lower()
     if crs not in COORD_SYSTEMS:
-        r.problems.append(f"geo.boundaries_crs: expected one of {', '.join(COORD_SYSTEMS)}; using wgs84")
+        r.problems.append(
+            f"geo.boundaries_crs: expected one of {', '.join(COORD_SYSTEMS)}; using wgs84"
+        )
         crs = d.boundaries_crs
 
     b = r.table(site, "bounds", "site")
     bounds = Bounds(
-        **{k: r.get(b, k, "site.bounds", float, getattr(d.bounds, k)) for k in Bounds.__dataclass_fields__}
+        **{
+            k: r.get(b, k, "site.bounds", float, getattr(d.bounds, k))
+            for k in Bounds.__dataclass_fields__
+        }
     )
     if bounds.min_lon >= bounds.max_lon or bounds.min_lat >= bounds.max_lat:
         r.problems.append("site.bounds: min must be below max; using the default box")
@@ -206,7 +211,11 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
             return default
         return value
 
-    default_targets = _targets(r, r.table(targets, "default", "targets"), "targets.default", DEFAULT_TARGETS)
+    default_targets = (
+        _targets(r, r.table(targets, "default", "targets"), "targets.default", DEFAULT_TARGETS)
+        if "default" in targets
+        else DEFAULT_TARGETS
+    )
     overrides = []
     for code, value in r.table(targets, "overrides", "targets").items():
         if not isinstance(value, Mapping):
@@ -223,8 +232,12 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         coord_system=coord,
         bounds=bounds,
         default_district=r.get(site, "default_district", "site", str, d.default_district),
-        default_window_days=positive(site, "default_window_days", "site", int, d.default_window_days),
-        statement_timeout_s=positive(db, "statement_timeout_s", "database", float, d.statement_timeout_s),
+        default_window_days=positive(
+            site, "default_window_days", "site", int, d.default_window_days
+        ),
+        statement_timeout_s=positive(
+            db, "statement_timeout_s", "database", float, d.statement_timeout_s
+        ),
         row_cap=positive(db, "row_cap", "database", int, d.row_cap),
         cache_ttl_s=positive(db, "cache_ttl_s", "database", int, d.cache_ttl_s),
         districts_file=r.get(geo, "districts_file", "geo", str, d.districts_file),

@@ -93,7 +93,9 @@ def harden(engine: Engine, statement_timeout_s: float) -> Engine:
     if dialect == "sqlite":
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _deadline(conn: Any, _cursor: Any, _stmt: Any, _params: Any, _ctx: Any, _many: Any) -> None:
+        def _deadline(
+            conn: Any, _cursor: Any, _stmt: Any, _params: Any, _ctx: Any, _many: Any
+        ) -> None:
             deadline = time.monotonic() + statement_timeout_s
             raw = conn.connection.dbapi_connection
             raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 20_000)

@@ -9,6 +9,7 @@ number of entries, so a busy wall of screens does not stampede the database.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +42,17 @@ def site_config() -> SiteConfig:
 
 def local_now(cfg: SiteConfig) -> datetime:
     """Wall-clock time in the site's zone, naive, floored to the minute
-    (so every rerun within a minute shares cached results)."""
+    (so every rerun within a minute shares cached results).
+
+    ``OPS_NOW`` (ISO local time, e.g. ``2026-11-20T18:00``) pins the clock:
+    for replaying a past day, demos of an old database, and tests.
+    """
+    pinned = os.environ.get("OPS_NOW", "").strip()
+    if pinned:
+        try:
+            return datetime.fromisoformat(pinned).replace(tzinfo=None, second=0, microsecond=0)
+        except ValueError:
+            _log.warning("OPS_NOW=%r is not an ISO date-time; using the wall clock", pinned)
     now = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
     return now.replace(second=0, microsecond=0)
 
