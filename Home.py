@@ -16,39 +16,60 @@ if "lang" not in st.session_state:
     lang = st.query_params.get("lang", DEFAULT_LANG)
     st.session_state["lang"] = lang if lang in LANGS else DEFAULT_LANG
 
-st.set_page_config(page_title=t("app.title"), page_icon="🛰️", layout="wide")
+st.set_page_config(page_title=t("app.title"), page_icon=":material/radar:", layout="wide")
 
 PAGES = {
     t("nav.section_monitor"): [
         st.Page(
             "pages/overview.py",
             title=t("nav.overview"),
-            icon="🏠",
+            icon=":material/home:",
             url_path="overview",
             default=True,
         ),
-        st.Page("pages/crowd_map.py", title=t("nav.crowd_map"), icon="👥", url_path="crowd-map"),
         st.Page(
-            "pages/incident_map.py", title=t("nav.incident_map"), icon="📍", url_path="incident-map"
+            "pages/crowd_map.py",
+            title=t("nav.crowd_map"),
+            icon=":material/groups:",
+            url_path="crowd-map",
+        ),
+        st.Page(
+            "pages/incident_map.py",
+            title=t("nav.incident_map"),
+            icon=":material/location_on:",
+            url_path="incident-map",
         ),
         st.Page(
             "pages/command_screen.py",
             title=t("nav.command_screen"),
-            icon="🖥️",
+            icon=":material/tv:",
             url_path="command-screen",
         ),
     ],
     t("nav.section_review"): [
-        st.Page("pages/throughput.py", title=t("nav.throughput"), icon="⏱️", url_path="throughput"),
-        st.Page("pages/warnings.py", title=t("nav.warnings"), icon="🚦", url_path="warnings"),
+        st.Page(
+            "pages/throughput.py",
+            title=t("nav.throughput"),
+            icon=":material/timer:",
+            url_path="throughput",
+        ),
+        st.Page(
+            "pages/warnings.py",
+            title=t("nav.warnings"),
+            icon=":material/traffic:",
+            url_path="warnings",
+        ),
         st.Page(
             "pages/weekly_review.py",
             title=t("nav.weekly_review"),
-            icon="📅",
+            icon=":material/event:",
             url_path="weekly-review",
         ),
         st.Page(
-            "pages/data_quality.py", title=t("nav.data_quality"), icon="🩺", url_path="data-quality"
+            "pages/data_quality.py",
+            title=t("nav.data_quality"),
+            icon=":material/health_and_safety:",
+            url_path="data-quality",
         ),
     ],
 }

@@ -42,7 +42,7 @@ with page_guard():
 st.subheader(t("quality.config_heading"))
 if ctx.cfg.problems:
     for problem in ctx.cfg.problems:
-        st.warning(problem, icon="⚙️")
+        st.warning(problem, icon=":material/settings:")
 else:
     st.success(t("quality.config_ok", path=ctx.cfg.source_path))
 

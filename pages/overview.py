@@ -72,10 +72,12 @@ with page_guard():
         )
 
     links = st.columns(4)
-    links[0].page_link("pages/throughput.py", label=t("nav.throughput"), icon="⏱️")
-    links[1].page_link("pages/warnings.py", label=t("nav.warnings"), icon="🚦")
-    links[2].page_link("pages/crowd_map.py", label=t("nav.crowd_map"), icon="👥")
-    links[3].page_link("pages/incident_map.py", label=t("nav.incident_map"), icon="📍")
+    links[0].page_link("pages/throughput.py", label=t("nav.throughput"), icon=":material/timer:")
+    links[1].page_link("pages/warnings.py", label=t("nav.warnings"), icon=":material/traffic:")
+    links[2].page_link("pages/crowd_map.py", label=t("nav.crowd_map"), icon=":material/groups:")
+    links[3].page_link(
+        "pages/incident_map.py", label=t("nav.incident_map"), icon=":material/location_on:"
+    )
 
     streets = load(overview.street_summary, ctx.area, ctx.now)
     per_street = load(throughput.ontime_by_milestone, ctx.area, ctx.now, ctx.cfg, by="street")
@@ -110,7 +112,7 @@ with page_guard():
         )
         st.pydeck_chart(deck, height=460)
         if ctx.cfg.streets_approximate:
-            st.caption("ℹ️ " + t("overview.map_note"))
+            st.caption(":material/info: " + t("overview.map_note"))
     with right:
         st.subheader(t("overview.table_title"))
         st.dataframe(
@@ -133,7 +135,9 @@ with page_guard():
     bad = int(problems["rows"].sum())
     if bad:
         st.page_link(
-            "pages/data_quality.py", label=t("overview.quality_note", rows=f"{bad:,}"), icon="🩺"
+            "pages/data_quality.py",
+            label=t("overview.quality_note", rows=f"{bad:,}"),
+            icon=":material/health_and_safety:",
         )
 
 footer(ctx)

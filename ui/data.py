@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 from data_access import connection
 from data_access.config import SiteConfig, load_site_config
 from data_access.filters import FilterError
+from data_access.schema import CONTRACT_TABLES
 from ui.i18n import t
 
 _log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def ensure_demo_database() -> None:
                 bar.progress(min(max(fraction, 0.0), 1.0), text=label)
 
             summary = build_demo(connection.sqlite_url(path), progress=progress)
-            rows = sum(v for k, v in summary.rows.items() if not k.startswith("bad_"))
+            rows = sum(summary.rows.get(name, 0) for name in CONTRACT_TABLES)
             status.update(
                 label=t("app.demo_built", rows=f"{rows:,}", seconds=summary.seconds),
                 state="complete",
@@ -208,17 +209,20 @@ def page_guard() -> Iterator[None]:
     try:
         yield
     except FilterError as exc:
-        st.error(t("error.filter", detail=str(exc)), icon="⚠️")
+        st.error(t("error.filter", detail=str(exc)), icon=":material/warning:")
     except (DBAPIError, SQLAlchemyError) as exc:
         kind = _classify(exc)
         _log.warning("database problem (%s): %s", kind, exc)
         if kind == "timeout":
-            st.error(t("error.db_timeout", seconds=site_config().statement_timeout_s), icon="⏱️")
+            st.error(
+                t("error.db_timeout", seconds=site_config().statement_timeout_s),
+                icon=":material/timer:",
+            )
         elif kind == "schema":
-            st.error(t("error.db_schema", detail=_schema_detail(exc)), icon="🗄️")
+            st.error(t("error.db_schema", detail=_schema_detail(exc)), icon=":material/database:")
         else:
-            st.error(t("error.db_unreachable", url=database_url()), icon="🔌")
+            st.error(t("error.db_unreachable", url=database_url()), icon=":material/cloud_off:")
     except Exception:
         ref = uuid.uuid4().hex[:8]
         _log.exception("unexpected page error, ref %s", ref)
-        st.error(t("error.unexpected", ref=ref), icon="⚠️")
+        st.error(t("error.unexpected", ref=ref), icon=":material/warning:")

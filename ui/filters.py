@@ -210,4 +210,4 @@ def write_url(f: AreaFilter) -> None:
 def show_notices() -> None:
     """Say which URL parameters were rejected (once, on the first page shown)."""
     for name, value in st.session_state.pop(_NOTICES, []):
-        st.warning(t("filter.invalid_param", name=name, value=value), icon="🔗")
+        st.warning(t("filter.invalid_param", name=name, value=value), icon=":material/link:")

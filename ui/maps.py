@@ -1,6 +1,7 @@
 """Offline maps: our own outlines and labels are the basemap.
 
-No tile or style request leaves the server by default (``map_provider=None``);
+No tile or style request leaves the server by default (a blank style served
+from ``static/``);
 district and street outlines come from the configured GeoJSON files,
 converted to the coordinate system the data is drawn in. Street outlines are
 approximate unless the site supplies official ones, and say so.
@@ -18,7 +19,7 @@ import pydeck as pdk
 from data_access.config import SiteConfig
 from data_access.coords import convert_geojson
 
-CJK_FONT = "'Noto Sans CJK SC', 'Noto Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
+CJK_FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
 
 
 def draw_crs(cfg: SiteConfig) -> str:
@@ -87,7 +88,7 @@ def view_for(
     if not xs:
         return pdk.ViewState(longitude=fallback[0], latitude=fallback[1], zoom=10)
     span = max(max(xs) - min(xs), (max(ys) - min(ys)) * 1.3, 0.01)
-    zoom = max(6.0, min(15.0, math.log2(360 / span) - 0.6))
+    zoom = max(6.0, min(15.0, math.log2(360 / span) - 0.1))
     return pdk.ViewState(
         longitude=(min(xs) + max(xs)) / 2, latitude=(min(ys) + max(ys)) / 2, zoom=zoom
     )
@@ -110,7 +111,13 @@ def outline_layer(rows: list[dict[str, Any]], layer_id: str, fill: bool = True) 
 
 
 def label_layer(labels: list[dict[str, Any]], layer_id: str, size: int = 13) -> pdk.Layer:
-    """Text labels (``text``, ``position``) in a CJK font."""
+    """Text labels (``text``, ``position``) in a CJK font.
+
+    The glyph atlas is built from exactly the characters used (deck.gl's
+    default is ASCII only). Both strings are quoted so pydeck passes them as
+    literals instead of turning them into accessor expressions.
+    """
+    chars = "".join(sorted({ch for label in labels for ch in str(label["text"])} - {"'"}))
     return pdk.Layer(
         "TextLayer",
         data=labels,
@@ -119,8 +126,8 @@ def label_layer(labels: list[dict[str, Any]], layer_id: str, size: int = 13) -> 
         get_text="text",
         get_size=size,
         get_color=[33, 33, 33, 255],
-        character_set="auto",
-        font_family=CJK_FONT,
+        character_set=f"'{chars}'",
+        font_family=f"'{CJK_FONT}'",
         outline_width=2,
         outline_color=[255, 255, 255, 230],
         font_settings={"sdf": True},
@@ -128,13 +135,29 @@ def label_layer(labels: list[dict[str, Any]], layer_id: str, size: int = 13) -> 
     )
 
 
+#: Blank MapLibre styles served by the app itself (``static/``, with
+#: ``server.enableStaticServing``). Relative, so a ``server.baseUrlPath`` works.
+#: Without a style, Streamlit's frontend falls back to an online Carto basemap.
+OFFLINE_STYLES = {
+    "light": "app/static/blank-style.json",
+    "dark": "app/static/blank-style-dark.json",
+}
+
+
 def offline_deck(
-    layers: list[pdk.Layer], view: pdk.ViewState, tooltip: dict[str, str] | None = None
+    layers: list[pdk.Layer],
+    view: pdk.ViewState,
+    tooltip: dict[str, str] | None = None,
+    theme: str = "light",
 ) -> pdk.Deck:
-    """A deck with no basemap provider: nothing is fetched from outside."""
+    """A deck on a blank style served by the app: nothing is fetched from outside."""
     return pdk.Deck(
-        layers=layers, initial_view_state=view, map_provider=None, map_style=None, tooltip=tooltip
-    )  # type: ignore[arg-type]
+        layers=layers,
+        initial_view_state=view,
+        map_provider="carto",
+        map_style=OFFLINE_STYLES[theme],
+        tooltip=tooltip,  # type: ignore[arg-type]
+    )
 
 
 def label_point(feature: dict[str, Any]) -> list[float]:

@@ -98,16 +98,16 @@ def freshness_badge(ctx: PageContext) -> None:
     fresh = load(data_freshness, ctx.now)
     latest = fresh.loc[fresh["table"] == "incident", "latest"].iloc[0]
     if pd.isna(latest):
-        st.caption("🕒 " + t("app.data_as_of", ts=t("app.no_data_yet")))
+        st.caption(":material/schedule: " + t("app.data_as_of", ts=t("app.no_data_yet")))
         return
     age = ctx.now - latest.to_pydatetime()
     label = t("app.data_as_of", ts=latest.strftime("%Y-%m-%d %H:%M"))
     if age.total_seconds() > 3600:
         hours = age.total_seconds() / 3600
         span = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
-        st.warning("🕒 " + label + " · " + t("app.stale", age=span))
+        st.warning(":material/schedule: " + label + " · " + t("app.stale", age=span))
     else:
-        st.caption("🕒 " + label)
+        st.caption(":material/schedule: " + label)
 
 
 def page_header(title: str, ctx: PageContext) -> None:
@@ -124,4 +124,4 @@ def footer(ctx: PageContext) -> None:
         parts.append(t("app.demo_notice"))
     st.caption(" · ".join(parts))
     for problem in ctx.cfg.problems:
-        st.caption("⚙️ " + t("app.config_problem", problem=problem))
+        st.caption(":material/settings: " + t("app.config_problem", problem=problem))
