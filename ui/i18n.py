@@ -1,4 +1,7 @@
-"""The string catalogue (``assets/i18n.toml``): Chinese first, English second.
+"""The string catalogue (``assets/i18n/*.toml``): Chinese first, English second.
+
+One file per area (``core.toml`` for the shell, one per page); keys are
+dotted and must be unique across files.
 
 The language is chosen by the ``lang`` URL parameter (``zh`` or ``en``) and
 kept in session state, so a shared link opens in the sender's language.
@@ -17,26 +20,33 @@ from data_access.config import PROJECT_ROOT
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
-CATALOGUE_PATH = PROJECT_ROOT / "assets" / "i18n.toml"
+CATALOGUE_DIR = PROJECT_ROOT / "assets" / "i18n"
 _log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, dict[str, str]]:
-    """Flattened catalogue: ``{"section.key": {"zh": ..., "en": ...}}``."""
-    with CATALOGUE_PATH.open("rb") as fh:
-        raw = tomllib.load(fh)
-    flat: dict[str, dict[str, str]] = {}
+    """Flattened catalogue: ``{"section.key": {"zh": ..., "en": ...}}``.
 
-    def walk(prefix: str, node: dict[str, Any]) -> None:
+    Raises ``ValueError`` naming the files when two define the same key.
+    """
+    flat: dict[str, dict[str, str]] = {}
+    origin: dict[str, str] = {}
+
+    def walk(prefix: str, node: dict[str, Any], source: str) -> None:
         for key, value in node.items():
             name = f"{prefix}.{key}" if prefix else key
             if isinstance(value, dict) and "zh" in value and isinstance(value["zh"], str):
+                if name in flat:
+                    raise ValueError(f"i18n key {name} defined in {origin[name]} and {source}")
                 flat[name] = value
+                origin[name] = source
             elif isinstance(value, dict):
-                walk(name, value)
+                walk(name, value, source)
 
-    walk("", raw)
+    for path in sorted(CATALOGUE_DIR.glob("*.toml")):
+        with path.open("rb") as fh:
+            walk("", tomllib.load(fh), path.name)
     return flat
 
 
