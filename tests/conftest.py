@@ -307,8 +307,22 @@ def app_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AppTes
     """
     import streamlit as st
     from streamlit import config as st_config
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.secrets import secrets_singleton
     from streamlit.testing.v1 import AppTest
+
+    # AppTest resets PagesManager.uses_pages_directory before every run, and
+    # with a pages/ folder present it then replays reruns in the old
+    # pages-directory mode: the page script alone, without Home.py (so the
+    # sidebar filters vanish after the first interaction). The real server
+    # clears the flag for good once st.navigation is called; pin it so.
+    original_init = PagesManager.__init__
+
+    def init_v2(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_v2)
 
     empty_secrets = tmp_path / "secrets.toml"
     empty_secrets.write_text("# empty: tests never read a developer's secrets\n")

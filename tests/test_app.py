@@ -31,36 +31,6 @@ def pinned_clock(monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
 
 
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """AppTest resets ``PagesManager.uses_pages_directory`` before every run,
-    and with a ``pages/`` folder present it then replays reruns in the old
-    pages-directory mode: the page script alone, without Home.py. The real
-    server clears the flag for good once ``st.navigation`` is called, so pin
-    it the way the server has it."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-def metric(at, key: str, lang: str = "zh") -> str:
-    label = translate(key, lang)
-    hits = [m for m in at.metric if m.label == label]
-    assert hits, f"no metric {label!r} among {[m.label for m in at.metric]}"
-    return hits[0].value
-
-
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs_without_exception(app_test, sqlite_demo, page):
     at = app_test(page, sqlite_demo.url)

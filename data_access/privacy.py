@@ -1,0 +1,67 @@
+"""Masking of personal data (reporter name, phone, precise address).
+
+The contract marks ``address``, ``reporter_name`` and ``reporter_phone`` as
+personal data: never shown unmasked to a role that is not allowed to see
+them. Masking happens in the data layer, before a frame reaches a page, so a
+page cannot forget it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+_DIGITS = re.compile(r"\d")
+#: Where a Chinese address stops being an area and starts being a door:
+#: keep up to the road/lane/estate name, mask the numbers after it.
+_ADDRESS_CUT = re.compile(r"^(.*?(?:路|街|道|巷|弄|村|苑|园|小区|大厦|广场|中心))")
+
+
+def mask_name(name: object) -> str | None:
+    """``张伟`` -> ``张*``, ``欧阳娜娜`` -> ``欧***``, ``Li Wei`` -> ``L*****``."""
+    if name is None or (isinstance(name, float) and pd.isna(name)):
+        return None
+    text = str(name).strip()
+    if not text:
+        return ""
+    return text[0] + "*" * max(1, len(text) - 1)
+
+
+def mask_phone(phone: object) -> str | None:
+    """``13812345678`` -> ``138****5678``; other lengths keep only the last 4 digits."""
+    if phone is None or (isinstance(phone, float) and pd.isna(phone)):
+        return None
+    digits = "".join(_DIGITS.findall(str(phone)))
+    if len(digits) == 11:
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def mask_address(address: object) -> str | None:
+    """Keep the road or estate, mask the door: ``拱墅区莫干山路123号5幢`` -> ``拱墅区莫干山路***``."""
+    if address is None or (isinstance(address, float) and pd.isna(address)):
+        return None
+    text = str(address).strip()
+    m = _ADDRESS_CUT.match(text)
+    if m and len(m.group(1)) < len(text):
+        return m.group(1) + "***"
+    if m:
+        return text
+    return text[: max(1, len(text) // 2)] + "***"
+
+
+def mask_personal(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with ``reporter_name``, ``reporter_phone`` and
+    ``address`` masked wherever those columns are present."""
+    out = frame.copy()
+    for column, fn in (
+        ("reporter_name", mask_name),
+        ("reporter_phone", mask_phone),
+        ("address", mask_address),
+    ):
+        if column in out.columns:
+            out[column] = out[column].map(fn).astype("object")
+    return out
