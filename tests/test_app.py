@@ -31,6 +31,18 @@ def pinned_clock(monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
 
 
+def metric(at, key: str, lang: str = "zh") -> str:
+    label = translate(key, lang)
+    hits = [m for m in at.metric if m.label == label]
+    assert hits, f"no metric {label!r} among {[m.label for m in at.metric]}"
+    return hits[0].value
+
+
+def no_errors(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs_without_exception(app_test, sqlite_demo, page):
     at = app_test(page, sqlite_demo.url)
