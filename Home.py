@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import streamlit as st
 
+from data_access.config import PROJECT_ROOT
 from ui.data import page_guard
 from ui.i18n import DEFAULT_LANG, LANGS, t
 from ui.shell import build_context
+
+# A local image: a Material icon here would be fetched from Google by the browser.
+LOGO = PROJECT_ROOT / "assets" / "logo.png"
 
 if "lang" not in st.session_state:
     lang = st.query_params.get("lang", DEFAULT_LANG)
     st.session_state["lang"] = lang if lang in LANGS else DEFAULT_LANG
 
-st.set_page_config(page_title=t("app.title"), page_icon=":material/radar:", layout="wide")
+st.set_page_config(page_title=t("app.title"), page_icon=str(LOGO), layout="wide")
 
 PAGES = {
     t("nav.section_monitor"): [
