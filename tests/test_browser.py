@@ -1,7 +1,7 @@
 """The real app in a real browser: every page renders, offline, in Chinese, with its map.
 
 Starts ``streamlit run Home.py`` on a free port against the SQLite fixture
-database and drives Debian's Chromium (``/usr/bin/chromium``) with
+database (clock pinned to its end with ``OPS_NOW``) and drives Debian's Chromium (``/usr/bin/chromium``) with
 Playwright. The page list comes from the app's own navigation, so a new page
 is covered without touching this file. Pixels are not compared (WebGL maps
 make that flaky); what is checked is what a command-centre screen needs:
@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tests.conftest import ROOT, Backend, skip_or_fail
+from tests.conftest import FIXTURE_END, ROOT, Backend, skip_or_fail
 
 pytestmark = pytest.mark.browser
 
@@ -157,7 +157,14 @@ def streamlit_server(
         pytest.fail(f"{ROOT / 'Home.py'} does not exist yet", pytrace=False)
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = dict(os.environ, OPS_DB_URL=sqlite_demo.url, PYTHONUNBUFFERED="1")
+    # OPS_NOW pins the app's clock to the fixture's end, so "today" has data
+    # and the screenshot does not depend on the day the suite runs.
+    env = dict(
+        os.environ,
+        OPS_DB_URL=sqlite_demo.url,
+        OPS_NOW=FIXTURE_END.isoformat(timespec="minutes"),
+        PYTHONUNBUFFERED="1",
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -377,7 +384,7 @@ def test_every_page_renders_offline_in_chinese(
             report[url] = page_problems(browser, is_home=is_home)
         except AssertionError as exc:
             report[url] = [str(exc)]
-        if is_home and os.environ.get("OPS_SCREENSHOT") == "1" and not report[url]:
+        if is_home and os.environ.get("OPS_SCREENSHOT") == "1":
             page.wait_for_timeout(1500)  # let deck.gl finish its first frames
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
