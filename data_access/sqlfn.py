@@ -8,9 +8,22 @@ columns or bound parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, Integer, case, cast, func, literal_column, type_coerce
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql", "mysql")
@@ -29,9 +42,11 @@ def minutes_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
     """``end - start`` in minutes (float); NULL when either is NULL."""
     _check(dialect)
     if dialect == "sqlite":
-        # Whole seconds, exact (julianday arithmetic drifts by microseconds,
-        # which would misjudge a case that took exactly its target).
-        secs = cast(func.strftime("%s", end), Integer) - cast(func.strftime("%s", start), Integer)
+        # Rounded to whole seconds: julianday arithmetic drifts by
+        # microseconds, which would misjudge a case that took exactly its
+        # target. (julianday is faster than strftime('%s'); unixepoch()
+        # needs SQLite 3.38.)
+        secs = func.round((func.julianday(end) - func.julianday(start)) * 86400.0)
         return type_coerce(secs / 60.0, Float)
     if dialect == "postgresql":
         return type_coerce(func.extract("epoch", end - start) / 60.0, Float)
@@ -72,3 +87,62 @@ def hour_of_day(ts: Any, dialect: str) -> ColumnElement[int]:
 def count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
     """Number of rows where ``cond`` holds (0, never NULL, on an empty group)."""
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def group_percentiles(
+    values: Any, keys: Sequence[str], value: str, quantiles: Sequence[tuple[str, float]]
+) -> Select[Any]:
+    """Exact percentiles of ``values.c[value]`` per group, computed in the database.
+
+    ``values`` is a subquery; ``keys`` name its grouping columns;
+    ``quantiles`` are ``(label, p)`` pairs with ``0 <= p <= 1``. Returns a
+    SELECT of the keys, ``n`` (non-NULL values in the group) and one column
+    per label: the linearly interpolated percentile (the definition of
+    PostgreSQL's ``percentile_cont`` and pandas' ``quantile``). Written with
+    ``row_number``/``count`` window functions, so the same SQL runs on
+    SQLite, PostgreSQL and MariaDB; only the filtered value column is ranked,
+    never a whole table. NULL values are ignored; groups without values are
+    absent.
+    """
+    v = values.c[value]
+    part = [values.c[k] for k in keys]
+    ranked = (
+        select(
+            *part,
+            v.label("pv"),
+            (func.row_number().over(partition_by=part, order_by=v) - 1).label("pk"),
+            func.count().over(partition_by=part).label("pn"),
+        )
+        .where(v.is_not(None))
+        .subquery("ranked_values")
+    )
+    k = ranked.c.pk  # 0-based rank of the value in its group
+    cols = []
+    for label, p in quantiles:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"percentile {p!r} is not between 0 and 1")
+        # 0-based position of the percentile; it lies between ranks floor(h) and floor(h)+1.
+        h = (ranked.c.pn - 1) * literal(p, Float)
+        weight = case(
+            (and_(k <= h, h < k + 1), 1 - (h - k)),
+            (and_(k - 1 <= h, h < k), h - (k - 1)),
+            else_=0,
+        )
+        cols.append(type_coerce(func.sum(ranked.c.pv * weight), Float).label(label))
+    rkeys = [ranked.c[k_] for k_ in keys]
+    return select(*rkeys, func.max(ranked.c.pn).label("n"), *cols).group_by(*rkeys)
+
+
+def grid_index(value: Any, step: Any, dialect: str) -> ColumnElement[int]:
+    """``floor(value / step)`` as an integer: the index of the grid cell of a
+    coordinate (``step`` a bound float parameter, same unit as ``value``).
+
+    SQLite's ``floor()`` needs the math extension, which not every build has,
+    so it is spelt as truncation corrected for negative non-integers there.
+    """
+    _check(dialect)
+    ratio = type_coerce(value, Float) / step
+    if dialect == "sqlite":
+        truncated = cast(ratio, Integer)
+        return truncated - case((ratio < truncated, 1), else_=0)
+    return cast(func.floor(ratio), Integer)

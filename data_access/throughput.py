@@ -11,23 +11,73 @@ How a case is judged for a milestone ``m`` with target ``T`` minutes
 - ``m_at`` NULL on a closed case (the stage was skipped or not recorded), or
   ``m_at`` before ``reported_at`` / before the previous milestone: excluded
   from this stage only, and counted in ``excluded``.
+
+Stage times (median, P90) are minutes from ``reported_at`` to the
+milestone, the same clock the targets use, over live (not cancelled) cases
+whose milestone is recorded and in order. Times are naive local time, as the
+contract says, so no time-zone or DST arithmetic is involved.
 """
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, and_, literal, or_, select
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from data_access import sqlfn
-from data_access.area import clean_incidents, milestone_column, milestone_in_order, target_minutes
+from data_access.area import (
+    area_streets,
+    clean_incidents,
+    milestone_column,
+    milestone_in_order,
+    target_minutes,
+)
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
+from data_access.privacy import mask_personal
 from data_access.schema import MILESTONES
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
+OPEN_STATUSES = ("open", "dispatched", "on_site")
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """The per-row conditions that judge one milestone (see the module docstring)."""
+
+    on_time: ColumnElement[bool]
+    late: ColumnElement[bool]
+    pending: ColumnElement[bool]
+    excluded: ColumnElement[bool]
+    timed: ColumnElement[bool]  # live, recorded and in order: its time counts
+    elapsed: ColumnElement[float]  # minutes from reported_at to the milestone
+
+
+def _judge(inc: Subquery, cfg: SiteConfig, m: str, now: datetime, d: str) -> _Judgement:
+    target = target_minutes(cfg, m, inc)
+    ts = milestone_column(inc, m)
+    ordered = milestone_in_order(inc, m)
+    live = inc.c.status != "cancelled"
+    closed = or_(inc.c.closed_at.is_not(None), inc.c.status == "closed")
+    elapsed = sqlfn.minutes_between(inc.c.reported_at, ts, d)
+    waited = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
+    has_target = target.is_not(None)
+    recorded = and_(live, has_target, ts.is_not(None), ordered)
+    open_missing = and_(live, has_target, ts.is_(None), ~closed)
+    return _Judgement(
+        on_time=and_(recorded, elapsed <= target),
+        late=or_(and_(recorded, elapsed > target), and_(open_missing, waited > target)),
+        pending=and_(open_missing, waited <= target),
+        excluded=and_(live, has_target, or_(and_(ts.is_(None), closed), ~ordered)),
+        timed=and_(live, ts.is_not(None), ordered),
+        elapsed=elapsed,
+    )
 
 
 def ontime_by_milestone(
@@ -48,32 +98,17 @@ def ontime_by_milestone(
     """
     d = conn.dialect.name
     inc = clean_incidents(f, now)
-    live = inc.c.status != "cancelled"
-    closed = or_(inc.c.closed_at.is_not(None), inc.c.status == "closed")
     cols = []
     judged_milestones = []
     for m in MILESTONES:
         if not _has_any_target(cfg, m):
             continue
-        target = target_minutes(cfg, m, inc)
-        ts = milestone_column(inc, m)
-        ordered = milestone_in_order(inc, m)
-        elapsed = sqlfn.minutes_between(inc.c.reported_at, ts, d)
-        waited = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
-        has_target = target.is_not(None)
-        recorded = and_(live, has_target, ts.is_not(None), ordered)
-        on_time = and_(recorded, elapsed <= target)
-        late_recorded = and_(recorded, elapsed > target)
-        open_missing = and_(live, has_target, ts.is_(None), ~closed)
-        late_open = and_(open_missing, waited > target)
-        pending = and_(open_missing, waited <= target)
-        excluded = and_(live, has_target, or_(and_(ts.is_(None), closed), ~ordered))
-
+        j = _judge(inc, cfg, m, now, d)
         cols += [
-            sqlfn.count_if(on_time).label(f"{m}__on_time"),
-            sqlfn.count_if(or_(late_recorded, late_open)).label(f"{m}__late"),
-            sqlfn.count_if(pending).label(f"{m}__pending"),
-            sqlfn.count_if(excluded).label(f"{m}__excluded"),
+            sqlfn.count_if(j.on_time).label(f"{m}__on_time"),
+            sqlfn.count_if(j.late).label(f"{m}__late"),
+            sqlfn.count_if(j.pending).label(f"{m}__pending"),
+            sqlfn.count_if(j.excluded).label(f"{m}__excluded"),
         ]
         judged_milestones.append(m)
 
@@ -106,3 +141,368 @@ def _has_any_target(cfg: SiteConfig, milestone: str) -> bool:
     return cfg.default_targets.get(milestone) is not None or any(
         t.get(milestone) is not None for _, t in cfg.target_overrides
     )
+
+
+# --- The per-street (per-grid, per-category, per-source) throughput table ---------
+
+#: Grouping of :func:`case_throughput`: name -> incident column (the allow-list).
+GROUPS = {"street": "street_code", "grid": "grid_code", "category": "category", "source": "source"}
+Group = Literal["street", "grid", "category", "source"]
+
+#: Stage time statistics: label -> percentile.
+STAGE_STATS = (("median", 0.5), ("p90", 0.9))
+
+
+def throughput_columns(by: Group = "street") -> list[str]:
+    """The columns of :func:`case_throughput`, in order (stable: used by the exports)."""
+    cols = [GROUPS[by], "cases", "closed", "cancelled", "open_backlog", "closure_rate"]
+    for m in MILESTONES:
+        cols += [f"target_{m}_min"]
+        cols += [f"{m}_{k}" for k in ("judged", "on_time", "late", "pending", "excluded")]
+        cols += [f"{m}_on_time_share"]
+    for m in MILESTONES:
+        cols += [f"{m}_timed", f"{m}_median_min", f"{m}_p90_min"]
+    cols += ["excluded_cases", "camera_ai_cases", "camera_ai_cancelled", "camera_ai_false_share"]
+    return cols
+
+
+def case_throughput(
+    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, by: Group = "street"
+) -> pd.DataFrame:
+    """Case throughput for cases reported in the window, one row per group.
+
+    ``by``: ``street`` (every street of the area is listed, zeros where it
+    had no case), ``grid``, ``category`` or ``source`` (groups with cases;
+    the key may be NULL). Columns (see :func:`throughput_columns`):
+
+    - the key (``street_code``, ``grid_code``, ``category`` or ``source``);
+    - ``cases``, ``closed``, ``cancelled``, ``open_backlog`` (status
+      open/dispatched/on_site) in cases; ``closure_rate`` = closed / cases
+      (0-1, NaN without cases);
+    - per milestone ``m`` (accepted, dispatched, arrived, closed):
+      ``target_m_min`` (the street's target in minutes; for other groupings
+      only when every case shares one target, else NaN), ``m_judged``,
+      ``m_on_time``, ``m_late``, ``m_pending``, ``m_excluded`` (cases, as in
+      :func:`ontime_by_milestone`) and ``m_on_time_share`` (0-1, NaN when
+      nothing was judged);
+    - per milestone: ``m_timed`` (cases with a usable time), ``m_median_min``
+      and ``m_p90_min`` (minutes from ``reported_at``, exact, interpolated
+      like pandas' ``quantile``; NaN without times);
+    - ``excluded_cases``: live cases left out of at least one judged stage
+      (a missing or out-of-order milestone);
+    - ``camera_ai_cases``, ``camera_ai_cancelled`` and
+      ``camera_ai_false_share`` (cancelled / camera-AI cases: detections
+      dismissed as false, 0-1, NaN without camera cases).
+    """
+    if by not in GROUPS:
+        raise ValueError(f"unknown grouping {by!r}")
+    d = conn.dialect.name
+    inc = clean_incidents(f, now)
+    key = inc.c[GROUPS[by]]
+    judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
+    camera = inc.c.source == "camera_ai"
+    counts: list[Any] = [
+        func.count().label("cases"),
+        sqlfn.count_if(inc.c.status == "closed").label("closed"),
+        sqlfn.count_if(inc.c.status == "cancelled").label("cancelled"),
+        sqlfn.count_if(inc.c.status.in_(OPEN_STATUSES)).label("open_backlog"),
+    ]
+    for m, j in judged.items():
+        counts += [
+            sqlfn.count_if(j.on_time).label(f"{m}_on_time"),
+            sqlfn.count_if(j.late).label(f"{m}_late"),
+            sqlfn.count_if(j.pending).label(f"{m}_pending"),
+            sqlfn.count_if(j.excluded).label(f"{m}_excluded"),
+        ]
+    counts += [
+        sqlfn.count_if(or_(*(j.excluded for j in judged.values()))).label("excluded_cases"),
+        sqlfn.count_if(camera).label("camera_ai_cases"),
+        sqlfn.count_if(and_(camera, inc.c.status == "cancelled")).label("camera_ai_cancelled"),
+    ]
+    if by != "street":
+        for m in MILESTONES:
+            t = target_minutes(cfg, m, inc)
+            counts += [
+                func.min(t).label(f"{m}_tmin"),
+                func.max(t).label(f"{m}_tmax"),
+                func.count(t).label(f"{m}_tcount"),
+            ]
+    q = select(key.label("key"), *counts).select_from(inc).group_by(key)
+    frame = pd.DataFrame(conn.execute(q).mappings().all())
+    stats = _stage_stats(conn, inc, judged, key)
+
+    if by == "street":
+        area = pd.DataFrame(conn.execute(area_streets(f)).all(), columns=["key", "district"])
+        frame = area.merge(frame, on="key", how="left") if not frame.empty else area
+    if frame.empty:
+        return pd.DataFrame(columns=throughput_columns(by))
+    frame = frame.merge(stats, on="key", how="left") if not stats.empty else frame
+    return _finish(frame, cfg, by)
+
+
+def _stage_stats(
+    conn: Connection, inc: Subquery, judged: dict[str, _Judgement], key: Any
+) -> pd.DataFrame:
+    """Median and P90 minutes per group and stage, in one database query."""
+    parts = [
+        select(key.label("key"), literal(m).label("stage"), j.elapsed.label("minutes"))
+        .select_from(inc)
+        .where(j.timed)
+        for m, j in judged.items()
+    ]
+    times = union_all(*parts).subquery("stage_times")
+    q = sqlfn.group_percentiles(times, ["key", "stage"], "minutes", STAGE_STATS)
+    long = pd.DataFrame(conn.execute(q).mappings().all())
+    if long.empty:
+        return pd.DataFrame(columns=["key"])
+    out = long.pivot(index="key", columns="stage", values=["n", "median", "p90"])
+    flat = pd.DataFrame(index=out.index)
+    for m in MILESTONES:
+        for stat, name in (("n", "timed"), ("median", "median_min"), ("p90", "p90_min")):
+            col = (stat, m)
+            flat[f"{m}_{name}"] = out[col].astype(float) if col in out.columns else float("nan")
+    return flat.reset_index()
+
+
+def _finish(frame: pd.DataFrame, cfg: SiteConfig, by: Group) -> pd.DataFrame:
+    frame = frame.copy()
+    count_cols = ["cases", "closed", "cancelled", "open_backlog", "excluded_cases"]
+    count_cols += ["camera_ai_cases", "camera_ai_cancelled"]
+    count_cols += [f"{m}_{k}" for m in MILESTONES for k in ("on_time", "late", "pending")]
+    count_cols += [f"{m}_excluded" for m in MILESTONES]
+    count_cols += [f"{m}_timed" for m in MILESTONES]
+    for c in count_cols:
+        if c not in frame.columns:
+            frame[c] = 0
+        frame[c] = pd.to_numeric(frame[c]).fillna(0).astype("int64")
+    frame["closure_rate"] = _share(frame["closed"], frame["cases"])
+    frame["camera_ai_false_share"] = _share(frame["camera_ai_cancelled"], frame["camera_ai_cases"])
+    for m in MILESTONES:
+        frame[f"{m}_judged"] = frame[f"{m}_on_time"] + frame[f"{m}_late"]
+        frame[f"{m}_on_time_share"] = _share(frame[f"{m}_on_time"], frame[f"{m}_judged"])
+        for stat in ("median_min", "p90_min"):
+            col = f"{m}_{stat}"
+            frame[col] = pd.to_numeric(frame[col]) if col in frame.columns else float("nan")
+        if by == "street":
+            frame[f"target_{m}_min"] = [
+                _target(cfg, code, dist, m)
+                for code, dist in zip(frame["key"], frame["district"], strict=True)
+            ]
+        else:
+            lo = pd.to_numeric(frame[f"{m}_tmin"]).astype(float)
+            hi = pd.to_numeric(frame[f"{m}_tmax"]).astype(float)
+            every = pd.to_numeric(frame[f"{m}_tcount"]) == frame["cases"]
+            frame[f"target_{m}_min"] = lo.where((lo == hi) & every)
+    frame = frame.rename(columns={"key": GROUPS[by]})
+    return frame[throughput_columns(by)].reset_index(drop=True)
+
+
+def _share(part: pd.Series, whole: pd.Series) -> pd.Series:
+    return (part / whole.where(whole > 0)).astype(float)
+
+
+def _target(cfg: SiteConfig, street_code: str, district_code: str, m: str) -> float:
+    value = cfg.targets_for(street_code, district_code).get(m)
+    return float("nan") if value is None else float(value)
+
+
+# --- Trend, backlog ageing, the case list --------------------------------------------
+
+TREND_COLUMNS = ["street_code", "period", "judged", "on_time", "on_time_share"]
+
+
+def ontime_trend(
+    conn: Connection,
+    f: AreaFilter,
+    now: datetime,
+    cfg: SiteConfig,
+    milestone: str = "arrived",
+    grain: Literal["day", "week"] = "day",
+) -> pd.DataFrame:
+    """On-time rate of one milestone per street and day (or ISO week) of ``reported_at``.
+
+    Columns: ``street_code``, ``period`` (``YYYY-MM-DD``: the day, or the
+    Monday of the week), ``judged`` and ``on_time`` (cases, judged as in
+    :func:`ontime_by_milestone` as of ``now``), ``on_time_share`` (0-1,
+    NaN when nothing was judged). Only (street, period) pairs with cases.
+    """
+    if milestone not in MILESTONES:
+        raise ValueError(f"unknown milestone {milestone!r}")
+    d = conn.dialect.name
+    inc = clean_incidents(f, now)
+    j = _judge(inc, cfg, milestone, now, d)
+    bucket = (sqlfn.week_bucket if grain == "week" else sqlfn.day_bucket)(inc.c.reported_at, d)
+    q = (
+        select(
+            inc.c.street_code,
+            bucket.label("period"),
+            sqlfn.count_if(j.on_time).label("on_time"),
+            sqlfn.count_if(j.late).label("late"),
+        )
+        .select_from(inc)
+        .group_by(inc.c.street_code, bucket)
+        .order_by(inc.c.street_code, bucket)
+    )
+    frame = pd.DataFrame(
+        conn.execute(q).all(), columns=["street_code", "period", "on_time", "late"]
+    )
+    frame = frame.astype({"on_time": "int64", "late": "int64"})
+    frame["period"] = frame["period"].astype(str)
+    frame["judged"] = frame["on_time"] + frame["late"]
+    frame["on_time_share"] = _share(frame["on_time"], frame["judged"])
+    return frame[TREND_COLUMNS]
+
+
+#: Age buckets of open cases: code -> upper bound in minutes (None = no bound).
+AGE_BUCKETS = (
+    ("lt_1h", 60.0),
+    ("1h_24h", 1440.0),
+    ("1d_3d", 3 * 1440.0),
+    ("3d_7d", 7 * 1440.0),
+    ("gt_7d", None),
+)
+AGEING_COLUMNS = ["key", "age_bucket", "cases"]
+
+
+def backlog_ageing(
+    conn: Connection, f: AreaFilter, now: datetime, by: Literal["street", "grid"] = "street"
+) -> pd.DataFrame:
+    """Open cases (status open/dispatched/on_site) by age at ``now``, per street or grid.
+
+    Every open case of the area counts, whenever it was reported (a backlog
+    is not limited to the date window); category/source filters apply.
+    Age = ``now - reported_at``. Columns: ``key`` (street or grid code),
+    ``age_bucket`` (``lt_1h`` < 1 h, ``1h_24h``, ``1d_3d``, ``3d_7d``,
+    ``gt_7d`` > 7 days; lower bounds inclusive), ``cases``. Every bucket is
+    listed for each key that has open cases.
+    """
+    if by not in ("street", "grid"):
+        raise ValueError(f"unknown grouping {by!r}")
+    d = conn.dialect.name
+    inc = clean_incidents(f, now, window=False)
+    key = inc.c[GROUPS[by]]
+    age = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
+    whens = [(age < literal(upper), literal(code)) for code, upper in AGE_BUCKETS if upper]
+    bucket = case(*whens, else_=literal(AGE_BUCKETS[-1][0]))
+    q = (
+        select(key.label("key"), bucket.label("age_bucket"), func.count().label("cases"))
+        .select_from(inc)
+        .where(inc.c.status.in_(OPEN_STATUSES))
+        .group_by(key, bucket)
+    )
+    got = pd.DataFrame(conn.execute(q).all(), columns=AGEING_COLUMNS)
+    keys = sorted(got["key"].dropna().unique().tolist()) + (
+        [None] if got["key"].isna().any() else []
+    )
+    grid_index = pd.MultiIndex.from_product(
+        [keys, [c for c, _ in AGE_BUCKETS]], names=["key", "age_bucket"]
+    )
+    full = pd.DataFrame(index=grid_index).reset_index()
+    out = full.merge(got, on=["key", "age_bucket"], how="left")
+    out["cases"] = pd.to_numeric(out["cases"]).fillna(0).astype("int64")
+    return out[AGEING_COLUMNS]
+
+
+CASE_LIST_COLUMNS = [
+    "id",
+    "street_code",
+    "grid_code",
+    "category",
+    "source",
+    "status",
+    "reported_at",
+    "accepted_at",
+    "dispatched_at",
+    "arrived_at",
+    "closed_at",
+    "late_milestones",
+    "still_open",
+    "address",
+    "reporter_name",
+    "reporter_phone",
+]
+
+
+def attention_cases(
+    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, limit: int | None = None
+) -> pd.DataFrame:
+    """Cases reported in the window that breached a target or are still open,
+    newest first, at most ``limit`` (default ``cfg.row_cap``) rows.
+
+    Columns: ``id``, ``street_code``, ``grid_code``, ``category``,
+    ``source``, ``status``, the five milestone times (naive local time),
+    ``late_milestones`` (comma-separated milestone codes judged late, as in
+    :func:`ontime_by_milestone`; empty when none), ``still_open`` (bool),
+    and ``address``/``reporter_name``/``reporter_phone`` masked.
+    Cancelled cases are never listed as breaches.
+    """
+    cap = min(limit or cfg.row_cap, cfg.row_cap)
+    d = conn.dialect.name
+    inc = clean_incidents(f, now)
+    judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
+    late_cols = [case((j.late, 1), else_=0).label(f"late_{m}") for m, j in judged.items()]
+    still_open = inc.c.status.in_(OPEN_STATUSES)
+    base = [c for c in CASE_LIST_COLUMNS if c not in ("late_milestones", "still_open")]
+    q = (
+        select(*(inc.c[c] for c in base), *late_cols)
+        .where(or_(still_open, *(j.late for j in judged.values())))
+        .order_by(inc.c.reported_at.desc(), inc.c.id)
+        .limit(cap)
+    )
+    rows = pd.DataFrame(conn.execute(q).mappings().all())
+    if rows.empty:
+        return pd.DataFrame(columns=CASE_LIST_COLUMNS)
+    flags = rows[[f"late_{m}" for m in MILESTONES]].astype(int).to_numpy()
+    rows["late_milestones"] = [
+        ",".join(m for m, hit in zip(MILESTONES, row, strict=True) if hit) for row in flags
+    ]
+    rows["still_open"] = rows["status"].isin(OPEN_STATUSES)
+    for c in ("reported_at", *(f"{m}_at" for m in MILESTONES)):
+        rows[c] = pd.to_datetime(rows[c])
+    return mask_personal(rows[CASE_LIST_COLUMNS])
+
+
+# --- Ranking and export (small frames, no database) -----------------------------------
+
+
+def rank_by_ontime(table: pd.DataFrame, milestone: str, key: str = "street_code") -> pd.DataFrame:
+    """Groups of a :func:`case_throughput` frame ranked by on-time share of
+    ``milestone``, best first, with the top and bottom three called out.
+
+    Only groups with judged cases are ranked. Ties go to the group with more
+    judged cases, then the code. Columns: ``key`` column, ``judged``,
+    ``on_time_share`` (0-1), ``rank`` (1 = best), ``callout`` (``top``,
+    ``bottom`` or ``""``; with fewer than six groups the top three win).
+    """
+    share, judged = f"{milestone}_on_time_share", f"{milestone}_judged"
+    cols = [key, "judged", "on_time_share", "rank", "callout"]
+    ranked = table.loc[table[judged] > 0, [key, judged, share]]
+    ranked = ranked.rename(columns={judged: "judged", share: "on_time_share"})
+    ranked = ranked.sort_values(
+        ["on_time_share", "judged", key], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)
+    ranked["rank"] = range(1, len(ranked) + 1)
+    n = len(ranked)
+    ranked["callout"] = [
+        "top" if i < 3 else "bottom" if i >= max(n - 3, 3) else "" for i in range(n)
+    ]
+    return ranked[cols]
+
+
+def export_frame(table: pd.DataFrame, names: dict[str, str], by: Group = "street") -> pd.DataFrame:
+    """The throughput table as exported (CSV/Excel): ``name`` inserted after
+    the key column, then every column of :func:`throughput_columns`, with
+    those stable English names (documented in the module and README)."""
+    key = GROUPS[by]
+    out = table[throughput_columns(by)].copy()
+    out.insert(1, "name", [names.get(str(c), str(c)) for c in out[key]])
+    return out
+
+
+def excel_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
+    """An .xlsx workbook with one sheet per frame (sheet names up to 31 characters)."""
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        for sheet, frame in frames.items():
+            frame.to_excel(xl, sheet_name=sheet[:31], index=False)
+    return buf.getvalue()
