@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, null, or_, select
+from sqlalchemy import and_, case, func, literal, null, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
@@ -64,17 +64,34 @@ def clean_incidents(f: AreaFilter, now: datetime, *, window: bool = True) -> Sub
     if f.statuses:
         conds.append(incident.c.status.in_(f.statuses))
     known = area_streets(f).subquery("known_street")
+    base = (
+        select(*incident.c, known.c.district_code)
+        .join(known, known.c.code == incident.c.street_code)
+        .where(*conds)
+    )
+    # Ids that occur more than once among these rows. Exact copies (a double
+    # export) need a row-level tiebreak, which only a window function gives
+    # portably; it is costly over every row, so only the few duplicated ids
+    # go through it and the rest pass straight on.
+    dup_ids = (
+        select(incident.c.id)
+        .join(known, known.c.code == incident.c.street_code)
+        .where(*conds)
+        .group_by(incident.c.id)
+        .having(func.count() > 1)
+        .scalar_subquery()
+    )
+    unique_rows = base.where(incident.c.id.not_in(dup_ids))
     rn = func.row_number().over(
         partition_by=incident.c.id, order_by=(incident.c.reported_at, incident.c.accepted_at)
     )
     ranked = (
-        select(*incident.c, known.c.district_code, rn.label("dup_rank"))
-        .join(known, known.c.code == incident.c.street_code)
-        .where(*conds)
-        .subquery("ranked")
+        base.add_columns(rn.label("dup_rank")).where(incident.c.id.in_(dup_ids)).subquery("ranked")
     )
-    cols = [c for c in ranked.c if c.name != "dup_rank"]
-    return select(*cols).where(ranked.c.dup_rank == 1).subquery("inc")
+    first_copies = select(*(c for c in ranked.c if c.name != "dup_rank")).where(
+        ranked.c.dup_rank == 1
+    )
+    return union_all(unique_rows, first_copies).subquery("inc")
 
 
 def milestone_column(inc: Subquery, milestone: str) -> Any:

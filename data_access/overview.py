@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from data_access.area import area_streets, clean_incidents, in_area
 from data_access.filters import AreaFilter
@@ -29,16 +30,27 @@ def case_counts(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     """
     midnight = datetime.combine(now.date(), time.min)
     monday = midnight - timedelta(days=now.weekday())
-    inc = clean_incidents(f, now, window=False)
-    in_window = and_(inc.c.reported_at >= f.start_ts, inc.c.reported_at < f.end_ts)
+    # Counts need no row-level deduplication: COUNT(DISTINCT id) counts a
+    # duplicated id once, and skips the costly window function.
+    conds = [in_area(incident.c.street_code, f), incident.c.reported_at <= now]
+    if f.categories:
+        conds.append(incident.c.category.in_(f.categories))
+    if f.sources:
+        conds.append(incident.c.source.in_(f.sources))
+    if f.statuses:
+        conds.append(incident.c.status.in_(f.statuses))
+    in_window = and_(incident.c.reported_at >= f.start_ts, incident.c.reported_at < f.end_ts)
+
+    def distinct_ids(cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.count(func.distinct(case((cond, incident.c.id))))
 
     q = select(
-        count_if(inc.c.reported_at >= midnight),
-        count_if(inc.c.reported_at >= monday),
-        count_if(in_window),
-        count_if(and_(in_window, inc.c.status == "closed")),
-        count_if(inc.c.status.in_(OPEN_STATUSES)),
-    ).select_from(inc)
+        distinct_ids(incident.c.reported_at >= midnight),
+        distinct_ids(incident.c.reported_at >= monday),
+        distinct_ids(in_window),
+        distinct_ids(and_(in_window, incident.c.status == "closed")),
+        distinct_ids(incident.c.status.in_(OPEN_STATUSES)),
+    ).where(*conds)
     row = conn.execute(q).one()
     return pd.DataFrame([[int(v or 0) for v in row]], columns=CASE_COUNT_COLUMNS)
 
