@@ -58,6 +58,46 @@ DEFAULT_TARGETS = TargetSet(
 
 
 @dataclass(frozen=True)
+class MapConfig:
+    """The ``[map]`` section: basemap tiles and the heat maps' fixed colour scales.
+
+    ``tiles_url``: an XYZ raster tile URL with ``{z}``, ``{x}``, ``{y}``; empty
+    means the offline basemap (no request leaves the server). ``tiles_crs``:
+    the coordinate system of those tiles (wgs84, gcj02, bd09); the maps draw
+    data and outlines in it. ``crowd_max_people_per_cell``: people per crowd
+    cell at the top (darkest) of the crowd colour scale, whatever the zoom or
+    time step. ``incident_max_cases_per_cell``: the same for cases per
+    ``incident_cell_m`` cell. ``crowd_cell_m``: size of one crowd cell in the
+    source data, metres. ``incident_cell_m``: finest incident cell, metres.
+    ``max_cells``: most cells one map sends (coarser cells beyond that).
+    ``venue_warn_share``/``venue_alert_share``: venue load (people / capacity)
+    at which a venue turns yellow / red and is listed as an alert.
+    """
+
+    tiles_url: str = ""
+    tiles_crs: str = "gcj02"
+    tiles_attribution: str = ""
+    crowd_max_people_per_cell: float = 12000.0
+    incident_max_cases_per_cell: float = 20.0
+    crowd_cell_m: float = 500.0
+    incident_cell_m: float = 300.0
+    max_cells: int = 3000
+    venue_warn_share: float = 0.8
+    venue_alert_share: float = 1.0
+
+
+@dataclass(frozen=True)
+class HotspotConfig:
+    """The ``[hotspots]`` section: a repeat hot spot is ``min_cases`` or more
+    cases of one category within ``within_days`` days inside one square of
+    ``grid_m`` metres."""
+
+    min_cases: int = 5
+    within_days: int = 30
+    grid_m: float = 150.0
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     name_zh: str = "杭州市"
     name_en: str = "Hangzhou"
@@ -77,6 +117,8 @@ class SiteConfig:
     target_overrides: tuple[tuple[str, TargetSet], ...] = ()
     categories: tuple[tuple[str, str, str], ...] = ()
     sources: tuple[tuple[str, str, str], ...] = ()
+    map: MapConfig = MapConfig()
+    hotspots: HotspotConfig = HotspotConfig()
     source_path: str = ""
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -165,6 +207,54 @@ def _names(r: _Reader, data: Mapping[str, Any], path: str) -> tuple[tuple[str, s
     return tuple(out)
 
 
+def _map_section(r: _Reader, m: Mapping[str, Any]) -> MapConfig:
+    d = MapConfig()
+
+    def positive(key: str, kind: type) -> Any:
+        default = getattr(d, key)
+        value = r.get(m, key, "map", kind, default)
+        if value <= 0:
+            r.problems.append(f"map.{key}: must be > 0, got {value!r}; using {default!r}")
+            return default
+        return value
+
+    url = r.get(m, "tiles_url", "map", str, d.tiles_url).strip()
+    if url and (
+        not url.startswith(("http://", "https://", "/"))
+        or not all(p in url for p in ("{z}", "{x}", "{y}"))
+    ):
+        r.problems.append(
+            f"map.tiles_url: expected an http(s) URL with {{z}}, {{x}} and {{y}}, got {url!r}; "
+            "using the offline basemap"
+        )
+        url = ""
+    crs = r.get(m, "tiles_crs", "map", str, d.tiles_crs).lower()
+    if crs not in COORD_SYSTEMS:
+        r.problems.append(
+            f"map.tiles_crs: expected one of {', '.join(COORD_SYSTEMS)}, got {crs!r}; using {d.tiles_crs!r}"
+        )
+        crs = d.tiles_crs
+    warn = positive("venue_warn_share", float)
+    alert = positive("venue_alert_share", float)
+    if warn > alert:
+        r.problems.append(
+            "map.venue_warn_share: must not exceed map.venue_alert_share; using the defaults"
+        )
+        warn, alert = d.venue_warn_share, d.venue_alert_share
+    return MapConfig(
+        tiles_url=url,
+        tiles_crs=crs,
+        tiles_attribution=r.get(m, "tiles_attribution", "map", str, d.tiles_attribution),
+        crowd_max_people_per_cell=positive("crowd_max_people_per_cell", float),
+        incident_max_cases_per_cell=positive("incident_max_cases_per_cell", float),
+        crowd_cell_m=positive("crowd_cell_m", float),
+        incident_cell_m=positive("incident_cell_m", float),
+        max_cells=positive("max_cells", int),
+        venue_warn_share=warn,
+        venue_alert_share=alert,
+    )
+
+
 def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteConfig:
     """Build a validated ``SiteConfig`` from parsed TOML; never raises on bad values."""
     r = _Reader()
@@ -225,6 +315,15 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
             (str(code), _targets(r, value, f"targets.overrides.{code}", default_targets))
         )
 
+    map_cfg = _map_section(r, r.table(data, "map", "map"))
+    hot = r.table(data, "hotspots", "hotspots")
+    dh = HotspotConfig()
+    hotspots = HotspotConfig(
+        min_cases=positive(hot, "min_cases", "hotspots", int, dh.min_cases),
+        within_days=positive(hot, "within_days", "hotspots", int, dh.within_days),
+        grid_m=positive(hot, "grid_m", "hotspots", float, dh.grid_m),
+    )
+
     return SiteConfig(
         name_zh=r.get(site, "name_zh", "site", str, d.name_zh),
         name_en=r.get(site, "name_en", "site", str, d.name_en),
@@ -248,6 +347,8 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         target_overrides=tuple(overrides),
         categories=_names(r, r.table(data, "categories", ""), "categories"),
         sources=_names(r, r.table(data, "sources", ""), "sources"),
+        map=map_cfg,
+        hotspots=hotspots,
         source_path=source_path,
         problems=tuple(r.problems),
     )

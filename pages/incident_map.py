@@ -1,5 +1,165 @@
-"""Placeholder until issue #3 lands: says what will be here, shows no data."""
+"""事件热力 Incident heat map: cases per cell, the cases of a picked cell, repeat hot spots."""
 
-from ui.placeholder import placeholder_page
+from __future__ import annotations
 
-placeholder_page("incident_map", issue=3)
+from dataclasses import replace
+
+import streamlit as st
+
+from data_access import heatmap
+from data_access.schema import INCIDENT_STATUSES, MILESTONES
+from ui import maps
+from ui.data import load, page_guard
+from ui.i18n import t
+from ui.shell import context, footer, page_header
+
+ctx = context()
+cfg = ctx.cfg
+page_header(t("incident_map.heading", area=ctx.area_name()), ctx)
+
+
+def category_name(code: str) -> str:
+    return cfg.display_name("category", code, ctx.lang)
+
+
+def source_name(code: str) -> str:
+    return cfg.display_name("source", code, ctx.lang)
+
+
+def status_name(code: str) -> str:
+    return t(f"incident_map.status_name.{code}") if code in INCIDENT_STATUSES else str(code)
+
+
+with page_guard():
+    c1, c2, c3 = st.columns(3)
+    f = replace(
+        ctx.area,
+        categories=tuple(
+            c1.multiselect(
+                t("incident_map.category"),
+                [c for c, _, _ in cfg.categories],
+                format_func=category_name,
+                placeholder=t("incident_map.all"),
+                key="im_categories",
+            )
+        ),
+        sources=tuple(
+            c2.multiselect(
+                t("incident_map.source"),
+                [c for c, _, _ in cfg.sources],
+                format_func=source_name,
+                placeholder=t("incident_map.all"),
+                key="im_sources",
+            )
+        ),
+        statuses=tuple(
+            c3.multiselect(
+                t("incident_map.status"),
+                list(INCIDENT_STATUSES),
+                format_func=status_name,
+                placeholder=t("incident_map.all"),
+                key="im_statuses",
+            )
+        ),
+    )
+    cells = load(heatmap.incident_cells, f, ctx.now, cfg)
+    unmapped = int(load(heatmap.incident_unmapped, f, ctx.now, cfg)["rows"].iloc[0])
+    m1, m2 = st.columns(2)
+    m1.metric(t("incident_map.cases"), f"{int(cells['cases'].sum()) + unmapped:,}")
+    m2.metric(t("incident_map.cells"), f"{len(cells):,}")
+
+    base_m = cfg.map.incident_cell_m
+    cell_m = float(cells["cell_m"].iloc[0]) if len(cells) else base_m
+    names = {c: ctx.street_name(c) for c in set(cells["street_code"]) | set(ctx.area.streets)}
+    cells["street"] = cells["street_code"].map(names)
+    density = cells["cases"] * (base_m / cell_m) ** 2  # cases per base cell
+    top = cfg.map.incident_max_cases_per_cell
+    rows = maps.cell_rows(cfg, cells, density, top, ["gx", "gy", "cases", "open", "street"])
+    codes = set(ctx.streets["code"]) & set(cells["street_code"])
+    base, view = maps.area_basemap(cfg, codes, names)
+    layers = [base[0], maps.cell_layer(rows, "incident-cells", cell_m / 2), base[1]]
+    tip = "{street} " + t("incident_map.tooltip_cell", cases="{cases}", open="{open}")
+    deck = maps.offline_deck(layers, view, {"text": tip}, cfg=cfg)
+    event = st.pydeck_chart(
+        deck, height=520, on_select="rerun", selection_mode="single-object", key="im_map"
+    )
+    st.markdown(
+        maps.legend_html(top, t("maps.legend_cases", cell=f"{base_m:g}")), unsafe_allow_html=True
+    )
+    if cell_m > base_m:
+        st.caption(t("maps.aggregated", cell=f"{cell_m:g}", base=f"{base_m:g}"))
+    if unmapped:
+        st.caption(":material/location_off: " + t("maps.unmapped", rows=f"{unmapped:,}"))
+    if cfg.streets_approximate:
+        st.caption(":material/info: " + t("maps.approx"))
+
+    picked = maps.picked_object(event, "incident-cells")
+    if picked is None:
+        st.info(t("incident_map.pick"), icon=":material/touch_app:")
+    else:
+        args = (int(picked["gx"]), int(picked["gy"]), cell_m)
+        cases = load(heatmap.cell_cases, f, ctx.now, cfg, *args)
+        st.subheader(t("incident_map.cases_title", n=len(cases)))
+        if len(cases) >= cfg.row_cap:
+            st.caption(t("incident_map.capped", cap=cfg.row_cap))
+        cases = cases.assign(
+            street_code=cases["street_code"].map(lambda c: names.get(c) or ctx.street_name(c)),
+            category=cases["category"].map(category_name),
+            source=cases["source"].map(source_name),
+            status=cases["status"].map(status_name),
+        )
+        minutes = {
+            f"{m}_min": st.column_config.NumberColumn(
+                t("incident_map.col_min", milestone=t(f"milestone.{m}")), format="%.1f"
+            )
+            for m in MILESTONES
+        }
+        st.dataframe(
+            cases,
+            hide_index=True,
+            column_config={
+                "id": None,
+                "reported_at": st.column_config.DatetimeColumn(
+                    t("incident_map.col_time"), format="YYYY-MM-DD HH:mm"
+                ),
+                "category": t("incident_map.col_category"),
+                "source": t("incident_map.col_source"),
+                "status": t("incident_map.col_status"),
+                "street_code": t("col.street"),
+                **minutes,
+                "address": t("incident_map.col_address"),
+                "reporter_name": t("incident_map.col_name"),
+                "reporter_phone": t("incident_map.col_phone"),
+            },
+        )
+
+    hs = cfg.hotspots
+    st.subheader(
+        t("incident_map.hotspots_title", days=hs.within_days, n=hs.min_cases, grid=f"{hs.grid_m:g}")
+    )
+    spots = load(heatmap.repeat_hotspots, f, ctx.now, cfg)
+    if spots.empty:
+        st.caption(t("incident_map.no_hotspots"))
+    else:
+        spots = spots.assign(
+            category=spots["category"].map(category_name),
+            street_code=spots["street_code"].map(lambda c: names.get(c) or ctx.street_name(c)),
+        )
+        st.dataframe(
+            spots[["category", "street_code", "address", "cases", "first_at", "last_at"]],
+            hide_index=True,
+            column_config={
+                "category": t("incident_map.col_category"),
+                "street_code": t("col.street"),
+                "address": t("incident_map.col_address"),
+                "cases": st.column_config.NumberColumn(t("col.cases"), format="%d"),
+                "first_at": st.column_config.DatetimeColumn(
+                    t("incident_map.col_first"), format="YYYY-MM-DD"
+                ),
+                "last_at": st.column_config.DatetimeColumn(
+                    t("incident_map.col_last"), format="YYYY-MM-DD"
+                ),
+            },
+        )
+
+footer(ctx)

@@ -9,22 +9,29 @@ approximate unless the site supplies official ones, and say so.
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
 import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
 
 from data_access.config import SiteConfig
-from data_access.coords import convert_geojson
+from data_access.coords import convert, convert_geojson
+from ui.i18n import current_lang
+from ui.palette import LEVELS, heat_rgba
 
 CJK_FONT = "Noto Sans CJK SC, Noto Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
 
 
 def draw_crs(cfg: SiteConfig) -> str:
-    """The coordinate system maps are drawn in: the data's own (no tiles are used)."""
-    return cfg.coord_system
+    """The coordinate system maps are drawn in: the configured tiles' own when
+    a tile source is set (``map.tiles_crs``), else the data's."""
+    return cfg.map.tiles_crs if cfg.map.tiles_url else cfg.coord_system
 
 
 @lru_cache(maxsize=8)
@@ -144,18 +151,52 @@ OFFLINE_STYLES = {
 }
 
 
+def basemap_style(cfg: SiteConfig | None, theme: str = "light") -> str:
+    """The map style URL: the blank offline style, or, when the site sets
+    ``map.tiles_url``, a raster style of those tiles as a ``data:`` URL (a
+    style object would trip Streamlit's frontend, which expects a string)."""
+    if cfg is None or not cfg.map.tiles_url:
+        return OFFLINE_STYLES[theme]
+    style = {
+        "version": 8,
+        "name": "site-tiles",
+        "sources": {
+            "tiles": {
+                "type": "raster",
+                "tiles": [cfg.map.tiles_url],
+                "tileSize": 256,
+                "attribution": cfg.map.tiles_attribution,
+            }
+        },
+        "layers": [{"id": "tiles", "type": "raster", "source": "tiles"}],
+    }
+    encoded = base64.b64encode(json.dumps(style).encode("utf-8")).decode("ascii")
+    return "data:application/json;base64," + encoded
+
+
+class CompactDeck(pdk.Deck):  # type: ignore[misc]
+    """A ``pdk.Deck`` whose JSON has no indentation: pydeck pretty-prints with
+    ``indent=2``, which triples the bytes a map with thousands of cells sends
+    (Streamlit sends ``to_json()`` as is)."""
+
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
 def offline_deck(
     layers: list[pdk.Layer],
     view: pdk.ViewState,
     tooltip: dict[str, str] | None = None,
     theme: str = "light",
+    cfg: SiteConfig | None = None,
 ) -> pdk.Deck:
-    """A deck on a blank style served by the app: nothing is fetched from outside."""
-    return pdk.Deck(
+    """A deck on a blank style served by the app: nothing is fetched from
+    outside, unless ``cfg`` configures a tile source (``map.tiles_url``)."""
+    return CompactDeck(
         layers=layers,
         initial_view_state=view,
         map_provider="carto",
-        map_style=OFFLINE_STYLES[theme],
+        map_style=basemap_style(cfg, theme),
         tooltip=tooltip,  # type: ignore[arg-type]
     )
 
@@ -171,3 +212,143 @@ def label_point(feature: dict[str, Any]) -> list[float]:
         round(sum(p[0] for p in pts) / len(pts), 5),
         round(sum(p[1] for p in pts) / len(pts), 5),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Heat maps: cells coloured in Python against a FIXED domain (deck.gl's own
+# HeatmapLayer rescales its colours to whatever is in view).
+
+
+def to_draw(cfg: SiteConfig, lon: Any, lat: Any) -> tuple[Any, Any]:
+    """Convert data coordinates (site system) to the draw CRS."""
+    dst = draw_crs(cfg)
+    if dst == cfg.coord_system:
+        return lon, lat
+    return convert(lon, lat, cfg.coord_system, dst)
+
+
+def heat_fill(value: float, top: float, alpha: int = 190) -> list[int]:
+    """Colour of ``value`` on the fixed domain ``[0, top]`` (clipped at ``top``)."""
+    return heat_rgba(value / top if top > 0 else 0.0, alpha)
+
+
+def cell_rows(
+    cfg: SiteConfig, frame: pd.DataFrame, density: pd.Series, top: float, keep: list[str]
+) -> list[dict[str, Any]]:
+    """One dict per cell: ``position`` (draw CRS), ``fill`` from ``density``
+    on the fixed domain ``[0, top]``, and the ``keep`` columns."""
+    if frame.empty:
+        return []
+    lon, lat = to_draw(cfg, frame["lon"].to_numpy(), frame["lat"].to_numpy())
+    rows: list[dict[str, Any]] = []
+    for i, raw in enumerate(frame[keep].to_dict("records")):
+        rec = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in raw.items()}
+        rec["position"] = [round(float(lon[i]), 5), round(float(lat[i]), 5)]
+        rec["fill"] = heat_fill(float(density.iloc[i]), top)
+        rows.append(rec)
+    return rows
+
+
+def cell_layer(rows: list[dict[str, Any]], layer_id: str, radius_m: float) -> pdk.Layer:
+    """Flat hexagonal cells (``ColumnLayer``, 6 sides) of ``radius_m`` metres."""
+    return pdk.Layer(
+        "ColumnLayer",
+        data=rows,
+        id=layer_id,
+        get_position="position",
+        get_fill_color="fill",
+        radius=radius_m,
+        disk_resolution=6,
+        extruded=False,
+        pickable=True,
+        auto_highlight=True,
+    )
+
+
+def venue_layer(cfg: SiteConfig, venues: pd.DataFrame) -> pdk.Layer:
+    """Venues as rings of their radius, coloured by load level (shared palette)."""
+    rows = []
+    if not venues.empty:
+        lon, lat = to_draw(cfg, venues["lon"].to_numpy(), venues["lat"].to_numpy())
+        for i, v in enumerate(venues.to_dict("records")):
+            level = LEVELS[str(v["level"])]
+            name = v["name_en"] if current_lang() == "en" and v["name_en"] else v["name_zh"]
+            rows.append(
+                {
+                    "position": [round(float(lon[i]), 5), round(float(lat[i]), 5)],
+                    "radius": float(v["radius_m"]),
+                    "line": level.rgba(255),
+                    "fill": level.rgba(40),
+                    "tip": f"{name}: {int(v['people']):,} ("
+                    + ("—" if pd.isna(v["load"]) else f"{v['load']:.0%}")
+                    + ")",
+                }
+            )
+    return pdk.Layer(
+        "ScatterplotLayer",
+        data=rows,
+        id="venues",
+        get_position="position",
+        get_radius="radius",
+        get_fill_color="fill",
+        get_line_color="line",
+        line_width_min_pixels=3,
+        stroked=True,
+        filled=True,
+        pickable=True,
+    )
+
+
+def area_basemap(
+    cfg: SiteConfig, codes: set[str], names: dict[str, str]
+) -> tuple[list[pdk.Layer], pdk.ViewState]:
+    """Street outlines of ``codes`` with their names (the offline basemap)
+    and a view that fits them."""
+    features = [f for f in outlines(cfg, "streets") if f["properties"].get("code") in codes]
+    rows = polygon_rows(features, {})
+    labels = [
+        {"text": names.get(f["properties"]["code"], ""), "position": label_point(f)}
+        for f in features
+    ]
+    layers = [outline_layer(rows, "streets", fill=False), label_layer(labels, "street-labels", 12)]
+    return layers, view_for(features)
+
+
+def legend_html(top: float, unit: str, steps: int = 5) -> str:
+    """A horizontal legend of the fixed heat scale from 0 to ``top`` ``unit``."""
+    chips = []
+    for i in range(steps + 1):
+        value = top * i / steps
+        r, g, b, _ = heat_fill(value, top)
+        label = f"≥{value:,.0f}" if i == steps else f"{value:,.0f}"
+        chips.append(
+            f'<span style="display:inline-block;min-width:3.2em;padding:0 .3em;'
+            f"background:rgb({r},{g},{b});color:{'#fff' if i >= steps - 1 else '#222'};"
+            f'text-align:center;font-size:.8em">{label}</span>'
+        )
+    return f'<div style="margin:.2em 0">{"".join(chips)} <small>{html.escape(unit)}</small></div>'
+
+
+def picked_object(event: Any, layer_id: str) -> dict[str, Any] | None:
+    """The object picked on ``layer_id`` in a ``st.pydeck_chart`` selection, if any."""
+    try:
+        objects = event.selection["objects"].get(layer_id) or []
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return dict(objects[0]) if objects else None
+
+
+def deck_bytes(deck: pdk.Deck) -> int:
+    """Size of the deck JSON sent to the browser, in bytes."""
+    return len(deck.to_json().encode("utf-8"))
+
+
+def next_step(options: list[Any], current: Any) -> tuple[Any, bool]:
+    """One tick of play: the step after ``current`` and whether to keep
+    playing (stops on the last step; from the last step, restarts at the first)."""
+    if not options:
+        return current, False
+    if current not in options or current == options[-1]:
+        return options[0], len(options) > 1
+    i = options.index(current) + 1
+    return options[i], i < len(options) - 1
