@@ -1,0 +1,159 @@
+"""Figures and display helpers of the warning-colour page.
+
+Colour is never the only carrier of meaning: every trace is named with the
+level's icon and label, bar text repeats the icon, and the red list states
+the reason in words.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from data_access.warning_rules import WarningRules
+from ui.i18n import current_lang, t
+from ui.palette import LEVEL_ORDER, LEVELS
+
+
+def level_name(key: str) -> str:
+    """``▲ 红`` / ``▲ Red``: icon and label together."""
+    level = LEVELS[key]
+    return f"{level.icon} {level.label}"
+
+
+def domain_label(rules: WarningRules, code: str) -> str:
+    if code in ("petition", "housing"):
+        return t(f"warnings.domain_{code}")
+    d = rules.warning_domain(code)
+    if d is None:
+        return code
+    return d.name_en if current_lang() == "en" else d.name_zh
+
+
+def rules_text(rules: WarningRules, domain: str) -> str:
+    """The rule that colours ``domain``, in words."""
+    if domain == "petition":
+        p = rules.petition
+        return t(
+            "warnings.rules_petition",
+            n=p.repeat_red,
+            days=p.due_soon_days,
+            pct=p.used_percent_yellow,
+        )
+    if domain == "housing":
+        h = rules.housing
+        text = t("warnings.rules_housing", days=h.green_within_days)
+        if h.red_after_days:
+            text += t("warnings.rules_housing_red", days=h.red_after_days)
+        return text
+    return t("warnings.rules_given")
+
+
+def stacked_bars(frame: pd.DataFrame, label_col: str, share: bool) -> go.Figure:
+    """Horizontal stacked bars, one per row of ``frame`` (columns ``red``,
+    ``yellow``, ``green``, ``total`` and ``label_col``), counts or shares."""
+    data = frame.sort_values(["red", "total"], ascending=True)
+    fig = go.Figure()
+    for key in LEVEL_ORDER:
+        level = LEVELS[key]
+        counts = data[key].astype(float)
+        total = data["total"].where(data["total"] > 0)
+        values = (counts / total).fillna(0.0) if share else counts
+        text = [
+            (f"{level.icon} {v:.0%}" if share else f"{level.icon} {int(c)}") if c > 0 else ""
+            for v, c in zip(values, counts, strict=True)
+        ]
+        fig.add_bar(
+            y=data[label_col].tolist(),
+            x=values.tolist(),
+            name=level_name(key),
+            orientation="h",
+            marker={"color": level.hex, "line": {"color": "#FFFFFF", "width": 0.5}},
+            text=text,
+            textposition="inside",
+            insidetextanchor="middle",
+            customdata=counts.tolist(),
+            hovertemplate="%{y}<br>" + level_name(key) + ": %{customdata:d}<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        height=max(260, 26 * len(data) + 90),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "traceorder": "normal"},
+        uniformtext={"minsize": 9, "mode": "hide"},
+        xaxis={
+            "title": t("warnings.axis_share") if share else t("warnings.axis_items"),
+            "tickformat": ".0%" if share else ",d",
+        },
+        yaxis={"title": None, "automargin": True},
+    )
+    return fig
+
+
+def trend_figure(frame: pd.DataFrame) -> go.Figure:
+    """Lines of red/yellow/green counts per bucket, each with its own marker symbol."""
+    symbols = {"red": "triangle-up", "yellow": "diamond", "green": "circle"}
+    fig = go.Figure()
+    for key in LEVEL_ORDER:
+        level = LEVELS[key]
+        fig.add_scatter(
+            x=frame["bucket"].tolist(),
+            y=frame[key].tolist(),
+            name=level_name(key),
+            mode="lines+markers",
+            line={"color": level.hex, "width": 2},
+            marker={"symbol": symbols[key], "size": 8},
+        )
+    fig.update_layout(
+        height=320,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        yaxis={"title": t("warnings.axis_items"), "rangemode": "tozero"},
+        xaxis={"title": None, "type": "category"},
+    )
+    return fig
+
+
+def reason_words(row: pd.Series, rules: WarningRules, domain: str) -> str:
+    """The machine-readable ``reasons`` of a red-list row, in words."""
+    words = []
+    for code in str(row["reasons"]).split(","):
+        if code == "overdue_days":
+            days = int(row["overdue_days"])
+            if days < 1:
+                words.append(t("warnings.reason.overdue_lt1"))
+            elif days == 1:
+                words.append(t("warnings.reason.overdue_one"))
+            else:
+                words.append(t("warnings.reason.overdue", days=days))
+        elif code == "escalated":
+            words.append(t("warnings.reason.escalated"))
+        elif code == "repeats":
+            words.append(t("warnings.reason.repeats", n=int(row["repeat_count"])))
+        elif code == "never_verified":
+            words.append(t("warnings.reason.never_verified"))
+        elif code == "verified_too_long_ago":
+            words.append(t("warnings.reason.stale", days=int(row["age_days"])))
+        elif code == "given":
+            words.append(t("warnings.reason.given", domain=domain_label(rules, domain)))
+    return t("warnings.reason.sep").join(words)
+
+
+def red_table(
+    frame: pd.DataFrame, rules: WarningRules, domain: str, street_name: dict[str, str]
+) -> pd.DataFrame:
+    """The red list for display and download: labelled columns, reason in words."""
+    since = "since_petition" if domain == "petition" else "since_housing"
+    if domain not in ("petition", "housing"):
+        since = "since_warning"
+    return pd.DataFrame(
+        {
+            t("warnings.col.level"): level_name("red"),
+            t("warnings.col.id"): frame["id"],
+            t("warnings.col.street"): [street_name.get(c, c) for c in frame["street_code"]],
+            t("warnings.col.grid"): frame["grid_name"].fillna(frame["grid_code"]),
+            t(f"warnings.col.{since}"): frame["since"].dt.strftime("%Y-%m-%d %H:%M"),
+            t("warnings.col.age_days"): frame["age_days"],
+            t("warnings.col.reason"): [reason_words(r, rules, domain) for _, r in frame.iterrows()],
+        }
+    )
