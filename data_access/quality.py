@@ -16,6 +16,7 @@ from data_access.area import area_streets, in_area, in_bounds
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, crowd_reading, incident, street
+from data_access.sqlfn import count_if
 
 QUALITY_COLUMNS = ["table", "check", "rows", "scope"]
 
@@ -62,26 +63,21 @@ def data_quality(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
     def one(key: tuple[str, str], q: object, scope: str = "area") -> None:
         results[key] = (int(conn.execute(q).scalar() or 0), scope)  # type: ignore[call-overload]
 
-    one(
-        ("incident", "unknown_street"),
-        select(count).where(window, or_(incident.c.street_code.is_(None), not_(known))),
-        "database",
-    )
-    one(
-        ("incident", "missing_coordinates"),
-        select(count).where(window, area, or_(incident.c.lat.is_(None), incident.c.lon.is_(None))),
-    )
-    one(
-        ("incident", "out_of_area"),
-        select(count).where(
-            window,
-            area,
-            incident.c.lat.is_not(None),
-            incident.c.lon.is_not(None),
-            not_(in_bounds(incident.c.lat, incident.c.lon, cfg.bounds)),
+    # The per-row incident checks in one pass over the window.
+    has_coords = and_(incident.c.lat.is_not(None), incident.c.lon.is_not(None))
+    row_checks = select(
+        count_if(or_(incident.c.street_code.is_(None), not_(known))),
+        count_if(and_(area, not_(has_coords))),
+        count_if(
+            and_(area, has_coords, not_(in_bounds(incident.c.lat, incident.c.lon, cfg.bounds)))
         ),
-    )
-    one(("incident", "out_of_order"), select(count).where(window, area, _out_of_order()))
+        count_if(and_(area, _out_of_order())),
+    ).where(window)
+    unknown, missing, outside, disorder = conn.execute(row_checks).one()
+    results[("incident", "unknown_street")] = (int(unknown or 0), "database")
+    results[("incident", "missing_coordinates")] = (int(missing or 0), "area")
+    results[("incident", "out_of_area")] = (int(outside or 0), "area")
+    results[("incident", "out_of_order")] = (int(disorder or 0), "area")
     one(("incident", "future_time"), select(count).where(area, incident.c.reported_at > now))
     dup = (
         select(incident.c.id, (count - 1).label("extra"))
@@ -92,25 +88,20 @@ def data_quality(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
     )
     one(("incident", "duplicate_id"), select(func.coalesce(func.sum(dup.c.extra), 0)))
 
+    # The crowd checks in one pass (readings are the largest table).
     cwindow = and_(crowd_reading.c.ts >= f.start_ts, crowd_reading.c.ts < f.end_ts)
-    cknown = crowd_reading.c.street_code.in_(
+    c_area = crowd_reading.c.street_code.in_(
         area_streets(f).with_only_columns(street.c.code).scalar_subquery()
     )
-    call_known = crowd_reading.c.street_code.in_(select(street.c.code).scalar_subquery())
-    one(
-        ("crowd_reading", "unknown_street"),
-        select(count).where(cwindow, or_(crowd_reading.c.street_code.is_(None), not_(call_known))),
-        "database",
-    )
-    one(
-        ("crowd_reading", "missing_coordinates"),
-        select(count).where(
-            cwindow, cknown, or_(crowd_reading.c.lat.is_(None), crowd_reading.c.lon.is_(None))
-        ),
-    )
-    one(
-        ("crowd_reading", "negative_count"),
-        select(count).where(cwindow, cknown, crowd_reading.c.people < 0),
-    )
+    c_known = crowd_reading.c.street_code.in_(select(street.c.code).scalar_subquery())
+    crowd_checks = select(
+        count_if(or_(crowd_reading.c.street_code.is_(None), not_(c_known))),
+        count_if(and_(c_area, or_(crowd_reading.c.lat.is_(None), crowd_reading.c.lon.is_(None)))),
+        count_if(and_(c_area, crowd_reading.c.people < 0)),
+    ).where(cwindow)
+    c_unknown, c_missing, c_negative = conn.execute(crowd_checks).one()
+    results[("crowd_reading", "unknown_street")] = (int(c_unknown or 0), "database")
+    results[("crowd_reading", "missing_coordinates")] = (int(c_missing or 0), "area")
+    results[("crowd_reading", "negative_count")] = (int(c_negative or 0), "area")
     rows = [(t, c, *results[(t, c)]) for t, c in CHECKS]
     return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
