@@ -93,11 +93,13 @@ with page_guard():
     if cfg.streets_approximate:
         st.caption(":material/info: " + t("maps.approx"))
 
-    picked = maps.picked_object(event, "incident-cells")
-    if picked is None:
+    # The map's selection, else a cell chosen elsewhere ("im_cell": (gx, gy)).
+    picked = maps.picked_object(event, "incident-cells") or st.session_state.get("im_cell")
+    if not picked:
         st.info(t("incident_map.pick"), icon=":material/touch_app:")
     else:
-        args = (int(picked["gx"]), int(picked["gy"]), cell_m)
+        gx, gy = (picked["gx"], picked["gy"]) if isinstance(picked, dict) else picked
+        args = (int(gx), int(gy), cell_m)
         cases = load(heatmap.cell_cases, f, ctx.now, cfg, *args)
         st.subheader(t("incident_map.cases_title", n=len(cases)))
         if len(cases) >= cfg.row_cap:
