@@ -41,7 +41,7 @@ from data_access.area import (
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
-from data_access.schema import MILESTONES
+from data_access.schema import MILESTONES, grid
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
 OPEN_STATUSES = ("open", "dispatched", "on_site")
@@ -506,3 +506,18 @@ def excel_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
         for sheet, frame in frames.items():
             frame.to_excel(xl, sheet_name=sheet[:31], index=False)
     return buf.getvalue()
+
+
+GRID_NAME_COLUMNS = ["grid_code", "name_zh", "kind"]
+
+
+def grid_names(conn: Connection, street_code: str) -> pd.DataFrame:
+    """The grids (网格) of one street, by code. Columns: ``grid_code``,
+    ``name_zh`` (may be NULL), ``kind`` (community, building, market,
+    village, dedicated)."""
+    q = (
+        select(grid.c.code, grid.c.name_zh, grid.c.kind)
+        .where(grid.c.street_code == street_code)
+        .order_by(grid.c.code)
+    )
+    return pd.DataFrame(conn.execute(q).all(), columns=GRID_NAME_COLUMNS)
