@@ -36,24 +36,23 @@ if rules is not None:
         st.caption(
             ":material/rule: "
             + t(
-                "warnings.rules_caption", rules=wc.rules_text(rules, domain), path=rules.source_path
+                "warnings.rules_caption",
+                rules=wc.rules_text(rules, domain),
+                path=wc.short_path(rules.source_path),
             )
         )
         dist = load(warnings.distribution, ctx.area, ctx.now, rules, domain)
         names = {c: ctx.street_name(c) for c in dist["street_code"]}
-        cols = st.columns(5 if domain == "petition" else 4)
+        cols = st.columns(6 if domain == "petition" else 4)
         for col, key in zip(cols, LEVEL_ORDER, strict=False):
             col.metric(wc.level_name(key), f"{int(dist[key].sum()):,}")
         cols[3].metric(t("warnings.total"), f"{int(dist['total'].sum()):,}")
         if domain == "petition":
             closures = load(warnings.petition_closures, ctx.area, ctx.now).iloc[0]
-            cols[4].metric(
-                t("warnings.closed_on_time"),
-                f"{int(closures['closed_on_time']):,}",
-                delta=f"{t('warnings.closed_late')}: {int(closures['closed_late']):,}",
-                delta_color="off",
-                help=t("warnings.closed_help"),
-            )
+            for col, key in zip(cols[4:], ("closed_on_time", "closed_late"), strict=True):
+                col.metric(
+                    t(f"warnings.{key}"), f"{int(closures[key]):,}", help=t("warnings.closed_help")
+                )
 
         share = (
             st.segmented_control(

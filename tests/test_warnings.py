@@ -477,13 +477,17 @@ def test_page_numbers_match_sql(app_test, sqlite_demo, pinned):
     for c, zh in (("red", "▲ 红"), ("yellow", "◆ 黄"), ("green", "● 绿")):
         assert _metric(at, zh) == f"{int(dist[c].sum()):,}"
     assert _metric(at, translate("warnings.total", "zh")) == f"{int(dist['total'].sum()):,}"
-    assert _metric(at, translate("warnings.closed_on_time", "zh")) == (
-        f"{int(closures['closed_on_time']):,}"
-    )
+    for key in ("closed_on_time", "closed_late"):
+        assert _metric(at, translate(f"warnings.{key}", "zh")) == f"{int(closures[key]):,}"
     # stacked bars: one trace per level, named with icon + label, summing to the counts
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [tr["name"] for tr in bars["data"]] == ["▲ 红", "◆ 黄", "● 绿"]
     assert sum(bars["data"][0]["x"]) == dist["red"].sum()
+    shown = dist[dist["total"] > 0]
+    assert len(bars["data"][0]["y"]) == len(shown)
+    assert {y.rsplit(" · ", 1)[1] for y in bars["data"][0]["y"]} == {
+        f"{n:,}" for n in shown["total"]
+    }
     assert any(str(x).startswith("▲") for x in bars["data"][0]["text"])
     # the red list: every red item, the reason in words, no other data
     table = at.dataframe[0].value

@@ -7,9 +7,12 @@ the reason in words.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import plotly.graph_objects as go
 
+from data_access.config import PROJECT_ROOT
 from data_access.warning_rules import WarningRules
 from ui.i18n import current_lang, t
 from ui.palette import LEVEL_ORDER, LEVELS
@@ -28,6 +31,14 @@ def domain_label(rules: WarningRules, code: str) -> str:
     if d is None:
         return code
     return d.name_en if current_lang() == "en" else d.name_zh
+
+
+def short_path(path: str) -> str:
+    """``path`` relative to the project when inside it (shorter on screen)."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return path
 
 
 def rules_text(rules: WarningRules, domain: str) -> str:
@@ -51,8 +62,12 @@ def rules_text(rules: WarningRules, domain: str) -> str:
 
 def stacked_bars(frame: pd.DataFrame, label_col: str, share: bool) -> go.Figure:
     """Horizontal stacked bars, one per row of ``frame`` (columns ``red``,
-    ``yellow``, ``green``, ``total`` and ``label_col``), counts or shares."""
+    ``yellow``, ``green``, ``total`` and ``label_col``), counts or shares;
+    each bar is labelled with its name and total."""
     data = frame.sort_values(["red", "total"], ascending=True)
+    labels = [
+        f"{name} · {int(n):,}" for name, n in zip(data[label_col], data["total"], strict=True)
+    ]
     fig = go.Figure()
     for key in LEVEL_ORDER:
         level = LEVELS[key]
@@ -64,7 +79,7 @@ def stacked_bars(frame: pd.DataFrame, label_col: str, share: bool) -> go.Figure:
             for v, c in zip(values, counts, strict=True)
         ]
         fig.add_bar(
-            y=data[label_col].tolist(),
+            y=labels,
             x=values.tolist(),
             name=level_name(key),
             orientation="h",
@@ -72,6 +87,8 @@ def stacked_bars(frame: pd.DataFrame, label_col: str, share: bool) -> go.Figure:
             text=text,
             textposition="inside",
             insidetextanchor="middle",
+            textangle=0,
+            textfont={"color": "#212121" if key == "yellow" else "#FFFFFF"},
             customdata=counts.tolist(),
             hovertemplate="%{y}<br>" + level_name(key) + ": %{customdata:d}<extra></extra>",
         )
