@@ -64,7 +64,8 @@ def stacked_bars(frame: pd.DataFrame, label_col: str, share: bool) -> go.Figure:
     """Horizontal stacked bars, one per row of ``frame`` (columns ``red``,
     ``yellow``, ``green``, ``total`` and ``label_col``), counts or shares;
     each bar is labelled with its name and total."""
-    data = frame.sort_values(["red", "total"], ascending=True)
+    data = frame.assign(_red_share=frame["red"] / frame["total"].where(frame["total"] > 0))
+    data = data.sort_values(["_red_share" if share else "red", "total"], ascending=True)
     labels = [
         f"{name} · {int(n):,}" for name, n in zip(data[label_col], data["total"], strict=True)
     ]
@@ -169,7 +170,7 @@ def red_table(
             t("warnings.col.id"): frame["id"],
             t("warnings.col.street"): [street_name.get(c, c) for c in frame["street_code"]],
             t("warnings.col.grid"): frame["grid_name"].fillna(frame["grid_code"]),
-            t(f"warnings.col.{since}"): frame["since"].dt.strftime("%Y-%m-%d %H:%M"),
+            t(f"warnings.col.{since}"): frame["since"].dt.strftime("%Y-%m-%d %H:%M").fillna("—"),
             t("warnings.col.age_days"): frame["age_days"],
             t("warnings.col.reason"): [reason_words(r, rules, domain) for _, r in frame.iterrows()],
         }
