@@ -121,6 +121,7 @@ with page_guard():
                 "throughput.grid_ranking_title",
                 street=names[drill],
                 milestone=charts.milestone_label(m),
+                target=charts.shared_target(grids, m),
             )
             fig = charts.ranking_figure(
                 grid_rank, grids, "grid_code", m, grid_names, "grid_ranking", title

@@ -22,13 +22,13 @@ KEYS = {"street": "street_code", "grid": "grid_code", "category": "category", "s
 
 def judge(df: pd.DataFrame, cfg: SiteConfig, now: datetime, m: str) -> pd.DataFrame:
     """Per-row booleans for milestone ``m``: on_time, late, pending, excluded, timed; elapsed."""
-    target = np.array(
-        [
-            cfg.targets_for(s, d).get(m)
-            for s, d in zip(df["street_code"], df["district_code"], strict=True)
-        ],
-        dtype=float,
-    )
+    pairs = df[["street_code", "district_code"]].drop_duplicates()
+    lookup = {
+        (s, d): cfg.targets_for(s, d).get(m)
+        for s, d in zip(pairs["street_code"], pairs["district_code"], strict=True)
+    }
+    keys = pd.MultiIndex.from_frame(df[["street_code", "district_code"]])
+    target = np.array([lookup[k] for k in keys], dtype=float)
     has_t = ~np.isnan(target)
     live = df["status"] != "cancelled"
     closed = df["closed_at"].notna() | (df["status"] == "closed")
@@ -65,44 +65,44 @@ def case_throughput(
 ) -> pd.DataFrame:
     df = reference.clean_incidents(incidents, streets, f, now)
     key = KEYS[by]
-    df = df.assign(_key=df[key].astype(object).where(df[key].notna(), "<null>"))
-    rows = []
-    for code, g in df.groupby("_key", sort=True):
-        n = len(g)
-        row: dict[str, object] = {key: None if code == "<null>" else code, "cases": n}
-        row["closed"] = int((g["status"] == "closed").sum())
-        row["cancelled"] = int((g["status"] == "cancelled").sum())
-        row["open_backlog"] = int(g["status"].isin(OPEN).sum())
-        row["closure_rate"] = row["closed"] / n
-        any_excluded = np.zeros(n, dtype=bool)
-        for m in MILESTONES:
-            j = judge(g, cfg, now, m)
-            targets = j["target"]
-            if by == "street":
-                row[f"target_{m}_min"] = targets.iloc[0]
-            else:
-                row[f"target_{m}_min"] = (
-                    targets.iloc[0] if targets.notna().all() and targets.nunique() == 1 else np.nan
-                )
-            for k in ("on_time", "late", "pending", "excluded"):
-                row[f"{m}_{k}"] = int(j[k].sum())
-            row[f"{m}_judged"] = row[f"{m}_on_time"] + row[f"{m}_late"]  # type: ignore[operator]
-            judged = row[f"{m}_judged"]
-            row[f"{m}_on_time_share"] = row[f"{m}_on_time"] / judged if judged else np.nan  # type: ignore[operator]
-            times = j.loc[j["timed"], "elapsed"]
-            row[f"{m}_timed"] = len(times)
-            row[f"{m}_median_min"] = times.quantile(0.5) if len(times) else np.nan
-            row[f"{m}_p90_min"] = times.quantile(0.9) if len(times) else np.nan
-            any_excluded |= j["excluded"].to_numpy()
-        row["excluded_cases"] = int(any_excluded.sum())
-        cam = g["source"] == "camera_ai"
-        row["camera_ai_cases"] = int(cam.sum())
-        row["camera_ai_cancelled"] = int((cam & (g["status"] == "cancelled")).sum())
-        row["camera_ai_false_share"] = (
-            row["camera_ai_cancelled"] / row["camera_ai_cases"] if cam.any() else np.nan  # type: ignore[operator]
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)
+    k = df[key].astype(object).where(df[key].notna(), "<null>").rename("_key")
+    cols: dict[str, pd.Series] = {
+        "cases": pd.Series(1, index=df.index),
+        "closed": df["status"] == "closed",
+        "cancelled": df["status"] == "cancelled",
+        "open_backlog": df["status"].isin(OPEN),
+    }
+    cam = df["source"] == "camera_ai"
+    cols["camera_ai_cases"] = cam
+    cols["camera_ai_cancelled"] = cam & (df["status"] == "cancelled")
+    any_excluded = pd.Series(False, index=df.index)
+    stats = []
+    targets = {}
+    for m in MILESTONES:
+        j = judge(df, cfg, now, m)
+        for kind in ("on_time", "late", "pending", "excluded"):
+            cols[f"{m}_{kind}"] = j[kind]
+        cols[f"{m}_timed"] = j["timed"]
+        any_excluded |= j["excluded"]
+        times = j["elapsed"].where(j["timed"]).groupby(k)
+        stats += [times.quantile(0.5).rename(f"{m}_median_min")]
+        stats += [times.quantile(0.9).rename(f"{m}_p90_min")]
+        tgt = j["target"].groupby(k)
+        one = (tgt.nunique() == 1) & (tgt.count() == tgt.size())
+        targets[f"target_{m}_min"] = tgt.first().where(one)
+    cols["excluded_cases"] = any_excluded
+    frame = pd.DataFrame({c: v.astype(int) for c, v in cols.items()}).groupby(k).sum()
+    frame = frame.join(pd.concat(stats, axis=1)).join(pd.DataFrame(targets))
+    frame["closure_rate"] = frame["closed"] / frame["cases"]
+    cams = frame["camera_ai_cases"]
+    frame["camera_ai_false_share"] = frame["camera_ai_cancelled"] / cams.where(cams > 0)
+    for m in MILESTONES:
+        judged = frame[f"{m}_on_time"] + frame[f"{m}_late"]
+        frame[f"{m}_judged"] = judged
+        frame[f"{m}_on_time_share"] = frame[f"{m}_on_time"] / judged.where(judged > 0)
+    frame = frame.reset_index()
+    frame[key] = frame["_key"].where(frame["_key"] != "<null>", None)
+    return frame.drop(columns="_key")
 
 
 def ontime_trend(

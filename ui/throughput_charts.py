@@ -116,7 +116,12 @@ def ranking_figure(
     lowest = float(order["on_time_share"].min()) if len(order) else 0.0
     fig.update_layout(
         meta=meta,
-        title=title or t("throughput.ranking_title", milestone=milestone_label(milestone)),
+        title=title
+        or t(
+            "throughput.ranking_title",
+            milestone=milestone_label(milestone),
+            target=shared_target(table, milestone),
+        ),
         height=max(260, 26 * len(order) + 90),
         margin={"l": 10, "r": 10, "t": 50, "b": 30},
         xaxis={"tickformat": ".0%", "range": [max(0.0, lowest - 0.1), 1.0]},
@@ -210,7 +215,10 @@ def breakdown_figure(
     fig.update_layout(
         meta=f"breakdown_{key}",
         title=t(
-            "throughput.breakdown_title", milestone=milestone_label(milestone), dimension=dimension
+            "throughput.breakdown_title",
+            milestone=milestone_label(milestone),
+            dimension=dimension,
+            target=shared_target(table, milestone),
         ),
         xaxis={"tickformat": ".0%", "range": [0, 1]},
         yaxis={"automargin": True, "type": "category"},
