@@ -78,7 +78,7 @@ class MapConfig:
     tiles_crs: str = "gcj02"
     tiles_attribution: str = ""
     crowd_max_people_per_cell: float = 12000.0
-    incident_max_cases_per_cell: float = 20.0
+    incident_max_cases_per_cell: float = 10.0
     crowd_cell_m: float = 500.0
     incident_cell_m: float = 300.0
     max_cells: int = 3000
@@ -95,6 +95,49 @@ class HotspotConfig:
     min_cases: int = 5
     within_days: int = 30
     grid_m: float = 150.0
+
+
+#: Views the command screen can show in its centre (``[screen]`` playlists).
+SCREEN_PAGES = ("crowd-map", "incident-map", "throughput", "warnings")
+
+
+@dataclass(frozen=True)
+class ScreenView:
+    """One view of a command-screen playlist: ``page`` (one of
+    ``SCREEN_PAGES``), an optional ``district`` (6-digit) or ``streets``
+    (9-digit codes) it shows instead of the screen's area, and ``seconds`` on
+    screen (0 = ``screen.rotate_s``)."""
+
+    page: str
+    district: str = ""
+    streets: tuple[str, ...] = ()
+    seconds: int = 0
+
+
+DEFAULT_PLAYLIST = tuple(ScreenView(p) for p in SCREEN_PAGES)
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """The ``[screen]`` section (command-room big screen).
+
+    ``refresh_s``: seconds between refreshes of each tile, and the cache TTL
+    of its queries. ``rotate_s``: default seconds a playlist view stays up.
+    ``max_backoff_s``: longest wait between retries while the database is
+    unreachable. ``case_alert_hours`` / ``warning_alert_hours``: how far back
+    the alert strip lists cases past their on-site target / new red warnings.
+    ``playlists``: named lists of views (``?playlist=name`` in the URL).
+    """
+
+    refresh_s: int = 30
+    rotate_s: int = 60
+    max_backoff_s: int = 300
+    case_alert_hours: int = 1
+    warning_alert_hours: int = 24
+    playlists: tuple[tuple[str, tuple[ScreenView, ...]], ...] = (("default", DEFAULT_PLAYLIST),)
+
+    def playlist(self, name: str) -> tuple[ScreenView, ...] | None:
+        return dict(self.playlists).get(name)
 
 
 @dataclass(frozen=True)
@@ -119,6 +162,7 @@ class SiteConfig:
     sources: tuple[tuple[str, str, str], ...] = ()
     map: MapConfig = MapConfig()
     hotspots: HotspotConfig = HotspotConfig()
+    screen: ScreenConfig = ScreenConfig()
     source_path: str = ""
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -255,6 +299,72 @@ def _map_section(r: _Reader, m: Mapping[str, Any]) -> MapConfig:
     )
 
 
+def _screen_view(r: _Reader, item: Any, path: str) -> ScreenView | None:
+    if not isinstance(item, Mapping):
+        r.problems.append(f'{path}: expected {{ page = "crowd-map", seconds = 60 }}; ignored')
+        return None
+    page = r.get(item, "page", path, str, "")
+    if page not in SCREEN_PAGES:
+        r.problems.append(
+            f"{path}.page: expected one of {', '.join(SCREEN_PAGES)}, got {page!r}; view ignored"
+        )
+        return None
+    seconds = r.get(item, "seconds", path, int, 0)
+    if seconds < 0:
+        r.problems.append(f"{path}.seconds: must be >= 0, got {seconds!r}; using 0")
+        seconds = 0
+    params = r.table(item, "params", path)
+    district = r.get(params, "district", f"{path}.params", str, "")
+    if district and not (len(district) == 6 and district.isdigit()):
+        r.problems.append(f"{path}.params.district: expected a 6-digit code; ignored")
+        district = ""
+    raw_streets = r.get(params, "streets", f"{path}.params", list, [])
+    streets = tuple(
+        str(s) for s in raw_streets if isinstance(s, str) and len(s) == 9 and s.isdigit()
+    )
+    if len(streets) != len(raw_streets) or any(
+        district and not s.startswith(district) for s in streets
+    ):
+        r.problems.append(f"{path}.params.streets: expected 9-digit codes of the district; ignored")
+        streets = ()
+    return ScreenView(page=page, district=district, streets=streets, seconds=seconds)
+
+
+def _screen_section(r: _Reader, m: Mapping[str, Any]) -> ScreenConfig:
+    d = ScreenConfig()
+
+    def positive(key: str) -> int:
+        default = getattr(d, key)
+        value = r.get(m, key, "screen", int, default)
+        if value <= 0:
+            r.problems.append(f"screen.{key}: must be > 0, got {value!r}; using {default!r}")
+            return int(default)
+        return int(value)
+
+    playlists: list[tuple[str, tuple[ScreenView, ...]]] = []
+    for name, items in r.table(m, "playlists", "screen").items():
+        path = f"screen.playlists.{name}"
+        if not isinstance(items, list):
+            r.problems.append(f"{path}: expected a list of views; ignored")
+            continue
+        views = [_screen_view(r, item, f"{path}[{i}]") for i, item in enumerate(items)]
+        kept = tuple(v for v in views if v is not None)
+        if kept:
+            playlists.append((str(name), kept))
+        else:
+            r.problems.append(f"{path}: no valid view; ignored")
+    if not any(name == "default" for name, _ in playlists):
+        playlists.insert(0, ("default", DEFAULT_PLAYLIST))
+    return ScreenConfig(
+        refresh_s=positive("refresh_s"),
+        rotate_s=positive("rotate_s"),
+        max_backoff_s=positive("max_backoff_s"),
+        case_alert_hours=positive("case_alert_hours"),
+        warning_alert_hours=positive("warning_alert_hours"),
+        playlists=tuple(playlists),
+    )
+
+
 def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteConfig:
     """Build a validated ``SiteConfig`` from parsed TOML; never raises on bad values."""
     r = _Reader()
@@ -349,6 +459,7 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         sources=_names(r, r.table(data, "sources", ""), "sources"),
         map=map_cfg,
         hotspots=hotspots,
+        screen=_screen_section(r, r.table(data, "screen", "screen")),
         source_path=source_path,
         problems=tuple(r.problems),
     )

@@ -17,6 +17,7 @@ stays small however many rows there are.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, Float, and_, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access.area import clean_incidents, in_area, in_bounds
+from data_access.area import area_streets, clean_incidents, in_area, in_bounds
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
@@ -86,6 +87,23 @@ def _extent(conn: Connection, q: Any) -> tuple[float, float, float, float] | Non
     if row[0] is None:
         return None
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
+
+#: Degrees added around the streets' label points to cover their outlines.
+STREET_PAD_DEG = 0.03
+
+
+def _street_extent(
+    conn: Connection, f: AreaFilter, cfg: SiteConfig
+) -> tuple[float, float, float, float] | None:
+    """The area's extent from its streets' label points, padded (a cheap
+    stand-in for the extent of the cases; None when no street has a point)."""
+    pts = area_streets(f).with_only_columns(street.c.lat, street.c.lon)
+    found = _extent(conn, pts.where(in_bounds(street.c.lat, street.c.lon, cfg.bounds)))
+    if found is None:
+        return None
+    p = STREET_PAD_DEG
+    return found[0] - p, found[1] + p, found[2] - p, found[3] + p
 
 
 # ---------------------------------------------------------------------------
@@ -344,7 +362,8 @@ def incident_cells(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConf
     ``street_code`` (of one of them), ``cell_m`` (cell size, metres).
     """
     _, rows = _mapped_incidents(f, now, cfg)
-    cell_m = adaptive_cell_m(_extent(conn, rows), cfg.map.incident_cell_m, cfg.map.max_cells)
+    extent = _street_extent(conn, f, cfg) or _extent(conn, rows)
+    cell_m = adaptive_cell_m(extent, cfg.map.incident_cell_m, cfg.map.max_cells)
     src = rows.subquery("m")
     gx, gy = _snap(src.c.lon, src.c.lat, cfg, cell_m, conn.dialect.name)
     snapped = select(gx, gy, src.c.lat, src.c.lon, src.c.status, src.c.street_code).subquery("s")
@@ -474,7 +493,8 @@ def repeat_hotspots(
     """
     end = min(f.end_ts, now)
     start = end - timedelta(days=cfg.hotspots.within_days)
-    inc = clean_incidents(f, now, window=False)
+    look_back = replace(f, start=start.date(), end=max(end.date(), start.date()))
+    inc = clean_incidents(look_back, now)
     gx, gy = _snap(inc.c.lon, inc.c.lat, cfg, cfg.hotspots.grid_m, conn.dialect.name)
     sub = (
         select(

@@ -260,6 +260,9 @@ def cell_layer(rows: list[dict[str, Any]], layer_id: str, radius_m: float) -> pd
         radius=radius_m,
         disk_resolution=6,
         extruded=False,
+        stroked=True,
+        get_line_color=[166, 54, 3, 110],
+        line_width_min_pixels=1,
         pickable=True,
         auto_highlight=True,
     )

@@ -1,0 +1,56 @@
+"""The two heat-map pages in a real browser: they draw a map canvas, send no
+request off the machine, and the crowd map's play button moves the time step
+(``run_every`` fragments do not tick under AppTest, so this is where it is
+checked). Reuses the server and browser fixtures of ``tests/test_browser.py``."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urljoin
+
+import pytest
+
+from tests.test_browser import (  # noqa: F401  (fixtures)
+    Browser,
+    StreamlitServer,
+    browser,
+    chromium_path,
+    open_page,
+    page_problems,
+    streamlit_server,
+    wait_until_idle,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def slider_value(page) -> str:
+    return page.inner_text('[data-testid="stSliderThumbValue"]').strip()
+
+
+def test_heat_maps_render_offline_and_play_advances(request: pytest.FixtureRequest) -> None:
+    server: StreamlitServer = request.getfixturevalue("streamlit_server")
+    b: Browser = request.getfixturevalue("browser")
+    page = b.page
+    problems: dict[str, list[str]] = {}
+    for name in ("incident_map", "crowd_map"):
+        open_page(b, urljoin(server.url, name))
+        page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=30_000)
+        problems[name] = page_problems(b, is_home=True)
+        if os.environ.get("OPS_SCREENSHOT") == "1":
+            page.wait_for_timeout(1500)
+            page.screenshot(path=f"/tmp/{name}.png", full_page=True)
+
+    # Still on the crowd map: play from the latest step restarts at 00:00 and moves on.
+    before = slider_value(page)
+    page.get_by_role("button", name="播放").click()
+    page.wait_for_timeout(4500)
+    after = slider_value(page)
+    page.get_by_role("button", name="暂停").click()
+    wait_until_idle(page)
+
+    failures = [f"{name}: {p}" for name, ps in problems.items() for p in ps]
+    outside = b.outside_requests()
+    assert not failures, "\n".join(failures)
+    assert not outside, outside[:10]
+    assert after != before, (before, after)
