@@ -7,12 +7,14 @@ import math
 import pandas as pd
 import streamlit as st
 
-from data_access import overview, quality, throughput
+from data_access import overview, quality, throughput, warnings
+from data_access.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.palette import heat_rgba
 from ui.shell import context, footer, page_header
+from ui.warning_charts import domain_label
 
 ctx = context()
 page_header(t("overview.heading", area=ctx.area_name()), ctx)
@@ -52,9 +54,25 @@ with page_guard():
                 excluded=int(row["excluded"]),
             ),
         )
-    c6.metric(
-        t("overview.red_warnings"), f"{int(reds['red'].sum()):,}", help=t("overview.red_help")
-    )
+    try:
+        rules = load_warning_rules()
+    except WarningRulesError:  # the warnings page explains the broken file
+        rules = None
+    if rules is None:
+        c6.metric(
+            t("overview.red_warnings"), f"{int(reds['red'].sum()):,}", help=t("overview.red_help")
+        )
+    else:
+        red_by_domain = {
+            d: int(load(warnings.distribution, ctx.area, ctx.now, rules, d)["red"].sum())
+            for d in rules.domains
+        }
+        lines = [f"{domain_label(rules, d)}: {n:,}" for d, n in red_by_domain.items()]
+        c6.metric(
+            t("overview.red_warnings"),
+            f"{sum(red_by_domain.values()):,}",
+            help="  \n".join([t("overview.red_rules_help"), *lines]),
+        )
     if crowd.empty:
         c7.metric(t("overview.largest_crowd"), "—", help=t("overview.no_crowd"))
     else:

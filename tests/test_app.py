@@ -69,6 +69,21 @@ def test_overview_numbers_match_sql(app_test, sqlite_demo):
     assert spec["mapStyle"].startswith("app/static/")  # offline: served by the app itself
 
 
+def test_overview_red_warnings_are_the_rule_based_reds(app_test, sqlite_demo):
+    from data_access import warnings
+    from data_access.warning_rules import load_warning_rules
+
+    at = app_test("Home.py", sqlite_demo.url)
+    f = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date(), district="330105")
+    rules = load_warning_rules()
+    with sqlite_demo.engine.connect() as conn:
+        total = sum(
+            int(warnings.distribution(conn, f, NOW, rules, d)["red"].sum()) for d in rules.domains
+        )
+    assert total > 0
+    assert metric(at, "overview.red_warnings") == f"{total:,}"
+
+
 def test_changing_the_district_changes_the_numbers(app_test, sqlite_demo):
     at = app_test("Home.py", sqlite_demo.url)
     at.selectbox(key="f_district").set_value("330114").run()
