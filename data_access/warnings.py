@@ -17,7 +17,8 @@ An item counts at ``T`` when:
   or after ``T``); red when ``T > due_at``, escalated, or
   ``repeat_count >= repeat_red``; yellow when ``due_at <= T + due_soon_days``
   or ``(T - received_at) > used_percent_yellow % of (due_at - received_at)``;
-  else green. ``escalated`` and ``repeat_count`` have no history in the
+  else green. A ``due_at`` before ``received_at`` is a bad row and is left
+  out. ``escalated`` and ``repeat_count`` have no history in the
   contract: their current values apply at every ``T``.
 - housing: never verified (red at every ``T``) or ``last_verified_at <= T``
   (a record verified after ``T`` has an unknown colour at ``T`` and is left
@@ -153,6 +154,8 @@ def _items(
         exists = and_(
             t.c.received_at <= at,
             or_(t.c.closed_at.is_(None), t.c.closed_at > at),
+            # a deadline before receipt is a bad row: it would show as overdue
+            or_(t.c.due_at.is_(None), t.c.due_at >= t.c.received_at),
         )
     elif domain == "housing":
         hr = rules.housing

@@ -89,6 +89,8 @@ PETITIONS = [
     (_p("closed_later", NOW - 90 * D, NOW - 30 * D, closed=NOW + S), "red"),
     # received after now: does not exist yet
     (_p("future", NOW + S, NOW + 60 * D), None),
+    # due before received: a bad row, left out
+    (_p("due_before_received", NOW - 5 * D, NOW - 6 * D), None),
 ]
 
 
@@ -295,7 +297,11 @@ def ref_colours(raw, domain, at, rules=RULES) -> pd.DataFrame:
     known = set(raw["street"]["code"])
     if domain == "petition":
         p, r = raw["petition"], rules.petition
-        live = p[(p["received_at"] <= at) & (p["closed_at"].isna() | (p["closed_at"] > at))]
+        live = p[
+            (p["received_at"] <= at)
+            & (p["closed_at"].isna() | (p["closed_at"] > at))
+            & (p["due_at"].isna() | (p["due_at"] >= p["received_at"]))
+        ]
         due, rec = live["due_at"], live["received_at"]
         red = (
             (due.notna() & (at > due))
