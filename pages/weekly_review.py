@@ -1,5 +1,94 @@
-"""Placeholder until issue #7 lands: says what will be here, shows no data."""
+"""周例会 Weekly review: one week against last week, the same week last year and
+the four weeks before, street league with movers, a written summary, and the
+PDF + Excel pack (the same files as ``python -m reports weekly``)."""
 
-from ui.placeholder import placeholder_page
+from __future__ import annotations
 
-placeholder_page("weekly_review", issue=7)
+import streamlit as st
+
+from data_access import weekly
+from data_access.warning_rules import WarningRulesError, load_warning_rules
+from reports.weekly import area_label, display_names, excel_bytes, pdf_bytes
+from ui import weekly_view as wv
+from ui.data import database_url, load, page_guard
+from ui.i18n import t
+from ui.shell import context, footer, page_header
+
+ctx = context()
+choices = [w.label for w in weekly.recent_weeks(ctx.now)]
+if st.session_state.get("weekly_week") not in choices:
+    st.session_state["weekly_week"] = wv.picked_week(choices)
+week = st.sidebar.selectbox(
+    t("weekly.week"), choices, format_func=wv.week_option, key="weekly_week"
+)
+st.query_params["week"] = week
+
+rules = None
+try:
+    rules = load_warning_rules()
+except WarningRulesError as exc:
+    st.warning(t("warnings.rules_error", detail=str(exc)), icon=":material/rule:")
+names = display_names(ctx.districts, ctx.streets, ctx.cfg, rules, ctx.lang)
+area = area_label(ctx.area, names, ctx.cfg, ctx.lang)
+page_header(t("weekly.heading", area=area, week=week), ctx)
+
+with page_guard():
+    tables = load(weekly.review_tables, ctx.area, ctx.now, ctx.cfg, week, rules)
+    sentences = weekly.summary(tables, wv.tr, names)
+    last_year = weekly.parse_week(week).last_year().label
+    st.caption(":material/event: " + t("weekly.as_of", last_year=last_year))
+    for label in wv.no_data_weeks(tables):
+        st.caption(":material/info: " + t("weekly.no_data_week", week=label))
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader(t("weekly.summary_title"))
+        st.markdown("\n".join(f"- {s.text}" for s in sentences))
+    with right:
+        b1, b2 = st.columns(2)
+        b1.download_button(
+            t("weekly.download_pdf"),
+            data=lambda: pdf_bytes(
+                tables, sentences, names, ctx.lang, week, area, ctx.now, database_url()
+            ),
+            file_name=f"weekly-{week}.pdf",
+            mime="application/pdf",
+            icon=":material/picture_as_pdf:",
+            on_click="ignore",
+        )
+        b2.download_button(
+            t("weekly.download_xlsx"),
+            data=lambda: excel_bytes(tables, sentences, names),
+            file_name=f"weekly-{week}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            icon=":material/table_view:",
+            on_click="ignore",
+        )
+        st.plotly_chart(wv.trend_figure(tables), width="stretch")
+
+    st.subheader(t("weekly.comparison_title"))
+    st.caption(":material/functions: " + t("weekly.sig_legend"))
+    st.dataframe(wv.comparison_frame(tables, names), hide_index=True, width="stretch")
+    st.plotly_chart(wv.category_figure(tables, names), width="stretch")
+
+    milestone = names.get(weekly.HEADLINE_MILESTONE, weekly.HEADLINE_MILESTONE)
+    st.subheader(t("weekly.streets_title", milestone=milestone))
+    st.caption(":material/info: " + t("weekly.movers_note", n=weekly.MOVER_MIN_JUDGED))
+    st.dataframe(wv.league_frame(tables, names), hide_index=True, width="stretch")
+
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader(t("weekly.hotspots_title"))
+        if tables["hotspots_new"].empty:
+            st.info(t("weekly.hotspots_none"), icon=":material/check_circle:")
+        else:
+            st.dataframe(wv.hotspot_frame(tables, names), hide_index=True)
+    with c2:
+        st.subheader(t("weekly.red_title"))
+        if tables["red_open"].empty:
+            st.info(t("weekly.red_none"), icon=":material/check_circle:")
+        else:
+            st.caption(wv.red_icon())
+            st.dataframe(wv.red_frame(tables, names), hide_index=True)
+
+footer(ctx)

@@ -1,0 +1,323 @@
+"""The weekly review (周例会): week arithmetic, the Poisson mark, the figures
+against independent pandas computations on SQLite/PostgreSQL/MariaDB, the
+summary's numbers traced to the tables, the PDF + Excel pack, and the page."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_access import weekly
+from data_access.config import load_site_config
+from data_access.filters import AreaFilter, FilterError
+from data_access.warning_rules import load_warning_rules
+from tests import reference
+from tests.conftest import FIXTURE_END
+
+NOW = FIXTURE_END
+CFG = load_site_config()
+RULES = load_warning_rules()
+WEEK = weekly.parse_week("2026-W46")  # the last complete week before FIXTURE_END
+ALL = AreaFilter(start=NOW.date(), end=NOW.date())
+GONGSHU = AreaFilter(start=NOW.date(), end=NOW.date(), district="330105")
+
+
+# --- week arithmetic -------------------------------------------------------------
+
+
+def test_week_arithmetic_and_year_boundaries():
+    assert weekly.last_complete_week(NOW) == WEEK
+    assert weekly.week_of(NOW.date()).label == "2026-W47"
+    assert (WEEK.monday, WEEK.sunday) == (date(2026, 11, 9), date(2026, 11, 15))
+    assert WEEK.end_ts == datetime(2026, 11, 16) and WEEK.as_of(NOW) == WEEK.end_ts
+    # Monday 00:00 exactly: the week that just ended is complete.
+    assert weekly.last_complete_week(datetime(2026, 11, 16)) == WEEK
+    # ISO years differ from calendar years at the edges.
+    assert weekly.week_of(date(2027, 1, 1)).label == "2026-W53"
+    assert weekly.week_of(date(2024, 12, 30)).label == "2025-W01"
+    assert weekly.weeks_in_year(2026) == 53 and weekly.weeks_in_year(2025) == 52
+    w53 = weekly.parse_week("2026-W53")
+    assert w53.monday == date(2026, 12, 28) and w53.shift(1).label == "2027-W01"
+    assert w53.last_year().label == "2025-W52"  # 2025 has no W53
+    assert weekly.parse_week("2027w1").last_year().label == "2026-W01"
+    assert weekly.parse_week("2020-W53").last_year().label == "2019-W52"
+    assert weekly.parse_week("2026-W01").shift(-1).label == "2025-W52"
+    for bad in ("2025-W53", "2026-W00", "W47", "2026-47", ""):
+        with pytest.raises(FilterError):
+            weekly.parse_week(bad)
+    weeks = weekly.review_weeks(WEEK)
+    assert [weeks[k].label for k in ("w-4", "w-3", "w-2", "w-1", "last")] == [
+        "2026-W42",
+        "2026-W43",
+        "2026-W44",
+        "2026-W45",
+        "2026-W45",
+    ]
+    assert weeks["last_year"].label == "2025-W46"
+    assert WEEK.area(GONGSHU) == AreaFilter(
+        start=date(2026, 11, 9), end=date(2026, 11, 15), district="330105"
+    )
+
+
+def test_poisson_z():
+    assert weekly.poisson_z(4, 1) == pytest.approx(2.0)
+    assert not weekly.significant(weekly.poisson_z(4, 1))  # |z| > 2, strictly
+    assert weekly.poisson_z(2, 1) == pytest.approx(2 * (math.sqrt(2) - 1))
+    assert not weekly.significant(weekly.poisson_z(2, 1))  # 1 -> 2 is noise
+    assert weekly.significant(weekly.poisson_z(100, 64))  # z = 4
+    assert weekly.significant(weekly.poisson_z(0, 9))  # z = -6
+    assert weekly.poisson_z(0, 0) == 0.0
+    assert math.isnan(weekly.poisson_z(math.nan, 3)) and not weekly.significant(math.nan)
+    assert weekly.proportion_z(9, 10, 9, 10) == 0.0
+    assert math.isnan(weekly.proportion_z(1, 0, 1, 1))
+
+
+# --- figures against pandas --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw(backend):
+    out = {t: reference.read(backend.raw_engine, t) for t in ("street", "incident", "petition")}
+    inc = out["incident"]
+    for c in ("reported_at", "closed_at"):
+        inc[c] = pd.to_datetime(inc[c])
+    # Cases as the dashboards count them: known street, one row per id (earliest), none after now.
+    inc = inc[inc["street_code"].isin(out["street"]["code"]) & (inc["reported_at"] <= NOW)]
+    inc = inc.sort_values(["reported_at", "accepted_at"]).drop_duplicates("id")
+    out["cases"] = inc.merge(
+        out["street"][["code", "district_code"]], left_on="street_code", right_on="code"
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def tables(backend):
+    with backend.engine.connect() as conn:
+        return weekly.review_tables(conn, GONGSHU, NOW, CFG, WEEK.label, RULES)
+
+
+def _cases(raw, f: AreaFilter, w: weekly.IsoWeek) -> pd.DataFrame:
+    c = raw["cases"]
+    if f.district:
+        c = c[c["district_code"] == f.district]
+    return c[(c["reported_at"] >= w.start_ts) & (c["reported_at"] < w.as_of(NOW))]
+
+
+def _value(tables, week, metric, code=""):
+    s = tables["weeks"]
+    hit = s[(s["week"] == week) & (s["metric"] == metric) & (s["code"] == code)]
+    assert len(hit) == 1, (week, metric, code)
+    return hit["value"].iloc[0]
+
+
+def test_case_counts_flow_and_petitions_match_pandas(raw, tables):
+    c = raw["cases"]
+    c = c[c["district_code"] == "330105"]
+    for w in (WEEK, WEEK.shift(-1), WEEK.shift(-3)):
+        mine = _cases(raw, GONGSHU, w)
+        assert _value(tables, w.label, "cases") == len(mine)
+        for code, n in mine.groupby("category").size().items():
+            assert _value(tables, w.label, "category", code) == n
+        for code, n in mine.groupby("source").size().items():
+            assert _value(tables, w.label, "source", code) == n
+        end = w.as_of(NOW)
+        closed = (mine["status"] == "closed") & (mine["closed_at"] < end)
+        assert _value(tables, w.label, "closure_rate") == pytest.approx(closed.sum() / len(mine))
+        before = c[c["reported_at"] < end]
+        closed_by_end = (before["status"] == "closed") & ~(before["closed_at"] >= end)
+        backlog = (before["status"] != "cancelled") & ~closed_by_end
+        assert _value(tables, w.label, "backlog_at_end") == backlog.sum()
+        p = raw["petition"].merge(
+            raw["street"][["code", "district_code"]], left_on="street_code", right_on="code"
+        )
+        p = p[p["district_code"] == "330105"]
+        rec = pd.to_datetime(p["received_at"])
+        opened = ((rec >= w.start_ts) & (rec < w.end_ts) & (rec <= NOW)).sum()
+        assert _value(tables, w.label, "opened") == opened
+    # The last-year week and W42 precede the fixture's first case: no data, not zero.
+    assert math.isnan(_value(tables, "2025-W46", "cases"))
+    assert math.isnan(_value(tables, "2026-W42", "cases"))
+
+
+def test_comparison_and_league(raw, tables):
+    cmp_ = tables["comparison"].set_index(["metric", "code"])
+    row = cmp_.loc[("cases", "")]
+    this, last = len(_cases(raw, GONGSHU, WEEK)), len(_cases(raw, GONGSHU, WEEK.shift(-1)))
+    assert (row["this_week"], row["last_week"], row["change"]) == (this, last, this - last)
+    assert row["z"] == pytest.approx(2 * (math.sqrt(this) - math.sqrt(last)))
+    assert bool(row["significant"]) == (abs(row["z"]) > 2)
+    before = [len(_cases(raw, GONGSHU, WEEK.shift(k))) for k in (-4, -3, -2, -1)]
+    assert math.isnan(row["mean_4_weeks_before"])  # W42 has no data
+    assert before[0] == 0
+    assert math.isnan(cmp_.loc[("cases", ""), "last_year"])
+    # Shares carry no Poisson mark.
+    assert cmp_.loc[("closure_rate", ""), "z"] != cmp_.loc[("closure_rate", ""), "z"]
+
+    league = tables["streets"]
+    mine = _cases(raw, GONGSHU, WEEK).groupby("street_code").size()
+    got = league.set_index("street_code")["cases"]
+    assert set(got.index) == reference.area_codes(raw["street"], GONGSHU)
+    pd.testing.assert_series_equal(
+        got[got > 0].sort_index(), mine.sort_index(), check_names=False, check_dtype=False
+    )
+    assert league["cases"].sum() == row["this_week"]
+    movers = league[league["mover"] != ""]
+    assert (movers["judged"] >= weekly.MOVER_MIN_JUDGED).all()
+    assert (movers["judged_last_week"] >= weekly.MOVER_MIN_JUDGED).all()
+    assert (movers.loc[movers["mover"] == "improved", "ontime_change"] > 0).all()
+    assert (movers.loc[movers["mover"] == "slipped", "ontime_change"] < 0).all()
+    ranked = league.dropna(subset=["rank"])
+    assert list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    assert ranked["ontime_share"].is_monotonic_decreasing
+    # Red items at the week's end per street add up to the comparison's red rows.
+    reds = tables["comparison"]
+    total_red = reds[(reds["section"] == "warnings") & (reds["metric"] == "red")]["this_week"]
+    assert league["red_at_end"].sum() == total_red.sum()
+
+
+def test_red_items_are_from_earlier_weeks(tables):
+    red = tables["red_open"]
+    assert len(red) > 0
+    assert (red["since"].isna() | (red["since"] < pd.Timestamp(WEEK.start_ts))).all()
+
+
+# --- summary ----------------------------------------------------------------------
+
+NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?%?")
+
+
+def test_every_number_of_the_summary_is_a_figure_of_the_tables(tables, backend):
+    from data_access import geography
+    from reports.weekly import display_names, tr_for
+
+    with backend.engine.connect() as conn:
+        names = display_names(geography.districts(conn), geography.streets(conn), CFG, RULES, "zh")
+    for lang in ("zh", "en"):
+        sentences = weekly.summary(tables, tr_for(lang), names)
+        assert len(sentences) >= 4
+        for s in sentences:
+            printed = {
+                weekly.format_figure(weekly.figure_value(tables, f), f.fmt) for f in s.figures
+            }
+            for p in printed:
+                assert p in s.text, (s.key, p, s.text)
+            # Names may hold digits ("110非警务警情", "12345热线"): they are not figures.
+            text = s.text
+            for name in sorted(names.values(), key=len, reverse=True):
+                if any(ch.isdigit() for ch in name):
+                    text = text.replace(name, "")
+            for number in NUMBER.findall(text):
+                assert number in printed, (s.key, number, s.text)
+
+
+# --- the pack ------------------------------------------------------------------------
+
+
+def test_pack_pdf_and_workbook(backend, tmp_path):
+    """The command writes both files; the PDF's text has the street names and
+    figures; the workbook's cells equal the SQL results."""
+    from openpyxl import load_workbook
+
+    from reports.__main__ import main
+
+    if backend.name != "sqlite":
+        pytest.skip("the pack is rendered once, from SQLite; the figures are tested on all three")
+    rc = main(
+        [
+            "weekly",
+            "--week",
+            WEEK.label,
+            "--out",
+            str(tmp_path),
+            "--db",
+            backend.url,
+            "--district",
+            "330105",
+            "--now",
+            NOW.isoformat(),
+        ]
+    )
+    assert rc == 0
+    pdf = tmp_path / f"weekly-{WEEK.label}.pdf"
+    xlsx = tmp_path / f"weekly-{WEEK.label}.xlsx"
+    assert pdf.stat().st_size > 10_000 and xlsx.stat().st_size > 5_000
+
+    with backend.engine.connect() as conn:
+        tables = weekly.review_tables(conn, GONGSHU, NOW, CFG, WEEK.label, RULES)
+        streets = reference.read(backend.raw_engine, "street").set_index("code")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "周例会" in text and WEEK.label in text
+    league = tables["streets"]
+    for code in league.dropna(subset=["rank"])["street_code"].head(10):
+        assert streets.loc[code, "name_zh"] in text, code
+    cmp_ = tables["comparison"].set_index(["metric", "code"])
+    for key in (("cases", ""), ("backlog_at_end", "")):
+        assert weekly.format_figure(cmp_.loc[key, "this_week"], "int") in text
+    assert weekly.format_figure(cmp_.loc[("closure_rate", ""), "this_week"], "pct") in text
+
+    wb = load_workbook(xlsx, read_only=True)
+    assert {"summary", "names", *weekly.TABLE_COLUMNS} <= set(wb.sheetnames)
+    for name, columns in weekly.TABLE_COLUMNS.items():
+        sheet = pd.read_excel(xlsx, sheet_name=name)
+        assert list(sheet.columns) == columns, name
+        want = tables[name]
+        assert len(sheet) == len(want), name
+        for col in columns:
+            a, b = sheet[col], want[col]
+            if pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(b):
+                np.testing.assert_allclose(
+                    pd.to_numeric(a, errors="coerce").astype(float),
+                    pd.to_numeric(b, errors="coerce").astype(float),
+                    rtol=1e-9,
+                    equal_nan=True,
+                    err_msg=f"{name}.{col}",
+                )
+            elif pd.api.types.is_datetime64_any_dtype(b):
+                assert (
+                    pd.to_datetime(a).fillna(pd.Timestamp(0)) == b.fillna(pd.Timestamp(0))
+                ).all()
+            else:
+                got = a.fillna("").astype(str).str.replace(r"\.0$", "", regex=True)
+                exp = b.fillna("").astype(str).str.replace(r"\.0$", "", regex=True)
+                assert list(got) == list(exp), f"{name}.{col}"
+
+
+def test_bad_week_is_a_clear_error(sqlite_demo, tmp_path):
+    from reports.__main__ import main
+
+    assert main(["weekly", "--week", "2026-W99", "--out", str(tmp_path)]) == 2
+    with sqlite_demo.engine.connect() as conn, pytest.raises(FilterError):
+        weekly.review_tables(conn, ALL, NOW, CFG, "2026-W48", RULES)
+
+
+# --- the page -------------------------------------------------------------------------
+
+
+def test_page_shows_the_sql_figures(app_test, sqlite_demo, monkeypatch):
+    monkeypatch.setenv("OPS_NOW", NOW.isoformat())
+    at = app_test("weekly_review", sqlite_demo.url, query_params={"district": "330105"})
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    with sqlite_demo.engine.connect() as conn:
+        area = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date(), district="330105")
+        tables = weekly.review_tables(conn, area, NOW, CFG, WEEK.label, RULES)
+    frames = [df.value for df in at.dataframe]
+    comparison, league = frames[0], frames[1]
+    cmp_ = tables["comparison"]
+    total = cmp_[(cmp_["metric"] == "cases") & (cmp_["code"] == "")].iloc[0]
+    assert weekly.format_figure(total["this_week"], "int") == comparison.iloc[0, 2]
+    assert weekly.format_figure(total["last_week"], "int") == comparison.iloc[0, 3]
+    assert len(league) == len(tables["streets"])
+    summary = " ".join(m.value for m in at.markdown)
+    assert weekly.format_figure(total["this_week"], "int") in summary
+    spec = [c.proto.spec for c in at.get("plotly_chart")]
+    assert spec, "no chart"
+    assert at.selectbox(key="weekly_week").value == WEEK.label

@@ -1,0 +1,177 @@
+"""Tables and charts of the weekly review page (the PDF draws the same
+figures with matplotlib, see :mod:`reports.weekly`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from data_access import weekly
+from data_access.weekly import format_figure, records
+from reports.weekly import mark_text, metric_label, value_text
+from ui.i18n import current_lang, t, translate
+from ui.palette import ACCENT, LEVELS
+
+
+def tr(key: str, **kwargs: Any) -> str:
+    return translate(key, current_lang(), **kwargs)
+
+
+def week_option(label: str) -> str:
+    w = weekly.parse_week(label)
+    return t("weekly.week_option", week=w.label, monday=w.monday, sunday=w.sunday)
+
+
+def picked_week(choices: list[str]) -> str:
+    """The ``week`` URL parameter when it is one of ``choices``, else the first."""
+    wanted = st.query_params.get("week", "")
+    return wanted if wanted in choices else choices[0]
+
+
+def comparison_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.DataFrame:
+    """The comparison table as shown: labels, formatted values, marks with
+    icon + words (never colour alone)."""
+    rows = []
+    for rec in records(tables["comparison"]):
+        rows.append(
+            {
+                "section": t(f"weekly.section.{rec.section}"),
+                t("weekly.col.metric"): metric_label(rec.section, rec.metric, rec.code, names, tr),
+                t("weekly.col.this_week"): value_text(rec.this_week, rec.kind),
+                t("weekly.col.last_week"): value_text(rec.last_week, rec.kind),
+                t("weekly.col.change"): value_text(rec.change, rec.kind, change=True),
+                t("weekly.col.mark"): mark_text(rec.z, rec.significant, tr),
+                t("weekly.col.last_year"): value_text(rec.last_year, rec.kind),
+                t("weekly.col.change_last_year"): value_text(
+                    rec.change_last_year, rec.kind, change=True
+                ),
+                t("weekly.col.mark_last_year"): mark_text(
+                    rec.z_last_year, rec.significant_last_year, tr
+                ),
+                t("weekly.col.mean_4"): value_text(rec.mean_4_weeks_before, rec.kind),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def league_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.DataFrame:
+    """The street league table as shown (shares as percents, marks as words)."""
+    rows = []
+    for rec in records(tables["streets"]):
+        mover = ""
+        if rec.mover:
+            icon = "▲" if rec.mover == "improved" else "▼"
+            mover = f"{icon} {t(f'weekly.mover_{rec.mover}')}"
+        rows.append(
+            {
+                t("weekly.col.rank"): "—" if pd.isna(rec.rank) else str(int(rec.rank)),
+                t("weekly.col.street"): names.get(rec.street_code, rec.street_code),
+                t("weekly.col.cases"): format_figure(rec.cases, "int"),
+                t("weekly.col.cases_last"): format_figure(rec.cases_last_week, "int"),
+                t("weekly.col.mark"): mark_text(rec.z, rec.significant, tr),
+                t("weekly.col.closure_rate"): format_figure(rec.closure_rate, "pct"),
+                t("weekly.col.backlog"): format_figure(rec.backlog_at_end, "int"),
+                t("weekly.col.judged"): format_figure(rec.judged, "int"),
+                t("weekly.col.ontime"): format_figure(rec.ontime_share, "pct"),
+                t("weekly.col.ontime_last"): format_figure(rec.ontime_share_last_week, "pct"),
+                t("weekly.col.ontime_change"): format_figure(rec.ontime_change, "pp"),
+                t("weekly.col.red"): format_figure(rec.red_at_end, "int"),
+                t("weekly.col.mover"): mover,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def trend_figure(tables: dict[str, pd.DataFrame]) -> go.Figure:
+    """Cases per week for the weeks read (the reviewed week highlighted)."""
+    series = tables["weeks"]
+    rows = series[(series["metric"] == "cases") & (series["code"] == "")]
+    read = tables["weeks_read"]
+    order = read[read["period"] != "last_year"].sort_values("week")["week"].tolist()
+    values = [rows.loc[rows["week"] == w, "value"].iloc[0] for w in order]
+    fig = go.Figure(
+        go.Bar(
+            x=order,
+            y=values,
+            marker_color=["#90A4AE"] * (len(order) - 1) + [ACCENT],
+            text=[format_figure(v, "int") for v in values],
+            textposition="outside",
+            name=t("weekly.metric.cases"),
+        )
+    )
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def category_figure(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> go.Figure:
+    """Cases per category, this week against last week."""
+    cmp_ = tables["comparison"]
+    rows = cmp_[cmp_["metric"] == "category"].sort_values("this_week")
+    labels = [names.get(c, c) for c in rows["code"]]
+    fig = go.Figure()
+    fig.add_bar(
+        y=labels,
+        x=rows["last_week"],
+        orientation="h",
+        name=t("weekly.col.last_week"),
+        marker_color="#B0BEC5",
+    )
+    fig.add_bar(
+        y=labels,
+        x=rows["this_week"],
+        orientation="h",
+        name=t("weekly.col.this_week"),
+        marker_color=ACCENT,
+    )
+    fig.update_layout(
+        barmode="group",
+        height=max(300, 28 * len(rows) + 80),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
+def red_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.DataFrame:
+    red = tables["red_open"]
+    out = pd.DataFrame(
+        {
+            t("weekly.col.domain"): [names.get(d, d) for d in red["domain"]],
+            t("weekly.col.id"): red["id"].astype(str),
+            t("weekly.col.street"): [names.get(c, c) for c in red["street_code"]],
+            t("weekly.col.grid"): red["grid_name"].fillna(red["grid_code"]),
+            t("weekly.col.since"): red["since"],
+            t("weekly.col.age_days"): red["age_days"],
+            t("weekly.col.overdue_days"): red["overdue_days"],
+        }
+    )
+    return out
+
+
+def red_icon() -> str:
+    return f"{LEVELS['red'].icon} {LEVELS['red'].label}"
+
+
+def hotspot_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.DataFrame:
+    hot = tables["hotspots_new"]
+    return pd.DataFrame(
+        {
+            t("weekly.col.category"): [names.get(c, c) for c in hot["category"]],
+            t("weekly.col.street"): [names.get(c, c) for c in hot["street_code"]],
+            t("weekly.col.cases"): hot["cases"],
+            t("weekly.col.first_at"): hot["first_at"],
+            t("weekly.col.last_at"): hot["last_at"],
+        }
+    )
+
+
+def no_data_weeks(tables: dict[str, pd.DataFrame]) -> list[str]:
+    read = tables["weeks_read"]
+    return [str(w) for w in read.loc[~read["has_data"].astype(bool), "week"]]
+
+
+def is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
