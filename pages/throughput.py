@@ -56,6 +56,8 @@ with page_guard():
         pick = charts.picked_code(event)
         if pick in names and pick != st.session_state.get("tp_last_pick"):
             st.session_state["tp_last_pick"] = st.session_state["tp_drill"] = pick
+    if st.session_state.get("tp_drill") not in names:  # e.g. the district changed
+        st.session_state["tp_drill"] = ""
     drill = st.selectbox(
         t("throughput.drill"),
         ["", *table["street_code"]],

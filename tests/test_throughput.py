@@ -204,7 +204,7 @@ def _no_errors(at) -> None:
 
 def test_page_ranks_streets_and_drills_down(app_test, sqlite_demo, pinned_clock):
     """The ranking chart is the SQL's ranking; picking a street shows its grids
-    and its late or open cases, masked."""
+    and its late or open cases, masked; a district change clears the pick."""
     at = app_test("pages/throughput.py", sqlite_demo.url, query_params={"lang": "en"})
     _no_errors(at)
     f = AreaFilter(start=END - timedelta(days=CFG.default_window_days - 1), end=END)
@@ -228,3 +228,8 @@ def test_page_ranks_streets_and_drills_down(app_test, sqlite_demo, pinned_clock)
     cases = [d.value for d in at.dataframe if "late_milestones" in d.value.columns]
     assert cases and (cases[0]["street_code"] == worst).all()
     assert cases[0]["reporter_phone"].dropna().str.contains(r"\*").all()
+
+    # Another district: the drilled street is not in it, so the drill-down resets.
+    at.selectbox(key="f_district").set_value("330102").run()
+    _no_errors(at)
+    assert at.selectbox(key="tp_drill").value == ""
