@@ -24,6 +24,7 @@ from data_access.config import (
     parse_site_config,
 )
 from data_access.coords import convert
+from data_access.demo import fireworks_day
 from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading
 from data_access.sqlfn import grid_index
@@ -416,3 +417,21 @@ def test_incident_page_lists_masked_cases_of_a_picked_cell(app_test, sqlite_demo
     assert table["address"].dropna().str.endswith("***").all()
     spots = at.dataframe[1].value
     assert "装修噪音" in set(spots["category"])
+
+
+def test_fireworks_evening_replays_with_a_venue_alert(app_test, sqlite_demo, monkeypatch):
+    monkeypatch.setenv("OPS_NOW", NOW.isoformat())
+    at = app_test("pages/crowd_map.py", sqlite_demo.url, query_params={"district": ""})
+    day = fireworks_day(NOW)
+    at.date_input(key="crowd_day").set_value(day.date())
+    at.run()
+    assert at.session_state["crowd_ts"] == day.replace(hour=23, minute=45)  # the day's last step
+    at.select_slider(key="crowd_ts").set_value(day.replace(hour=20))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    alerts = [e.value for e in at.error]
+    assert any(a.startswith("城市阳台（") and "负荷" in a for a in alerts), alerts
+    f = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date())
+    with sqlite_demo.engine.connect() as conn:
+        venues = heatmap.venue_load(conn, f, day.replace(hour=20), CFG)
+    assert len(alerts) == int((venues["level"] == "red").sum())
