@@ -401,7 +401,9 @@ def pdf_bytes(
         ),
         Paragraph(_esc(tr("weekly.summary_title")), h2),
     ]
-    story += [Paragraph("• " + _esc(s.text), base) for s in sentences]
+    # Numbered, not bulleted: "see point 3" works in a meeting, and the CID
+    # font has no bullet glyph.
+    story += [Paragraph(f"{i}. " + _esc(s.text), base) for i, s in enumerate(sentences, 1)]
 
     story.append(Paragraph(_esc(tr("weekly.comparison_title")), h2))
     story.append(Paragraph(_esc(tr("weekly.sig_legend")), small))
@@ -557,7 +559,7 @@ def pdf_bytes(
         canvas.saveState()
         canvas.setFont(CJK_FONT, 7.5)
         canvas.drawRightString(
-            A4[0] - 15 * mm, 8 * mm, f"{week_label} · " + tr("weekly.pdf_page", page=doc.page)
+            A4[0] - 15 * mm, 8 * mm, f"{week_label} - " + tr("weekly.pdf_page", page=doc.page)
         )
         canvas.restoreState()
 

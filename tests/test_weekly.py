@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -96,10 +96,22 @@ def raw(backend):
     return out
 
 
+_REVIEWS: dict[str, dict[str, pd.DataFrame]] = {}
+
+
+def _review(backend) -> dict[str, pd.DataFrame]:
+    """The reviewed week's tables for Gongshu, computed once per backend."""
+    if backend.name not in _REVIEWS:
+        with backend.engine.connect() as conn:
+            _REVIEWS[backend.name] = weekly.review_tables(
+                conn, GONGSHU, NOW, CFG, WEEK.label, RULES
+            )
+    return _REVIEWS[backend.name]
+
+
 @pytest.fixture(scope="module")
 def tables(backend):
-    with backend.engine.connect() as conn:
-        return weekly.review_tables(conn, GONGSHU, NOW, CFG, WEEK.label, RULES)
+    return _review(backend)
 
 
 def _cases(raw, f: AreaFilter, w: weekly.IsoWeek) -> pd.DataFrame:
@@ -248,9 +260,8 @@ def test_pack_pdf_and_workbook(backend, tmp_path):
     xlsx = tmp_path / f"weekly-{WEEK.label}.xlsx"
     assert pdf.stat().st_size > 10_000 and xlsx.stat().st_size > 5_000
 
-    with backend.engine.connect() as conn:
-        tables = weekly.review_tables(conn, GONGSHU, NOW, CFG, WEEK.label, RULES)
-        streets = reference.read(backend.raw_engine, "street").set_index("code")
+    tables = _review(backend)
+    streets = reference.read(backend.raw_engine, "street").set_index("code")
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
@@ -306,9 +317,7 @@ def test_page_shows_the_sql_figures(app_test, sqlite_demo, monkeypatch):
     at = app_test("weekly_review", sqlite_demo.url, query_params={"district": "330105"})
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    with sqlite_demo.engine.connect() as conn:
-        area = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date(), district="330105")
-        tables = weekly.review_tables(conn, area, NOW, CFG, WEEK.label, RULES)
+    tables = _review(sqlite_demo)  # the page's dates differ; the review ignores them
     frames = [df.value for df in at.dataframe]
     comparison, league = frames[0], frames[1]
     cmp_ = tables["comparison"]
