@@ -435,3 +435,26 @@ def test_fireworks_evening_replays_with_a_venue_alert(app_test, sqlite_demo, mon
     with sqlite_demo.engine.connect() as conn:
         venues = heatmap.venue_load(conn, f, day.replace(hour=20), CFG)
     assert len(alerts) == int((venues["level"] == "red").sum())
+
+
+def test_a_full_map_stays_under_one_megabyte():
+    """The most cells any map sends (map.max_cells), with long labels, and every
+    street outline: the deck JSON is still under 1 MB."""
+    n = CFG.map.max_cells
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "lat": 30.0 + rng.random(n) * 0.6,
+            "lon": 119.8 + rng.random(n) * 0.8,
+            "gx": rng.integers(10_000, 99_999, n),
+            "gy": rng.integers(10_000, 99_999, n),
+            "cases": rng.integers(1, 9_999, n),
+            "open": rng.integers(0, 999, n),
+            "street": ["某某某某街道办事处"] * n,
+        }
+    )
+    rows = maps.cell_rows(CFG, frame, frame["cases"], 10, ["gx", "gy", "cases", "open", "street"])
+    codes = {f["properties"]["code"] for f in maps.outlines(CFG, "streets")}
+    base, view = maps.area_basemap(CFG, codes, {c: "某某某某街道" for c in codes})
+    deck = maps.offline_deck([base[0], maps.cell_layer(rows, "cells", 150), base[1]], view)
+    assert maps.deck_bytes(deck) < 1_000_000, maps.deck_bytes(deck)
