@@ -140,3 +140,16 @@ def test_missing_contract_table_is_named(app_test, tmp_path):
     at = app_test("Home.py", f"sqlite:///{path}")
     assert not at.exception
     assert any("district" in e.value or "street" in e.value for e in at.error)
+
+
+def test_switching_language_keeps_the_view_and_translates(app_test, sqlite_demo):
+    at = app_test("pages/data_quality.py", sqlite_demo.url, query_params={"district": "330114"})
+    assert at.title[0].value == translate("quality.heading", "zh")
+    at.radio(key="lang").set_value("en").run()
+    no_errors(at)
+    assert at.title[0].value == translate("quality.heading", "en")
+    assert at.selectbox(key="f_district").value == "330114"
+    at.selectbox(key="f_district").set_value("330102").run()
+    no_errors(at)
+    assert at.title[0].value == translate("quality.heading", "en")
+    assert at.query_params["lang"] in (["en"], "en")

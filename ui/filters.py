@@ -117,15 +117,16 @@ def seed_from_url(
 
 
 def language_switch() -> None:
-    st.sidebar.segmented_control(
+    """中文 / English: a radio, so a language is always selected."""
+    if st.session_state.get("lang") not in LANGS:
+        st.session_state["lang"] = DEFAULT_LANG
+    st.sidebar.radio(
         t("app.language"),
         options=list(LANGS),
         key="lang",
+        horizontal=True,
         format_func=lambda code: {"zh": "中文", "en": "English"}[code],
-        selection_mode="single",
     )
-    if st.session_state.get("lang") not in LANGS:  # deselected: keep a language
-        st.session_state["lang"] = DEFAULT_LANG
 
 
 def area_filter_widgets(
