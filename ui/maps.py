@@ -180,7 +180,13 @@ class CompactDeck(pdk.Deck):  # type: ignore[misc]
     (Streamlit sends ``to_json()`` as is)."""
 
     def to_json(self) -> str:
-        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+        return json.dumps(
+            self,
+            sort_keys=True,
+            default=default_serialize,
+            separators=(",", ":"),
+            ensure_ascii=False,  # street names as UTF-8, not 6-byte \u escapes
+        )
 
 
 def offline_deck(
@@ -342,7 +348,7 @@ def picked_object(event: Any, layer_id: str) -> dict[str, Any] | None:
 
 
 def deck_bytes(deck: pdk.Deck) -> int:
-    """Size of the deck JSON sent to the browser, in bytes."""
+    """Size of the deck JSON sent to the browser, in bytes (UTF-8)."""
     return len(deck.to_json().encode("utf-8"))
 
 
