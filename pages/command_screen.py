@@ -1,5 +1,37 @@
-"""Placeholder until issue #6 lands: says what will be here, shows no data."""
+"""指挥大屏 Command screen: a 16:9 wall that refreshes and rotates by itself.
 
-from ui.placeholder import placeholder_page
+Open ``/command-screen`` (the default playlist), ``?playlist=NAME`` for a
+configured playlist, or ``?view=crowd-map,throughput&rotate=60``; the
+wall's area is the usual ``?district=`` / ``?streets=`` filter. Each tile
+refreshes on its own timer and keeps its last data while the database is
+away (see ``ui/screen.py``).
+"""
 
-placeholder_page("command_screen", issue=6)
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import screen
+from ui.filters import show_notices
+from ui.i18n import t
+from ui.shell import context
+
+ctx = context()
+sc = ctx.cfg.screen
+views, rejected = screen.views_from_params(
+    {k: st.query_params.get(k, "") for k in ("playlist", "view", "rotate")}, sc
+)
+screen.inject_theme()
+screen.header(ctx)
+show_notices()
+for name, value in rejected:
+    st.warning(t("filter.invalid_param", name=name, value=value), icon=":material/link:")
+
+left, centre, right = st.columns([1, 2.5, 1.15])
+with left:
+    screen.live(screen.headline_tile, sc.refresh_s)(ctx)
+with centre:
+    screen.live(screen.stage_tile, screen.stage_every(sc))(ctx, views)
+with right:
+    screen.live(screen.ranking_tile, sc.refresh_s)(ctx)
+screen.live(screen.alert_tile, sc.refresh_s)(ctx)
