@@ -14,8 +14,9 @@ import pandas as pd
 
 _DIGITS = re.compile(r"\d")
 #: Where a Chinese address stops being an area and starts being a door:
-#: keep up to the road/lane/estate name, mask the numbers after it.
-_ADDRESS_CUT = re.compile(r"^(.*?(?:路|街|道|巷|弄|村|苑|园|小区|大厦|广场|中心))")
+#: keep up to the last road/lane/estate name (so a repeat hot spot's estate
+#: stays recognisable), mask every number in it and everything after it.
+_ADDRESS_CUT = re.compile(r"^(.*(?:路|街|道|巷|弄|村|苑|园|小区|大厦|广场|中心))")
 
 
 def mask_name(name: object) -> str | None:
@@ -41,15 +42,19 @@ def mask_phone(phone: object) -> str | None:
 
 
 def mask_address(address: object) -> str | None:
-    """Keep the road or estate, mask the door: ``拱墅区莫干山路123号5幢`` -> ``拱墅区莫干山路***``."""
+    """Keep the road or estate, mask the door and every number.
+
+    ``拱墅区莫干山路123号5幢`` -> ``拱墅区莫干山路***``;
+    ``河庄街道云上澜苑3幢501`` -> ``河庄街道云上澜苑***``;
+    ``文三路90号东部软件园1号楼`` -> ``文三路**号东部软件园***``.
+    """
     if address is None or (isinstance(address, float) and pd.isna(address)):
         return None
     text = str(address).strip()
     m = _ADDRESS_CUT.match(text)
-    if m and len(m.group(1)) < len(text):
-        return m.group(1) + "***"
     if m:
-        return text
+        kept = _DIGITS.sub("*", m.group(1))
+        return kept + "***" if len(m.group(1)) < len(text) else kept
     return text[: max(1, len(text) // 2)] + "***"
 
 
