@@ -12,6 +12,7 @@ leaves it running for ``--minutes``. Every ``--sample`` seconds it records:
   (what is really retained);
 - ``nodes``: DOM nodes; ``rss_MB``: the server process's resident memory
   (``psutil`` if installed, else ``/proc``);
+- ``recv_MB``: bytes the page received on the app's websocket so far;
 - ``errors``: page errors, console errors, Streamlit exception boxes and
   traceback text seen so far; ``stale``: tiles showing a stale notice now.
 
@@ -67,6 +68,7 @@ class Sample:
     heap_gc_mb: float
     nodes: int
     rss_mb: float
+    recv_mb: float
     errors: int
     stale: int
 
@@ -142,7 +144,7 @@ def main() -> int:
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    counts = {"finished": 0, "errors": 0}
+    counts = {"finished": 0, "errors": 0, "bytes": 0}
     samples: list[Sample] = []
     try:
         for _ in range(120):
@@ -162,6 +164,7 @@ def main() -> int:
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
 
             def on_frame(payload: Any) -> None:
+                counts["bytes"] += len(payload)
                 if isinstance(payload, bytes | bytearray):
                     try:
                         msg = ForwardMsg.FromString(bytes(payload))
@@ -199,7 +202,7 @@ def main() -> int:
             )
             header = (
                 f"{'min':>6} {'refreshes':>9} {'heap_MB':>8} {'heap_gc_MB':>10} "
-                f"{'nodes':>7} {'rss_MB':>7} {'errors':>6} {'stale':>5}"
+                f"{'nodes':>7} {'rss_MB':>7} {'recv_MB':>8} {'errors':>6} {'stale':>5}"
             )
             print(header, flush=True)
             start = time.monotonic()
@@ -222,13 +225,14 @@ def main() -> int:
                         heap_gc_mb=after["JSHeapUsedSize"] / 2**20,
                         nodes=int(after["Nodes"]),
                         rss_mb=rss_mb(server.pid),
+                        recv_mb=counts["bytes"] / 2**20,
                         errors=counts["errors"] + shown_errors,
                         stale=page.locator("[data-tile-stale]").count(),
                     )
                     samples.append(s)
                     print(
                         f"{s.minute:6.1f} {s.refreshes:9d} {s.heap_mb:8.1f} {s.heap_gc_mb:10.1f} "
-                        f"{s.nodes:7d} {s.rss_mb:7.1f} {s.errors:6d} {s.stale:5d}",
+                        f"{s.nodes:7d} {s.rss_mb:7.1f} {s.recv_mb:8.2f} {s.errors:6d} {s.stale:5d}",
                         flush=True,
                     )
                     next_sample += args.sample

@@ -9,6 +9,7 @@ or phone is selected).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -81,8 +82,6 @@ def late_arrivals(
     (``reported_at + target_min``).
     """
     d = conn.dialect.name
-    inc = clean_incidents(f, now, window=False)
-    target = target_minutes(cfg, ON_SITE, inc)
     longest = max(
         (
             ts.get(ON_SITE) or 0.0
@@ -91,6 +90,10 @@ def late_arrivals(
         default=0.0,
     )
     earliest = now - timedelta(hours=hours, minutes=longest + 1)
+    # The filter's window narrowed to those days keeps the de-duplication
+    # (a scan for repeated ids) to a day or two of rows.
+    inc = clean_incidents(replace(f, start=earliest.date(), end=now.date()), now)
+    target = target_minutes(cfg, ON_SITE, inc)
     waited = minutes_between(inc.c.reported_at, literal(now), d)
     arrived = minutes_between(inc.c.reported_at, inc.c.arrived_at, d)
     closed = or_(inc.c.closed_at.is_not(None), inc.c.status == "closed")

@@ -196,7 +196,9 @@ THEME_CSS = """
 .stApp * { font-family: "Noto Sans CJK SC", "Source Sans", sans-serif; }
 h1 { font-size: 3.6vh !important; color: #E3EAF2 !important; padding: 0 !important;
      margin: 0 !important; letter-spacing: .1em; line-height: 1.2 !important; }
-[data-testid="stDeckGlJsonChart"], [data-testid="stDeckGlJsonChart"] > div {
+[data-testid="stDeckGlJsonChart"], [data-testid="stDeckGlJsonChart"] > div,
+[data-testid="stElementContainer"]:has([data-testid="stDeckGlJsonChart"]),
+[data-testid="stFullScreenFrame"]:has([data-testid="stDeckGlJsonChart"]) {
   height: 66vh !important; }
 .scr-top { display:flex; justify-content:flex-end; align-items:baseline; gap:1.4vw;
   font-size: 2.4vh; color:#9FB3C8; white-space:nowrap; }
