@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access.config import PROJECT_ROOT
-from ui.data import page_guard
+from ui.data import page_guard, site_config
 from ui.i18n import DEFAULT_LANG, LANGS, t
 from ui.shell import build_context
 
@@ -88,3 +88,15 @@ with page_guard():
 
 if ready:
     page.run()
+else:
+    # The database was away when this page started: try again by itself
+    # every screen.refresh_s seconds (an unattended wall must recover).
+    st.session_state["_start_retry_armed"] = False
+
+    @st.fragment(run_every=site_config().screen.refresh_s)
+    def _retry_start() -> None:
+        if st.session_state.get("_start_retry_armed"):
+            st.rerun(scope="app")
+        st.session_state["_start_retry_armed"] = True
+
+    _retry_start()
