@@ -35,7 +35,9 @@ PAGES = [
 def payload(at) -> dict[str, int]:
     deck = sum(len(e.proto.json) for e in at.get("deck_gl_json_chart"))
     plotly = sum(len(e.proto.spec) for e in at.get("plotly_chart"))
-    arrow = sum(e.proto.ByteSize() for e in at.dataframe) + sum(e.proto.ByteSize() for e in at.table)
+    arrow = sum(e.proto.ByteSize() for e in at.dataframe) + sum(
+        e.proto.ByteSize() for e in at.table
+    )
     return {"deck_bytes": deck, "plotly_bytes": plotly, "table_bytes": arrow}
 
 

@@ -24,7 +24,9 @@ def test_addresses_keep_the_road_and_hide_the_door():
     assert mask_address("拱墅区莫干山路123号5幢") == "拱墅区莫干山路***"
     assert mask_address("云上澜苑3幢2单元501") == "云上澜苑***"
     assert "501" not in mask_address("某处501室")
-    assert mask_address("杭州市钱塘区河庄街道云上澜苑3幢2单元501") == "杭州市钱塘区河庄街道云上澜苑***"
+    assert (
+        mask_address("杭州市钱塘区河庄街道云上澜苑3幢2单元501") == "杭州市钱塘区河庄街道云上澜苑***"
+    )
     assert mask_address("文三路90号东部软件园1号楼") == "文三路**号东部软件园***"
 
 
