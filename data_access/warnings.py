@@ -449,3 +449,18 @@ def petition_closures(conn: Connection, f: AreaFilter, now: datetime) -> pd.Data
     )
     row = conn.execute(q).one()
     return pd.DataFrame([[int(v or 0) for v in row]], columns=CLOSURE_COLUMNS)
+
+
+RED_COUNT_COLUMNS = ["domain", "red"]
+
+
+def red_counts(conn: Connection, f: AreaFilter, now: datetime, rules: WarningRules) -> pd.DataFrame:
+    """Items red as of ``now`` in the area, per domain, in the rules' order.
+
+    Petitions and housing records are coloured by the rules; the listed
+    ``warning`` domains keep the colour their system gave. Columns:
+    ``domain``, ``red`` (count). The overview and the command screen show
+    the sum, so the two always agree.
+    """
+    rows = [(d, int(distribution(conn, f, now, rules, d)["red"].sum())) for d in rules.domains]
+    return pd.DataFrame(rows, columns=RED_COUNT_COLUMNS).astype({"red": "int64"})

@@ -63,14 +63,14 @@ with page_guard():
             t("overview.red_warnings"), f"{int(reds['red'].sum()):,}", help=t("overview.red_help")
         )
     else:
-        red_by_domain = {
-            d: int(load(warnings.distribution, ctx.area, ctx.now, rules, d)["red"].sum())
-            for d in rules.domains
-        }
-        lines = [f"{domain_label(rules, d)}: {n:,}" for d, n in red_by_domain.items()]
+        red_by_domain = load(warnings.red_counts, ctx.area, ctx.now, rules)
+        lines = [
+            f"{domain_label(rules, d)}: {n:,}"
+            for d, n in zip(red_by_domain["domain"], red_by_domain["red"], strict=True)
+        ]
         c6.metric(
             t("overview.red_warnings"),
-            f"{sum(red_by_domain.values()):,}",
+            f"{int(red_by_domain['red'].sum()):,}",
             help="  \n".join([t("overview.red_rules_help"), *lines]),
         )
     if crowd.empty:

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from data_access import overview, screen
+from data_access import overview, screen, warnings
 from data_access.config import DEFAULT_CONFIG_PATH, ScreenView, load_site_config, parse_site_config
 from data_access.filters import AreaFilter
+from data_access.warning_rules import load_warning_rules
 from tests.conftest import FIXTURE_END
 from ui import screen as ui_screen
 
@@ -232,7 +233,8 @@ def test_page_headline_numbers_match_sql(app_test, sqlite_demo, pinned):
     f = AreaFilter(start=NOW.date(), end=NOW.date(), district=CFG.default_district)
     with sqlite_demo.engine.connect() as conn:
         counts = overview.case_counts(conn, f, NOW).iloc[0]
-        reds = overview.active_red_warnings(conn, f, NOW)
+        # The same red figure as the overview's: rule-based, every domain.
+        reds = warnings.red_counts(conn, f, NOW, load_warning_rules())
         crowd = overview.largest_crowd(conn, f, NOW)
         strip = screen.alerts(conn, f, NOW, CFG, 1, 24)
     assert _figure(at, "today") == f"{counts['today']:,}"

@@ -27,16 +27,17 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from data_access import heatmap, overview, screen, throughput
+from data_access import heatmap, overview, screen, throughput, warnings
 from data_access.config import SCREEN_PAGES, ScreenConfig, ScreenView
 from data_access.filters import AreaFilter
+from data_access.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
 from ui.data import database_url, engine, local_now, site_config
 from ui.i18n import current_lang, t
@@ -175,6 +176,16 @@ def screen_load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Like ``ui.data.load``, cached for ``screen.refresh_s`` seconds."""
     path = f"{fn.__module__}:{fn.__qualname__}"
     return _screen_cached(database_url(), path, args, tuple(sorted(kwargs.items())))
+
+
+def red_counts(f: AreaFilter, now: datetime) -> pd.DataFrame:
+    """Red items per domain, the same figure as the overview's (``domain``,
+    ``red``); other systems' reds only, if the rules file is broken."""
+    try:
+        rules = load_warning_rules()
+    except WarningRulesError:
+        return screen_load(overview.active_red_warnings, f, now)  # type: ignore[no-any-return]
+    return screen_load(warnings.red_counts, f, now, rules)  # type: ignore[no-any-return]
 
 
 def clear_cache() -> None:
@@ -391,7 +402,7 @@ def headline_tile(ctx: PageContext) -> None:
         return {
             "counts": screen_load(overview.case_counts, f, now),
             "ontime": screen_load(throughput.ontime_by_milestone, f, now, ctx.cfg),
-            "reds": screen_load(overview.active_red_warnings, f, now),
+            "reds": red_counts(f, now),
             "crowd": screen_load(overview.largest_crowd, f, now),
         }
 
@@ -669,7 +680,7 @@ def _warnings_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
 
     def fetch() -> dict[str, pd.DataFrame]:
         return {
-            "reds": screen_load(overview.active_red_warnings, f, now),
+            "reds": red_counts(f, now),
             "new": screen_load(screen.new_red_warnings, f, now, ctx.cfg, hours),
         }
 
