@@ -22,61 +22,30 @@ if "lang" not in st.session_state:
 
 st.set_page_config(page_title=t("app.title"), page_icon=str(LOGO), layout="wide")
 
-PAGES = {
-    t("nav.section_monitor"): [
+#: (sidebar section, page file stem, Material icon, URL path). Titles come
+#: from the catalogue as nav.<stem>; the first page is the default, at "/".
+NAVIGATION = (
+    ("section_monitor", "overview", "home", "overview"),
+    ("section_monitor", "crowd_map", "groups", "crowd-map"),
+    ("section_monitor", "incident_map", "location_on", "incident-map"),
+    ("section_monitor", "command_screen", "tv", "command-screen"),
+    ("section_review", "throughput", "timer", "throughput"),
+    ("section_review", "warnings", "traffic", "warnings"),
+    ("section_review", "weekly_review", "event", "weekly-review"),
+    ("section_review", "data_quality", "health_and_safety", "data-quality"),
+)
+
+PAGES: dict[str, list[st.Page]] = {}
+for section, stem, icon, url_path in NAVIGATION:
+    PAGES.setdefault(t(f"nav.{section}"), []).append(
         st.Page(
-            "pages/overview.py",
-            title=t("nav.overview"),
-            icon=":material/home:",
-            url_path="overview",
-            default=True,
-        ),
-        st.Page(
-            "pages/crowd_map.py",
-            title=t("nav.crowd_map"),
-            icon=":material/groups:",
-            url_path="crowd-map",
-        ),
-        st.Page(
-            "pages/incident_map.py",
-            title=t("nav.incident_map"),
-            icon=":material/location_on:",
-            url_path="incident-map",
-        ),
-        st.Page(
-            "pages/command_screen.py",
-            title=t("nav.command_screen"),
-            icon=":material/tv:",
-            url_path="command-screen",
-        ),
-    ],
-    t("nav.section_review"): [
-        st.Page(
-            "pages/throughput.py",
-            title=t("nav.throughput"),
-            icon=":material/timer:",
-            url_path="throughput",
-        ),
-        st.Page(
-            "pages/warnings.py",
-            title=t("nav.warnings"),
-            icon=":material/traffic:",
-            url_path="warnings",
-        ),
-        st.Page(
-            "pages/weekly_review.py",
-            title=t("nav.weekly_review"),
-            icon=":material/event:",
-            url_path="weekly-review",
-        ),
-        st.Page(
-            "pages/data_quality.py",
-            title=t("nav.data_quality"),
-            icon=":material/health_and_safety:",
-            url_path="data-quality",
-        ),
-    ],
-}
+            f"pages/{stem}.py",
+            title=t(f"nav.{stem}"),
+            icon=f":material/{icon}:",
+            url_path=url_path,
+            default=stem == NAVIGATION[0][1],
+        )
+    )
 
 page = st.navigation(PAGES)
 st.sidebar.caption(t("app.title"))

@@ -21,7 +21,7 @@ def test_two_commands():
 
 def test_every_page_is_documented():
     home = (ROOT / "Home.py").read_text(encoding="utf-8")
-    pages = re.findall(r'st\.Page\(\s*"pages/(\w+)\.py".*?url_path="([\w-]+)"', home, re.S)
+    pages = re.findall(r'\("section_\w+", "(\w+)", "\w+", "([\w-]+)"\)', home)
     assert len(pages) == len(list((ROOT / "pages").glob("*.py")))
     for stem, url_path in pages:
         assert translate(f"nav.{stem}", "zh") in README, stem
