@@ -45,6 +45,18 @@ def in_bounds(lat: Any, lon: Any, b: Bounds) -> ColumnElement[bool]:
     )
 
 
+def incident_code_filters(f: AreaFilter) -> list[ColumnElement[bool]]:
+    """The filter's category / source / status conditions on ``incident``."""
+    conds: list[ColumnElement[bool]] = []
+    if f.categories:
+        conds.append(incident.c.category.in_(f.categories))
+    if f.sources:
+        conds.append(incident.c.source.in_(f.sources))
+    if f.statuses:
+        conds.append(incident.c.status.in_(f.statuses))
+    return conds
+
+
 def clean_incidents(f: AreaFilter, now: datetime, *, window: bool = True) -> Subquery:
     """Incidents of the area, one row per id, none reported after ``now``.
 
@@ -54,15 +66,9 @@ def clean_incidents(f: AreaFilter, now: datetime, *, window: bool = True) -> Sub
     once, the earliest-reported copy is kept (the others are data-quality
     findings, not cases).
     """
-    conds: list[ColumnElement[bool]] = [incident.c.reported_at <= now]
+    conds = [incident.c.reported_at <= now, *incident_code_filters(f)]
     if window:
         conds += [incident.c.reported_at >= f.start_ts, incident.c.reported_at < f.end_ts]
-    if f.categories:
-        conds.append(incident.c.category.in_(f.categories))
-    if f.sources:
-        conds.append(incident.c.source.in_(f.sources))
-    if f.statuses:
-        conds.append(incident.c.status.in_(f.statuses))
     known = area_streets(f).subquery("known_street")
     base = (
         select(*incident.c, known.c.district_code)

@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access.area import area_streets, clean_incidents, in_area
+from data_access.area import area_streets, clean_incidents, in_area, incident_code_filters
 from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading, incident, petition, street, warning
 from data_access.sqlfn import count_if
@@ -32,13 +32,11 @@ def case_counts(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     monday = midnight - timedelta(days=now.weekday())
     # Counts need no row-level deduplication: COUNT(DISTINCT id) counts a
     # duplicated id once, and skips the costly window function.
-    conds = [in_area(incident.c.street_code, f), incident.c.reported_at <= now]
-    if f.categories:
-        conds.append(incident.c.category.in_(f.categories))
-    if f.sources:
-        conds.append(incident.c.source.in_(f.sources))
-    if f.statuses:
-        conds.append(incident.c.status.in_(f.statuses))
+    conds = [
+        in_area(incident.c.street_code, f),
+        incident.c.reported_at <= now,
+        *incident_code_filters(f),
+    ]
     in_window = and_(incident.c.reported_at >= f.start_ts, incident.c.reported_at < f.end_ts)
 
     def distinct_ids(cond: ColumnElement[bool]) -> ColumnElement[int]:

@@ -46,6 +46,13 @@ def clean_incidents(
 ) -> pd.DataFrame:
     df = incidents[incidents["street_code"].isin(area_codes(streets, f))]
     df = df[df["reported_at"] <= now]
+    for column, wanted in (
+        ("category", f.categories),
+        ("source", f.sources),
+        ("status", f.statuses),
+    ):
+        if wanted:
+            df = df[df[column].isin(wanted)]
     if window:
         df = df[(df["reported_at"] >= f.start_ts) & (df["reported_at"] < f.end_ts)]
     df = df.sort_values(["id", "reported_at", "accepted_at"], na_position="first", kind="stable")

@@ -39,6 +39,15 @@ def filters_for(raw) -> list[AreaFilter]:
         AreaFilter(start=start, end=end, district=district),
         AreaFilter(start=end - timedelta(days=6), end=end, district=district, streets=pair),
         AreaFilter(start=end - timedelta(days=2), end=end, district="330114"),
+        AreaFilter(
+            start=start,
+            end=end,
+            categories=("renovation_noise", "neighbour_dispute"),
+            sources=("110", "hotline"),
+        ),
+        AreaFilter(
+            start=start, end=end, district="330105", statuses=("open", "dispatched", "on_site")
+        ),
     ]
 
 
