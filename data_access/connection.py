@@ -76,15 +76,15 @@ def harden(engine: Engine, statement_timeout_s: float) -> Engine:
                 cur.execute("PRAGMA query_only = ON")
             elif dialect == "postgresql":
                 cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-                cur.execute(f"SET statement_timeout = {timeout_ms:d}")
+                cur.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout_ms),))
             elif dialect == "mysql":
                 cur.execute("SET SESSION TRANSACTION READ ONLY")
                 cur.execute("SELECT VERSION()")
                 version = str(cur.fetchone()[0])
                 if "mariadb" in version.lower():
-                    cur.execute(f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}")
+                    cur.execute("SET SESSION max_statement_time = %s", (timeout_ms / 1000,))
                 else:
-                    cur.execute(f"SET SESSION max_execution_time = {timeout_ms:d}")
+                    cur.execute("SET SESSION max_execution_time = %s", (timeout_ms,))
         finally:
             cur.close()
         if dialect == "postgresql":
