@@ -20,16 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PAGES = [
-    "pages/overview.py",
-    "pages/crowd_map.py",
-    "pages/incident_map.py",
-    "pages/throughput.py",
-    "pages/warnings.py",
-    "pages/command_screen.py",
-    "pages/weekly_review.py",
-    "pages/data_quality.py",
-]
+#: Every page file, the overview (the default page) first.
+PAGES = sorted(
+    (f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")),
+    key=lambda path: (path != "pages/overview.py", path),
+)
 
 
 def payload(at) -> dict[str, int]:
