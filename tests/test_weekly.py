@@ -265,6 +265,10 @@ def test_pack_pdf_and_workbook(sqlite_demo, tmp_path):
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
+    assert text.strip(), (
+        "pdftotext read no text from the pack: the Chinese font's CMaps are missing "
+        "(apt-get install poppler-data; .ci/run does)"
+    )
     assert "周例会" in text and WEEK.label in text
     league = tables["streets"]
     for code in league.dropna(subset=["rank"])["street_code"].head(10):
