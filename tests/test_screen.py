@@ -256,8 +256,15 @@ def test_page_shows_each_view(app_test, sqlite_demo, pinned):
         at.run()
         _no_errors(at)
         assert f'data-view="{page}"' in _html(at)
+        # One deck on every view: the map slot stays mounted (a deck.gl
+        # canvas re-created on each rotation leaked browser memory) and is
+        # collapsed while a non-map view is on the stage.
         decks = at.get("deck_gl_json_chart")
-        assert len(decks) == (1 if page.endswith("-map") else 0)
+        assert len(decks) == 1
+        hidden = ui_screen.HIDE_MAP_SLOT_CSS in _html(at)
+        assert hidden == (not page.endswith("-map")), page
+    # The hidden deck is the last map shown (incident map), not a new one.
+    assert '"incident-cells"' in decks[0].proto.json
 
 
 # ---------------------------------------------------------------------------

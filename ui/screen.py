@@ -52,6 +52,17 @@ TILE_STATE = "_screen_tiles"
 STAGE_TICK_S = 10
 ALERTS_SHOWN = 6
 RANKED_SHOWN = 5
+#: The stage's map slot (a keyed container), whether a view drew its deck
+#: this run, and the last deck drawn (kept mounted, hidden, between maps).
+MAP_SLOT = "scr-map"
+DECK_DRAWN = "_screen_deck_drawn"
+LAST_DECK = "_screen_last_deck"
+#: Collapses the map slot to nothing; the canvas inside keeps its size, so
+#: hiding and showing it does not resize (or re-create) the deck.
+HIDE_MAP_SLOT_CSS = (
+    ".st-key-scr-map { height:0 !important; min-height:0 !important;"
+    " overflow:hidden !important; visibility:hidden !important; }"
+)
 
 # ---------------------------------------------------------------------------
 # Pure logic (no Streamlit): URL parameters, rotation, backoff, staleness
@@ -573,10 +584,21 @@ def stage_tile(ctx: PageContext, views: tuple[ScreenView, ...]) -> None:
         "throughput": _throughput_view,
         "warnings": _warnings_view,
     }[view.page]
-    draw(ctx, f, f"stage:{index}")
+    # The map slot comes first and always holds a deck. Unmounting a deck.gl
+    # canvas and mounting a new one on every rotation leaked ~22 MB of
+    # browser heap an hour (WebGL contexts are not freed at once); a deck
+    # that stays mounted, hidden behind the non-map views, keeps it flat.
+    slot = st.container(key=MAP_SLOT)
+    st.session_state[DECK_DRAWN] = False
+    with st.container(key="scr-stage-body"):
+        draw(ctx, f, f"stage:{index}", slot)
+    if not st.session_state[DECK_DRAWN]:
+        with slot:
+            _hidden_deck(ctx, f)
+        st.html(f"<style>{HIDE_MAP_SLOT_CSS}</style>")
 
 
-def _crowd_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
+def _crowd_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any) -> None:
     now = local_now(ctx.cfg)
 
     def fetch() -> dict[str, Any]:
@@ -601,7 +623,7 @@ def _crowd_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
         layers, view = _basemap(ctx, f)
         layers = [layers[0], maps.cell_layer(rows, "crowd-cells", cell_m / 2)]
         layers += [maps.venue_layer(ctx.cfg, venues), _basemap(ctx, f)[0][1]]
-        _deck(ctx, layers, view)
+        _deck(ctx, layers, view, slot)
         st.html(
             f'<div class="scr-legend">{_e(t("screen.crowd_at", ts=_hhmm(d["ts"])))}'
             f"{maps.legend_html(top, t('maps.legend_crowd', cell=f'{ctx.cfg.map.crowd_cell_m:g}'))}</div>"
@@ -610,7 +632,7 @@ def _crowd_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
     run_tile(key, fetch, draw)
 
 
-def _incident_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
+def _incident_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any) -> None:
     now = local_now(ctx.cfg)
 
     def fetch() -> pd.DataFrame:
@@ -623,7 +645,10 @@ def _incident_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
         rows = maps.cell_rows(ctx.cfg, cells, cells["cases"] * scale, top, [])
         layers, view = _basemap(ctx, f)
         _deck(
-            ctx, [layers[0], maps.cell_layer(rows, "incident-cells", cell_m / 2), layers[1]], view
+            ctx,
+            [layers[0], maps.cell_layer(rows, "incident-cells", cell_m / 2), layers[1]],
+            view,
+            slot,
         )
         legend = maps.legend_html(
             top, t("maps.legend_cases", cell=f"{ctx.cfg.map.incident_cell_m:g}")
@@ -644,13 +669,28 @@ def _basemap(ctx: PageContext, f: AreaFilter) -> tuple[list[Any], Any]:
     return maps.area_basemap(ctx.cfg, codes, names)
 
 
-def _deck(ctx: PageContext, layers: list[Any], view: Any) -> None:
+def _deck(ctx: PageContext, layers: list[Any], view: Any, slot: Any) -> None:
+    """Draw a map view's deck in the stage's map slot (see :func:`stage_tile`)."""
     view.zoom = float(view.zoom) + 0.6  # the stage is larger than a page's map
     deck = maps.offline_deck(layers, view, None, theme="dark", cfg=ctx.cfg)
+    with slot:
+        st.pydeck_chart(deck, height=680)
+    st.session_state[LAST_DECK] = deck
+    st.session_state[DECK_DRAWN] = True
+
+
+def _hidden_deck(ctx: PageContext, f: AreaFilter) -> None:
+    """Keep the map slot's deck mounted while a non-map view (or a "waiting"
+    notice) is on the stage: the last map shown, else the bare basemap."""
+    deck = st.session_state.get(LAST_DECK)
+    if deck is None:
+        layers, view = _basemap(ctx, f)
+        view.zoom = float(view.zoom) + 0.6
+        deck = maps.offline_deck(layers, view, None, theme="dark", cfg=ctx.cfg)
     st.pydeck_chart(deck, height=680)
 
 
-def _throughput_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
+def _throughput_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any = None) -> None:
     now = local_now(ctx.cfg)
 
     def fetch() -> pd.DataFrame:
@@ -674,7 +714,7 @@ def _throughput_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
     run_tile(key, fetch, draw)
 
 
-def _warnings_view(ctx: PageContext, f: AreaFilter, key: str) -> None:
+def _warnings_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any = None) -> None:
     now = local_now(ctx.cfg)
     hours = ctx.cfg.screen.warning_alert_hours
 
