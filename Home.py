@@ -11,10 +11,12 @@ import streamlit as st
 from data_access.config import PROJECT_ROOT
 from ui.data import page_guard, site_config
 from ui.i18n import DEFAULT_LANG, LANGS, t
-from ui.shell import build_context
+from ui.shell import build_context, leave_pages_folder_mode
 
 # A local image: a Material icon here would be fetched from Google by the browser.
 LOGO = PROJECT_ROOT / "assets" / "logo.png"
+
+leave_pages_folder_mode()
 
 if "lang" not in st.session_state:
     lang = st.query_params.get("lang", DEFAULT_LANG)
@@ -22,8 +24,11 @@ if "lang" not in st.session_state:
 
 st.set_page_config(page_title=t("app.title"), page_icon=str(LOGO), layout="wide")
 
-#: (sidebar section, page file stem, Material icon, URL path). Titles come
-#: from the catalogue as nav.<stem>; the first page is the default, at "/".
+#: (sidebar section, page key, Material icon, URL path). Titles come from
+#: the catalogue as nav.<key>; the page file is pages/<URL path>.py (the
+#: same name Streamlit's pages-folder mode gives it, so a deep link on a
+#: server's first run finds its page; see ui.shell.leave_pages_folder_mode).
+#: The first page is the default, at "/".
 NAVIGATION = (
     ("section_monitor", "overview", "home", "overview"),
     ("section_monitor", "crowd_map", "groups", "crowd-map"),
@@ -39,7 +44,7 @@ PAGES: dict[str, list[st.Page]] = {}
 for section, stem, icon, url_path in NAVIGATION:
     PAGES.setdefault(t(f"nav.{section}"), []).append(
         st.Page(
-            f"pages/{stem}.py",
+            f"pages/{url_path}.py",
             title=t(f"nav.{stem}"),
             icon=f":material/{icon}:",
             url_path=url_path,

@@ -92,9 +92,9 @@ with page_guard():
     links = st.columns(4)
     links[0].page_link("pages/throughput.py", label=t("nav.throughput"), icon=":material/timer:")
     links[1].page_link("pages/warnings.py", label=t("nav.warnings"), icon=":material/traffic:")
-    links[2].page_link("pages/crowd_map.py", label=t("nav.crowd_map"), icon=":material/groups:")
+    links[2].page_link("pages/crowd-map.py", label=t("nav.crowd_map"), icon=":material/groups:")
     links[3].page_link(
-        "pages/incident_map.py", label=t("nav.incident_map"), icon=":material/location_on:"
+        "pages/incident-map.py", label=t("nav.incident_map"), icon=":material/location_on:"
     )
 
     streets = load(overview.street_summary, ctx.area, ctx.now)
@@ -153,7 +153,7 @@ with page_guard():
     bad = int(problems["rows"].sum())
     if bad:
         st.page_link(
-            "pages/data_quality.py",
+            "pages/data-quality.py",
             label=t("overview.quality_note", rows=f"{bad:,}"),
             icon=":material/health_and_safety:",
         )

@@ -137,7 +137,7 @@ def test_missing_contract_table_is_named(app_test, tmp_path):
 
 
 def test_switching_language_keeps_the_view_and_translates(app_test, sqlite_demo):
-    at = app_test("pages/data_quality.py", sqlite_demo.url, query_params={"district": "330114"})
+    at = app_test("pages/data-quality.py", sqlite_demo.url, query_params={"district": "330114"})
     assert at.title[0].value == translate("quality.heading", "zh")
     at.radio(key="lang").set_value("en").run()
     no_errors(at)

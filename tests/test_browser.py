@@ -354,6 +354,10 @@ def page_problems(browser: Browser, *, is_home: bool) -> list[str]:
     text = page.inner_text("body")
     if "Traceback" in text:
         problems.append("'Traceback' in the page text")
+    # Streamlit's dialog for a URL path it cannot resolve (a deep link on a
+    # server's first run did this before ui.shell.leave_pages_folder_mode).
+    if "Page not found" in text:
+        problems.append("'Page not found' dialog shown")
     if not CJK.search(text):
         problems.append("no Chinese text on the page")
     else:

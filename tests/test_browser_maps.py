@@ -1,7 +1,9 @@
 """The two heat-map pages in a real browser: they draw a map canvas, send no
 request off the machine, and the crowd map's play button moves the time step
 (``run_every`` fragments do not tick under AppTest, so this is where it is
-checked). Reuses the server and browser fixtures of ``tests/test_browser.py``."""
+checked). Reuses the server and browser fixtures of ``tests/test_browser.py``;
+the server is this module's own, so the first visit is a deep link on a
+server's first run (which once showed "Page not found")."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def test_heat_maps_render_offline_and_play_advances(request: pytest.FixtureReque
     b: Browser = request.getfixturevalue("browser")
     page = b.page
     problems: dict[str, list[str]] = {}
-    for name in ("incident_map", "crowd_map"):
+    for name in ("incident-map", "crowd-map"):
         open_page(b, urljoin(server.url, name))
         page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=30_000)
         problems[name] = page_problems(b, is_home=True)

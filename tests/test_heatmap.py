@@ -351,7 +351,7 @@ def layer(spec: dict, layer_id: str) -> dict:
 
 def test_crowd_page_colours_against_the_fixed_domain(app_test, sqlite_demo, monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
-    at = app_test("pages/crowd_map.py", sqlite_demo.url, query_params={"district": ""})
+    at = app_test("pages/crowd-map.py", sqlite_demo.url, query_params={"district": ""})
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     raw = at.get("deck_gl_json_chart")[0].proto.json
@@ -390,7 +390,7 @@ def _people(cell: dict) -> list[float]:
 
 def test_incident_page_lists_masked_cases_of_a_picked_cell(app_test, sqlite_demo, monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
-    at = app_test("pages/incident_map.py", sqlite_demo.url, query_params={"district": "330114"})
+    at = app_test("pages/incident-map.py", sqlite_demo.url, query_params={"district": "330114"})
     assert not at.exception, [e.value for e in at.exception]
     raw = at.get("deck_gl_json_chart")[0].proto.json
     assert len(raw.encode()) < 1_000_000
@@ -421,7 +421,7 @@ def test_incident_page_lists_masked_cases_of_a_picked_cell(app_test, sqlite_demo
 
 def test_fireworks_evening_replays_with_a_venue_alert(app_test, sqlite_demo, monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
-    at = app_test("pages/crowd_map.py", sqlite_demo.url, query_params={"district": ""})
+    at = app_test("pages/crowd-map.py", sqlite_demo.url, query_params={"district": ""})
     day = fireworks_day(NOW)
     at.date_input(key="crowd_day").set_value(day.date())
     at.run()

@@ -45,4 +45,4 @@ def test_dynamic_keys_exist():
     for level in ("red", "yellow", "green"):
         assert f"level.{level}" in cat
     for page in (ROOT / "pages").glob("*.py"):
-        assert f"nav.{page.stem}" in cat, page.stem
+        assert f"nav.{page.stem.replace('-', '_')}" in cat, page.stem

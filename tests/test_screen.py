@@ -227,7 +227,7 @@ def pinned(monkeypatch):
 
 
 def test_page_headline_numbers_match_sql(app_test, sqlite_demo, pinned):
-    at = app_test("pages/command_screen.py", sqlite_demo.url)
+    at = app_test("pages/command-screen.py", sqlite_demo.url)
     _no_errors(at)
     assert at.title and "指挥大屏" in at.title[0].value
     f = AreaFilter(start=NOW.date(), end=NOW.date(), district=CFG.default_district)
@@ -250,7 +250,7 @@ def test_page_headline_numbers_match_sql(app_test, sqlite_demo, pinned):
 
 
 def test_page_shows_each_view(app_test, sqlite_demo, pinned):
-    at = app_test("pages/command_screen.py", sqlite_demo.url, query_params={"view": "crowd-map"})
+    at = app_test("pages/command-screen.py", sqlite_demo.url, query_params={"view": "crowd-map"})
     for page in ("crowd-map", "incident-map", "throughput", "warnings"):
         at.query_params["view"] = page
         at.run()
@@ -345,7 +345,7 @@ def test_screen_survives_database_outage(app_test, databases, pinned, monkeypatc
         clock = [1_000_000.0]
         monkeypatch.setattr(ui_screen, "clock", lambda: clock[0])
 
-        at = app_test("pages/command_screen.py", through_proxy.render_as_string(False))
+        at = app_test("pages/command-screen.py", through_proxy.render_as_string(False))
         _no_errors(at)
         today = _figure(at, "today")
         ranking = re.search(r'data-key="ranking".*?</div></div>', _html(at), re.S)

@@ -318,7 +318,7 @@ def test_bad_week_is_a_clear_error(sqlite_demo, tmp_path):
 
 def test_page_shows_the_sql_figures(app_test, sqlite_demo, monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
-    at = app_test("weekly_review", sqlite_demo.url, query_params={"district": "330105"})
+    at = app_test("weekly-review", sqlite_demo.url, query_params={"district": "330105"})
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     tables = _review(sqlite_demo)  # the page's dates differ; the review ignores them

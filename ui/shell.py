@@ -85,8 +85,26 @@ def build_context(with_sidebar: bool = True) -> PageContext:
     return ctx
 
 
+def leave_pages_folder_mode() -> None:
+    """Run the app through ``st.navigation`` even on a server's first run.
+
+    Streamlit sees ``pages/`` beside Home.py and runs each server's first
+    script run in its legacy pages-folder mode, where URL paths are file
+    names: a deep link such as ``/command-screen`` (an unattended wall
+    reconnecting after a restart) was "not found" and ``/throughput`` ran
+    without Home.py. The first time that happens, switch the process to
+    ``st.navigation`` mode and run again before anything is drawn.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def context() -> PageContext:
     """The context Home.py built for this run (pages call this first)."""
+    leave_pages_folder_mode()
     ctx = st.session_state.get(_CTX)
     if ctx is None:  # a page run on its own, e.g. in a test: build it here
         ctx = build_context()
