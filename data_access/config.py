@@ -152,6 +152,7 @@ class SiteConfig:
     statement_timeout_s: float = 20.0
     row_cap: int = 5000
     cache_ttl_s: int = 60
+    use_rollups: bool = True
     districts_file: str = "assets/geo/districts.geojson"
     streets_file: str = "assets/geo/streets_approx.geojson"
     boundaries_crs: str = "wgs84"
@@ -449,6 +450,7 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         ),
         row_cap=positive(db, "row_cap", "database", int, d.row_cap),
         cache_ttl_s=positive(db, "cache_ttl_s", "database", int, d.cache_ttl_s),
+        use_rollups=r.get(db, "use_rollups", "database", bool, d.use_rollups),
         districts_file=r.get(geo, "districts_file", "geo", str, d.districts_file),
         streets_file=r.get(geo, "streets_file", "geo", str, d.streets_file),
         boundaries_crs=crs,

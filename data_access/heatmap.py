@@ -25,7 +25,8 @@ import pandas as pd
 from sqlalchemy import Connection, Float, and_, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access.area import area_streets, clean_incidents, in_area, in_bounds
+from data_access import rollups
+from data_access.area import area_extreme, area_streets, clean_incidents, in_area, in_bounds
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
@@ -123,13 +124,11 @@ def crowd_span(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     Columns: ``first``, ``latest`` (start of a 15-minute reading interval,
     naive local time; NaT when the area has no readings). One row.
     """
-    q = select(func.min(crowd_reading.c.ts), func.max(crowd_reading.c.ts)).where(
-        in_area(crowd_reading.c.street_code, f), crowd_reading.c.ts <= now
-    )
-    first, latest = conn.execute(q).one()
-    return pd.DataFrame(
-        [[pd.to_datetime(first), pd.to_datetime(latest)]], columns=CROWD_SPAN_COLUMNS
-    )
+    ts, code = crowd_reading.c.ts, crowd_reading.c.street_code
+    first = conn.execute(area_extreme(func.min, ts, code, f, ts <= now)).scalar()
+    latest = conn.execute(area_extreme(func.max, ts, code, f, ts <= now)).scalar()
+    span = [pd.NaT if v is None else pd.Timestamp(v) for v in (first, latest)]
+    return pd.DataFrame([span], columns=CROWD_SPAN_COLUMNS)
 
 
 def crowd_steps(conn: Connection, f: AreaFilter, day: date, now: datetime) -> pd.DataFrame:
@@ -344,8 +343,8 @@ def venue_load(conn: Connection, f: AreaFilter, ts: datetime, cfg: SiteConfig) -
 # Incidents
 
 
-def _mapped_incidents(f: AreaFilter, now: datetime, cfg: SiteConfig) -> Any:
-    inc = clean_incidents(f, now)
+def _mapped_incidents(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig) -> Any:
+    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
     return inc, select(inc).where(in_bounds(inc.c.lat, inc.c.lon, cfg.bounds))
 
 
@@ -361,7 +360,7 @@ def incident_cells(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConf
     ``cases`` (count), ``open`` (of those, still open/dispatched/on_site),
     ``street_code`` (of one of them), ``cell_m`` (cell size, metres).
     """
-    _, rows = _mapped_incidents(f, now, cfg)
+    _, rows = _mapped_incidents(conn, f, now, cfg)
     extent = _street_extent(conn, f, cfg) or _extent(conn, rows)
     cell_m = adaptive_cell_m(extent, cfg.map.incident_cell_m, cfg.map.max_cells)
     src = rows.subquery("m")
@@ -400,7 +399,7 @@ def incident_unmapped(
 ) -> pd.DataFrame:
     """Cases of the window left off the map for NULL or out-of-bounds
     coordinates. Columns: ``rows`` (count), one row."""
-    inc = clean_incidents(f, now)
+    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
     q = select(func.count()).select_from(inc).where(~in_bounds(inc.c.lat, inc.c.lon, cfg.bounds))
     return pd.DataFrame([[int(conn.execute(q).scalar() or 0)]], columns=UNMAPPED_COLUMNS)
 
@@ -436,7 +435,7 @@ def cell_cases(
     ``closed_min`` (minutes from ``reported_at``; NULL when not reached),
     ``address``, ``reporter_name``, ``reporter_phone`` (masked).
     """
-    inc, _ = _mapped_incidents(f, now, cfg)
+    inc, _ = _mapped_incidents(conn, f, now, cfg)
     sgx, sgy = _snap(inc.c.lon, inc.c.lat, cfg, cell_m, conn.dialect.name)
     d = conn.dialect.name
     snapped = select(
@@ -494,7 +493,7 @@ def repeat_hotspots(
     end = min(f.end_ts, now)
     start = end - timedelta(days=cfg.hotspots.within_days)
     look_back = replace(f, start=start.date(), end=max(end.date(), start.date()))
-    inc = clean_incidents(look_back, now)
+    inc = clean_incidents(look_back, now, rollup=rollups.state(conn, now))
     gx, gy = _snap(inc.c.lon, inc.c.lat, cfg, cfg.hotspots.grid_m, conn.dialect.name)
     sub = (
         select(

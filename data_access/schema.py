@@ -103,6 +103,8 @@ incident = Table(
     Index("ix_incident_reported", "reported_at"),
     Index("ix_incident_street_reported", "street_code", "reported_at"),
     Index("ix_incident_id", "id"),
+    # Open cases (the backlog, over all history) are found by status and street.
+    Index("ix_incident_status_street", "status", "street_code"),
 )
 
 INCIDENT_STATUSES = ("open", "dispatched", "on_site", "closed", "cancelled")

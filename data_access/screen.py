@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, and_, literal, or_, select
 
-from data_access import heatmap, throughput
+from data_access import heatmap, rollups, throughput
 from data_access.area import clean_incidents, in_area, milestone_in_order, target_minutes
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
@@ -92,7 +92,8 @@ def late_arrivals(
     earliest = now - timedelta(hours=hours, minutes=longest + 1)
     # The filter's window narrowed to those days keeps the de-duplication
     # (a scan for repeated ids) to a day or two of rows.
-    inc = clean_incidents(replace(f, start=earliest.date(), end=now.date()), now)
+    window = replace(f, start=earliest.date(), end=now.date())
+    inc = clean_incidents(window, now, rollup=rollups.state(conn, now))
     target = target_minutes(cfg, ON_SITE, inc)
     waited = minutes_between(inc.c.reported_at, literal(now), d)
     arrived = minutes_between(inc.c.reported_at, inc.c.arrived_at, d)

@@ -90,7 +90,11 @@ def count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def group_percentiles(
-    values: Any, keys: Sequence[str], value: str, quantiles: Sequence[tuple[str, float]]
+    values: Any,
+    keys: Sequence[str],
+    value: str,
+    quantiles: Sequence[tuple[str, float]],
+    dialect: str | None = None,
 ) -> Select[Any]:
     """Exact percentiles of ``values.c[value]`` per group, computed in the database.
 
@@ -103,9 +107,31 @@ def group_percentiles(
     SQLite, PostgreSQL and MariaDB; only the filtered value column is ranked,
     never a whole table. NULL values are ignored; groups without values are
     absent.
+
+    With ``dialect="postgresql"`` the same figures come from PostgreSQL's
+    own ``percentile_cont`` (an ordered-set aggregate: one sort per group
+    instead of a window over every row; about four times faster on a
+    year of the city's cases).
     """
+    for _label, p in quantiles:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"percentile {p!r} is not between 0 and 1")
     v = values.c[value]
     part = [values.c[k] for k in keys]
+    if dialect == "postgresql":
+        fv = cast(v, Float)
+        return (
+            select(
+                *part,
+                func.count(v).label("n"),
+                *(
+                    func.percentile_cont(literal(p, Float)).within_group(fv).label(label)
+                    for label, p in quantiles
+                ),
+            )
+            .where(v.is_not(None))
+            .group_by(*part)
+        )
     ranked = (
         select(
             *part,
@@ -119,8 +145,6 @@ def group_percentiles(
     k = ranked.c.pk  # 0-based rank of the value in its group
     cols = []
     for label, p in quantiles:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"percentile {p!r} is not between 0 and 1")
         # 0-based position of the percentile; it lies between ranks floor(h) and floor(h)+1.
         h = (ranked.c.pn - 1) * literal(p, Float)
         weight = case(
@@ -131,6 +155,28 @@ def group_percentiles(
         cols.append(type_coerce(func.sum(ranked.c.pv * weight), Float).label(label))
     rkeys = [ranked.c[k_] for k_ in keys]
     return select(*rkeys, func.max(ranked.c.pn).label("n"), *cols).group_by(*rkeys)
+
+
+def percentile_where(value: Any, p: float, cond: ColumnElement[bool]) -> ColumnElement[float]:
+    """PostgreSQL only: ``percentile_cont(p) WITHIN GROUP (ORDER BY value)
+    FILTER (WHERE cond)``, the interpolated percentile of the group's
+    ``value`` where ``cond`` holds (the definition of :func:`group_percentiles`)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"percentile {p!r} is not between 0 and 1")
+    return type_coerce(
+        func.percentile_cont(literal(p, Float)).within_group(cast(value, Float)).filter(cond),
+        Float,
+    )
+
+
+def fenced(q: Select[Any], dialect: str) -> Select[Any]:
+    """``q`` as a subquery the planner evaluates once per row rather than
+    inlining its expressions into the outer query. PostgreSQL pulls simple
+    subqueries up (and then recomputes a column in every expression that
+    uses it); ``OFFSET 0`` is its documented fence. SQLite and MariaDB get
+    ``q`` unchanged (a LIMIT would make MariaDB materialise it to disk)."""
+    _check(dialect)
+    return q.offset(0) if dialect == "postgresql" else q
 
 
 def grid_index(value: Any, step: Any, dialect: str) -> ColumnElement[int]:

@@ -30,10 +30,11 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from data_access import sqlfn
+from data_access import rollups, sqlfn
 from data_access.area import (
     area_streets,
     clean_incidents,
+    in_area,
     milestone_column,
     milestone_in_order,
     target_minutes,
@@ -41,7 +42,7 @@ from data_access.area import (
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
-from data_access.schema import MILESTONES, grid
+from data_access.schema import MILESTONES, grid, incident
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
 OPEN_STATUSES = ("open", "dispatched", "on_site")
@@ -59,14 +60,44 @@ class _Judgement:
     elapsed: ColumnElement[float]  # minutes from reported_at to the milestone
 
 
+def _prepared(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> Subquery:
+    """``inc`` with each milestone's target, elapsed minutes and in-order flag,
+    and the minutes waited until ``now``, computed once per row.
+
+    :func:`_judge` builds some twenty conditions from these per milestone;
+    written out inline, each repeated the time arithmetic and the target
+    CASE (PostgreSQL does not share common subexpressions): 16 s for a year
+    of the city's cases. On PostgreSQL the subquery is fenced (``OFFSET 0``)
+    so that the planner does not inline it again.
+    """
+    cols: list[Any] = [*inc.c]
+    for m in MILESTONES:
+        ts = milestone_column(inc, m)
+        cols += [
+            target_minutes(cfg, m, inc).label(f"tgt_{m}"),
+            sqlfn.minutes_between(inc.c.reported_at, ts, d).label(f"ela_{m}"),
+            milestone_in_order(inc, m).label(f"ord_{m}"),
+        ]
+    cols.append(sqlfn.minutes_between(inc.c.reported_at, literal(now), d).label("waited"))
+    return sqlfn.fenced(select(*cols), d).subquery("judged_inc")
+
+
 def _judge(inc: Subquery, cfg: SiteConfig, m: str, now: datetime, d: str) -> _Judgement:
-    target = target_minutes(cfg, m, inc)
+    target: ColumnElement[Any]
+    elapsed: ColumnElement[Any]
+    waited: ColumnElement[Any]
+    ordered: ColumnElement[Any]
+    if f"ela_{m}" in inc.c:  # prepared by _prepared
+        target, elapsed, waited = inc.c[f"tgt_{m}"], inc.c[f"ela_{m}"], inc.c.waited
+        ordered = inc.c[f"ord_{m}"]
+    else:
+        target = target_minutes(cfg, m, inc)
+        ordered = milestone_in_order(inc, m)
+        elapsed = sqlfn.minutes_between(inc.c.reported_at, milestone_column(inc, m), d)
+        waited = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
     ts = milestone_column(inc, m)
-    ordered = milestone_in_order(inc, m)
     live = inc.c.status != "cancelled"
     closed = or_(inc.c.closed_at.is_not(None), inc.c.status == "closed")
-    elapsed = sqlfn.minutes_between(inc.c.reported_at, ts, d)
-    waited = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
     has_target = target.is_not(None)
     recorded = and_(live, has_target, ts.is_not(None), ordered)
     open_missing = and_(live, has_target, ts.is_(None), ~closed)
@@ -97,7 +128,7 @@ def ontime_by_milestone(
     when nothing was judged).
     """
     d = conn.dialect.name
-    inc = clean_incidents(f, now)
+    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now)), cfg, now, d)
     cols = []
     judged_milestones = []
     for m in MILESTONES:
@@ -197,7 +228,7 @@ def case_throughput(
     if by not in GROUPS:
         raise ValueError(f"unknown grouping {by!r}")
     d = conn.dialect.name
-    inc = clean_incidents(f, now)
+    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now)), cfg, now, d)
     key = inc.c[GROUPS[by]]
     judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
     camera = inc.c.source == "camera_ai"
@@ -244,6 +275,8 @@ def _stage_stats(
     conn: Connection, inc: Subquery, judged: dict[str, _Judgement], key: Any
 ) -> pd.DataFrame:
     """Median and P90 minutes per group and stage, in one database query."""
+    if conn.dialect.name == "postgresql":
+        return _stage_stats_pg(conn, inc, judged, key)
     parts = [
         select(key.label("key"), literal(m).label("stage"), j.elapsed.label("minutes"))
         .select_from(inc)
@@ -251,7 +284,7 @@ def _stage_stats(
         for m, j in judged.items()
     ]
     times = union_all(*parts).subquery("stage_times")
-    q = sqlfn.group_percentiles(times, ["key", "stage"], "minutes", STAGE_STATS)
+    q = sqlfn.group_percentiles(times, ["key", "stage"], "minutes", STAGE_STATS, conn.dialect.name)
     long = pd.DataFrame(conn.execute(q).mappings().all())
     if long.empty:
         return pd.DataFrame(columns=["key"])
@@ -262,6 +295,34 @@ def _stage_stats(
             col = (stat, m)
             flat[f"{m}_{name}"] = out[col].astype(float) if col in out.columns else float("nan")
     return flat.reset_index()
+
+
+def _stage_stats_pg(
+    conn: Connection, inc: Subquery, judged: dict[str, _Judgement], key: Any
+) -> pd.DataFrame:
+    """:func:`_stage_stats` on PostgreSQL: one pass grouped by key, each
+    stage's percentiles an ordered-set aggregate with a FILTER. (The
+    portable form stacks the stages and sorts them all together: 10 M rows
+    for a year of the city, 25 s, against 3.5-4.6 s this way.)"""
+    cols: list[Any] = []
+    for m, j in judged.items():
+        cols.append(func.count(j.elapsed).filter(j.timed).label(f"{m}__n"))
+        cols += [
+            sqlfn.percentile_where(j.elapsed, p, j.timed).label(f"{m}__{label}")
+            for label, p in STAGE_STATS
+        ]
+    q = select(key.label("key"), *cols).select_from(inc).group_by(key)
+    wide = pd.DataFrame(conn.execute(q).mappings().all())
+    flat = pd.DataFrame({"key": wide["key"]}) if not wide.empty else pd.DataFrame(columns=["key"])
+    for m in MILESTONES:
+        n = pd.to_numeric(wide[f"{m}__n"]) if f"{m}__n" in wide.columns else None
+        for stat, name in (("n", "timed"), ("median", "median_min"), ("p90", "p90_min")):
+            col = f"{m}__{stat}"
+            if n is None or col not in wide.columns:
+                flat[f"{m}_{name}"] = float("nan")
+            else:
+                flat[f"{m}_{name}"] = pd.to_numeric(wide[col]).astype(float).where(n > 0)
+    return flat
 
 
 def _finish(frame: pd.DataFrame, cfg: SiteConfig, by: Group) -> pd.DataFrame:
@@ -329,7 +390,7 @@ def ontime_trend(
     if milestone not in MILESTONES:
         raise ValueError(f"unknown milestone {milestone!r}")
     d = conn.dialect.name
-    inc = clean_incidents(f, now)
+    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
     j = _judge(inc, cfg, milestone, now, d)
     bucket = (sqlfn.week_bucket if grain == "week" else sqlfn.day_bucket)(inc.c.reported_at, d)
     q = (
@@ -379,7 +440,13 @@ def backlog_ageing(
     if by not in ("street", "grid"):
         raise ValueError(f"unknown grouping {by!r}")
     d = conn.dialect.name
-    inc = clean_incidents(f, now, window=False)
+    # Only ids with an open copy can be open after deduplication: reading
+    # those (by the status index) instead of every case of the area's whole
+    # history took the city-scale query from 7.9 s to well under a second.
+    open_ids = select(incident.c.id).where(
+        incident.c.status.in_(OPEN_STATUSES), in_area(incident.c.street_code, f)
+    )
+    inc = clean_incidents(f, now, window=False, only_ids=open_ids)
     key = inc.c[GROUPS[by]]
     age = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
     whens = [(age < literal(upper), literal(code)) for code, upper in AGE_BUCKETS if upper]
@@ -438,7 +505,7 @@ def attention_cases(
     """
     cap = min(limit or cfg.row_cap, cfg.row_cap)
     d = conn.dialect.name
-    inc = clean_incidents(f, now)
+    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
     judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
     late_cols = [case((j.late, 1), else_=0).label(f"late_{m}") for m, j in judged.items()]
     still_open = inc.c.status.in_(OPEN_STATUSES)

@@ -46,8 +46,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
-from data_access import heatmap, throughput, warnings
-from data_access.area import area_streets, clean_incidents, in_area
+from data_access import heatmap, rollups, throughput, warnings
+from data_access.area import area_extreme, area_streets, clean_incidents, in_area
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter, FilterError
 from data_access.schema import MILESTONES, crowd_reading, incident, petition, street
@@ -223,10 +223,12 @@ def case_mix(
     """
     parts = []
     for w in weeks:
-        inc = clean_incidents(w.area(f), now)
-        q = select(
-            literal(w.label).label("week"), inc.c.category, inc.c.source, func.count()
-        ).group_by(inc.c.category, inc.c.source)
+        inc = clean_incidents(w.area(f), now, rollup=rollups.state(conn, now))
+        q = (
+            select(literal(w.label).label("week"), inc.c.category, inc.c.source, func.count())
+            .group_by(inc.c.category, inc.c.source)
+            .order_by(inc.c.category, inc.c.source)
+        )
         parts.append(pd.DataFrame(conn.execute(q).all(), columns=CASE_MIX_COLUMNS))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if frame.empty:
@@ -256,7 +258,7 @@ def case_flow(
         raise ValueError(f"unknown grouping {by!r}")
     if not weeks:
         return pd.DataFrame(columns=CASE_FLOW_COLUMNS)
-    inc = clean_incidents(f, now, window=False)
+    inc = clean_incidents(f, now, window=False, rollup=rollups.state(conn, now))
     r, c, status = inc.c.reported_at, inc.c.closed_at, inc.c.status
     cols: list[Any] = []
     for i, w in enumerate(weeks):
@@ -269,7 +271,13 @@ def case_flow(
             count_if(and_(r < end, status != "cancelled", ~closed_by_end)).label(f"backlog_{i}"),
         ]
     group = [inc.c.street_code] if by == "street" else []
-    q = select(*group, *cols).select_from(inc).where(r < _span(weeks)[1]).group_by(*group)
+    q = (
+        select(*group, *cols)
+        .select_from(inc)
+        .where(r < _span(weeks)[1])
+        .group_by(*group)
+        .order_by(*group)
+    )
     rows = []
     for rec in conn.execute(q).mappings().all():
         for i, w in enumerate(weeks):
@@ -364,9 +372,8 @@ def crowd_peaks(
 
 def first_case_at(conn: Connection, f: AreaFilter, now: datetime) -> datetime | None:
     """The area's earliest ``reported_at`` at or before ``now`` (None without cases)."""
-    q = select(func.min(incident.c.reported_at)).where(
-        in_area(incident.c.street_code, f), incident.c.reported_at <= now
-    )
+    r = incident.c.reported_at
+    q = area_extreme(func.min, r, incident.c.street_code, f, r <= now)
     value = conn.execute(q).scalar()
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 

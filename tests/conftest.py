@@ -216,6 +216,33 @@ class _Unreachable(RuntimeError):
     pass
 
 
+def scratch_database(name: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on backend ``name``'s server for one test module:
+    ``(writer URL, drop)``. Skips (fails under CI) when the server is away."""
+    server = make_url(server_url(name))
+    admin = _admin_engine(server)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        admin.dispose()
+        skip_or_fail(f"{name} not reachable: {type(exc).__name__}")
+    db_name = f"ops_test_{int(time.time()):010d}_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        if name == "postgresql":
+            conn.execute(text(f"CREATE DATABASE \"{db_name}\" ENCODING 'UTF8' TEMPLATE template0"))
+        else:
+            conn.execute(text(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4"))
+
+    def drop() -> None:
+        try:
+            _drop_database(admin, name, db_name)
+        finally:
+            admin.dispose()
+
+    return server.set(database=db_name).render_as_string(hide_password=False), drop
+
+
 def _drop_database(admin: Engine, backend: str, db_name: str) -> None:
     with admin.connect() as conn:
         if backend == "postgresql":

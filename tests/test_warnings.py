@@ -6,17 +6,13 @@ PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, insert
 
 from data_access import warnings as w
 from data_access.connection import make_engine
@@ -29,13 +25,7 @@ from data_access.warning_rules import (
     parse_warning_rules,
 )
 from tests import reference
-from tests.conftest import (
-    FIXTURE_END,
-    _admin_engine,
-    _drop_database,
-    server_url,
-    skip_or_fail,
-)
+from tests.conftest import FIXTURE_END, scratch_database
 from ui.i18n import translate
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
@@ -139,31 +129,6 @@ WARNINGS = [
 ]
 
 
-def _create_database(name: str) -> tuple[str, object]:
-    server = make_url(server_url(name))
-    admin = _admin_engine(server)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        skip_or_fail(f"{name} not reachable: {type(exc).__name__}")
-    db_name = f"ops_test_{int(time.time()):010d}_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        if name == "postgresql":
-            conn.execute(text(f"CREATE DATABASE \"{db_name}\" ENCODING 'UTF8' TEMPLATE template0"))
-        else:
-            conn.execute(text(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4"))
-
-    def drop() -> None:
-        try:
-            _drop_database(admin, name, db_name)
-        finally:
-            admin.dispose()
-
-    return server.set(database=db_name).render_as_string(hide_password=False), drop
-
-
 @pytest.fixture(
     scope="module",
     params=[
@@ -177,7 +142,7 @@ def crafted(request, tmp_path_factory):
     if request.param == "sqlite":
         url, drop = f"sqlite:///{tmp_path_factory.mktemp('wrules') / 'crafted.sqlite'}", None
     else:
-        url, drop = _create_database(request.param)
+        url, drop = scratch_database(request.param)
     writer = create_engine(url)
     try:
         metadata.create_all(writer)

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
-from data_access import connection
+from data_access import connection, rollups
 from data_access.config import SiteConfig, load_site_config
 from data_access.filters import FilterError
 from data_access.schema import CONTRACT_TABLES
@@ -135,7 +135,11 @@ def _ops_connection() -> Any:
 
 def engine() -> Engine:
     """The hardened (read-only, statement timeout) engine behind ``st.connection("ops")``."""
-    return connection.harden(_ops_connection().engine, site_config().statement_timeout_s)
+    cfg = site_config()
+    hardened = connection.harden(_ops_connection().engine, cfg.statement_timeout_s)
+    if not cfg.use_rollups:
+        rollups.disable(hardened)
+    return hardened
 
 
 def _resolve(path: str) -> Callable[..., pd.DataFrame]:

@@ -1,0 +1,328 @@
+"""Rollup tables: the settled, deduplicated cases, materialised by a job.
+
+Every case query reads "clean" incidents (:func:`data_access.area.clean_incidents`):
+one row per id, the earliest copy kept. Deduplicating a year of the city's
+cases (2.5 M rows) costs PostgreSQL 4-6 s per query before any figure is
+computed, on every page. The rollup does that work once:
+
+``rollup_case``
+    Every incident row, with all its columns, that at refresh time was
+    *settled* (status ``closed`` or ``cancelled``), reported before the
+    *sealed* instant (midnight starting the refresh day, local time), of a
+    known street, and the only row with its id.
+``rollup_dup_id``
+    Ids that occurred more than once at refresh time (their rows are never
+    rolled up).
+``rollup_meta``
+    One row: ``sealed_until``, ``refreshed_at``, rows, seconds.
+
+Queries then read clean incidents as the rollup's rows (none is a
+duplicate, so they need no deduplication) plus a *live* part from the
+source table, deduplicated as before: every row reported since the seal,
+every row not settled (open cases change), every copy of a rolled-up
+duplicate, and every copy of an id that has a live row (a new copy of a
+rolled-up case, or a reopened one: its rolled-up copy is then left out).
+The two parts are disjoint and give the raw query's figures exactly, as
+of the refresh: ``tests/test_rollups.py`` compares every case query both
+ways on all three backends, with rows added after the refresh.
+
+What the rollup cannot see (documented in docs/benchmarks.md): a settled
+row reported before the seal that is changed, deleted or inserted after
+the refresh. It shows at the next refresh, so run the job at least daily
+(after midnight) and after back-filling old cases:
+
+    python -m data_access.rollups refresh [--url URL]
+
+The job writes, so it needs a database user that may create and fill these
+three tables; the dashboards keep their read-only connection. A refresh
+replaces the contents in one transaction (readers keep the old contents
+until it commits, on PostgreSQL and MariaDB). ``python -m
+data_access.rollups drop`` removes them; without them every query reads
+the source table (the fallback), and so it does while
+``database.use_rollups`` is false or when the page's "now" is before the seal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from data_access.schema import incident, street
+
+rollup_metadata = MetaData()
+
+rollup_case = Table(
+    "rollup_case",
+    rollup_metadata,
+    *(Column(c.name, c.type, nullable=c.nullable) for c in incident.columns),
+    Index("ix_rollup_case_reported", "reported_at"),
+    Index("ix_rollup_case_street_reported", "street_code", "reported_at"),
+    Index("ix_rollup_case_id", "id"),
+)
+
+rollup_dup_id = Table(
+    "rollup_dup_id",
+    rollup_metadata,
+    Column("id", incident.c.id.type, primary_key=True),
+)
+
+rollup_meta = Table(
+    "rollup_meta",
+    rollup_metadata,
+    Column("name", String(16), primary_key=True),
+    Column("sealed_until", DateTime, nullable=False),
+    Column("refreshed_at", DateTime, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+#: Statuses of a case that no longer changes.
+SETTLED = ("closed", "cancelled")
+#: Seconds a rollup state read from the database is reused.
+STATE_TTL_S = 30.0
+
+
+#: Most ids the live part may list (duplicated at refresh + changed since);
+#: beyond this the queries read the source table.
+MAX_LISTED_IDS = 5000
+
+
+@dataclass(frozen=True)
+class RollupState:
+    """A usable rollup: when it was sealed and refreshed, and the ids whose
+    rolled-up copy must not be used: ``dup_ids`` (several rows at refresh
+    time) and ``changed_ids`` (rolled up, but the source now has a live row
+    with that id: a new copy, or the case reopened)."""
+
+    sealed_until: datetime
+    refreshed_at: datetime
+    rows: int
+    dup_ids: tuple[str, ...] = ()
+    changed_ids: tuple[str, ...] = ()
+
+    @property
+    def live_ids(self) -> tuple[str, ...]:
+        """Ids read from the source whatever their rows look like."""
+        return self.dup_ids + self.changed_ids
+
+
+_DISABLED = "_ops_rollups_disabled"
+_states: dict[int, tuple[float, RollupState | None]] = {}
+
+
+def disable(engine: Engine) -> None:
+    """Make every query on ``engine`` read the source tables (``use_rollups = false``)."""
+    setattr(engine, _DISABLED, True)
+    forget()
+
+
+def forget() -> None:
+    """Drop the cached states (after a refresh or drop in this process)."""
+    _states.clear()
+
+
+def state(conn: Connection, now: datetime | None = None) -> RollupState | None:
+    """The rollup to use for a query at ``now``, or None to read the source.
+
+    None when rollups are disabled for the engine, not built, sealed after
+    ``now`` (a pinned clock before the refresh), or when more than
+    :data:`MAX_LISTED_IDS` ids would have to be read live. Cached per
+    engine for :data:`STATE_TTL_S` seconds (so a case reopened in the
+    source counts as reopened within that time; page caches are longer).
+    """
+    engine = conn.engine
+    if getattr(engine, _DISABLED, False):
+        return None
+    key = id(engine)
+    hit = _states.get(key)
+    if hit is None or time.monotonic() - hit[0] > STATE_TTL_S:
+        _states[key] = hit = (time.monotonic(), _read_state(conn))
+    found = hit[1]
+    if found is None or (now is not None and now < found.sealed_until):
+        return None
+    return found
+
+
+def is_live(table: Any, sealed_until: datetime) -> ColumnElement[bool]:
+    """A source row the rollup does not hold for what it is now: reported
+    since the seal, or not settled."""
+    from data_access.area import unsettled
+
+    return or_(table.c.reported_at >= sealed_until, unsettled(table.c.status))
+
+
+def _read_state(conn: Connection) -> RollupState | None:
+    if not inspect(conn).has_table(rollup_meta.name):
+        return None
+    row = conn.execute(
+        select(rollup_meta.c.sealed_until, rollup_meta.c.refreshed_at, rollup_meta.c.rows)
+    ).first()
+    if row is None:
+        return None
+    sealed = row[0]
+    dups = tuple(conn.execute(select(rollup_dup_id.c.id).limit(MAX_LISTED_IDS + 1)).scalars())
+    # Rolled-up cases whose id now has a live row in the source.
+    # (No DISTINCT: with it PostgreSQL walked the id index over every row.)
+    changed = tuple(
+        sorted(
+            set(
+                conn.execute(
+                    select(rollup_case.c.id)
+                    .join(incident, incident.c.id == rollup_case.c.id)
+                    .where(is_live(incident, sealed))
+                    .limit(MAX_LISTED_IDS * 2)
+                ).scalars()
+            )
+        )
+    )
+    if len(dups) + len(changed) > MAX_LISTED_IDS:
+        return None
+    return RollupState(sealed, row[1], int(row[2]), dups, changed)
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    sealed_until: datetime
+    rows: int
+    duplicate_ids: int
+    seconds: float
+
+
+def refresh(engine: Engine, now: datetime) -> RefreshReport:
+    """Rebuild the rollup as of ``now`` (naive local time); see the module docstring."""
+    started = time.perf_counter()
+    sealed = datetime.combine(now.date(), dtime.min)
+    rollup_metadata.create_all(engine, checkfirst=True)
+    with engine.begin() as conn:
+        for table in (rollup_meta, rollup_case, rollup_dup_id):
+            conn.execute(delete(table))
+        conn.execute(
+            insert(rollup_dup_id).from_select(
+                ["id"],
+                select(incident.c.id).group_by(incident.c.id).having(func.count() > 1),
+            )
+        )
+        settled = (
+            select(*incident.c)
+            .join(street, street.c.code == incident.c.street_code)
+            .outerjoin(rollup_dup_id, rollup_dup_id.c.id == incident.c.id)
+            .where(
+                rollup_dup_id.c.id.is_(None),
+                incident.c.reported_at < sealed,
+                incident.c.status.in_(SETTLED),
+            )
+        )
+        conn.execute(insert(rollup_case).from_select([c.name for c in incident.c], settled))
+        rows = int(conn.execute(select(func.count()).select_from(rollup_case)).scalar_one())
+        dups = int(conn.execute(select(func.count()).select_from(rollup_dup_id)).scalar_one())
+        seconds = time.perf_counter() - started
+        conn.execute(
+            insert(rollup_meta).values(
+                name="case", sealed_until=sealed, refreshed_at=now, rows=rows, seconds=seconds
+            )
+        )
+    _analyze(engine)
+    forget()
+    return RefreshReport(sealed, rows, dups, time.perf_counter() - started)
+
+
+def _analyze(engine: Engine) -> None:
+    names = [t.name for t in rollup_metadata.sorted_tables]
+    dialect = engine.dialect.name
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        if dialect == "postgresql":
+            conn.exec_driver_sql("VACUUM ANALYZE " + ", ".join(names))
+        elif dialect == "mysql":
+            conn.exec_driver_sql("ANALYZE TABLE " + ", ".join(names))
+        else:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def drop(engine: Engine) -> None:
+    """Remove the rollup tables: every query reads the source tables again."""
+    rollup_metadata.drop_all(engine, checkfirst=True)
+    forget()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from data_access.config import load_site_config
+    from data_access.connection import describe_url, env_url
+
+    ap = argparse.ArgumentParser(
+        prog="python -m data_access.rollups",
+        description="Build (refresh) or remove the rollup tables the dashboards read.",
+    )
+    ap.add_argument("action", choices=("refresh", "drop"))
+    ap.add_argument("--url", help="database URL with write access (default: OPS_DB_URL)")
+    ap.add_argument("--now", help="refresh as of this local time (ISO; default: now)")
+    args = ap.parse_args(argv)
+    url = args.url or env_url()
+    if not url:
+        print("no database: give --url or set OPS_DB_URL", file=sys.stderr)
+        return 2
+    cfg = load_site_config()
+    try:
+        now = (
+            datetime.fromisoformat(args.now)
+            if args.now
+            else datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
+        )
+    except ValueError:
+        print(f"--now: not an ISO date-time: {args.now!r}", file=sys.stderr)
+        return 2
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(url)
+    try:
+        if args.action == "drop":
+            drop(engine)
+            print(f"rollup tables dropped from {describe_url(url)}")
+            return 0
+        report = refresh(engine, now)
+    except SQLAlchemyError as exc:
+        print(
+            f"{describe_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"rollup refreshed on {describe_url(url)}: {report.rows:,} settled cases before "
+        f"{report.sealed_until:%Y-%m-%d %H:%M}, {report.duplicate_ids:,} duplicated ids left "
+        f"to the live part, {report.seconds:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
