@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import pandas as pd
 import streamlit as st
@@ -34,19 +35,30 @@ class PageContext:
         return current_lang()
 
     def street_name(self, code: str) -> str:
-        return self._name(self.streets, code)
+        return self._street_names.get(code, str(code))
 
     def district_name(self, code: str) -> str:
-        return self._name(self.districts, code)
+        return self._district_names.get(code, str(code))
 
-    def _name(self, frame: pd.DataFrame, code: str) -> str:
-        hit = frame.loc[frame["code"] == code]
-        if hit.empty:
-            return str(code)
-        row = hit.iloc[0]
-        if self.lang == "en" and isinstance(row["name_en"], str) and row["name_en"]:
-            return str(row["name_en"])
-        return str(row["name_zh"])
+    @cached_property
+    def _street_names(self) -> dict[str, str]:
+        return self._names(self.streets)
+
+    @cached_property
+    def _district_names(self) -> dict[str, str]:
+        return self._names(self.districts)
+
+    def _names(self, frame: pd.DataFrame) -> dict[str, str]:
+        """Code -> name in the page's language (Chinese where English is missing).
+        A dict, not a frame lookup per call: lists of a few thousand rows
+        name their streets on every rerun."""
+        names: dict[str, str] = {}
+        for code, zh, en in zip(frame["code"], frame["name_zh"], frame["name_en"], strict=True):
+            if code in names:
+                continue
+            use_en = self.lang == "en" and isinstance(en, str) and en
+            names[code] = str(en) if use_en else str(zh)
+        return names
 
     def area_name(self) -> str:
         """ "拱墅区", "拱墅区 · 武林街道, 天水街道" or the site name for all districts."""

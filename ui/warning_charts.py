@@ -7,7 +7,9 @@ the reason in words.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -132,7 +134,7 @@ def trend_figure(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def reason_words(row: pd.Series, rules: WarningRules, domain: str) -> str:
+def reason_words(row: Mapping[Any, Any], rules: WarningRules, domain: str) -> str:
     """The machine-readable ``reasons`` of a red-list row, in words."""
     words = []
     for code in str(row["reasons"]).split(","):
@@ -172,6 +174,8 @@ def red_table(
             t("warnings.col.grid"): frame["grid_name"].fillna(frame["grid_code"]),
             t(f"warnings.col.{since}"): frame["since"].dt.strftime("%Y-%m-%d %H:%M").fillna("—"),
             t("warnings.col.age_days"): frame["age_days"],
-            t("warnings.col.reason"): [reason_words(r, rules, domain) for _, r in frame.iterrows()],
+            t("warnings.col.reason"): [
+                reason_words(r, rules, domain) for r in frame.to_dict("records")
+            ],
         }
     )
