@@ -83,16 +83,22 @@ def _case_conds(f: AreaFilter, now: datetime, window: bool, table: Any) -> list[
     return conds
 
 
-def unsettled(status: Any) -> ColumnElement[bool]:
-    """``status`` is neither ``closed`` nor ``cancelled`` (or is NULL): the
-    case may still change. Spelt as ranges around the two settled values
-    (not ``NOT IN``) so that the status index can find these rows."""
-    return or_(
+def unsettled_ranges(status: Any) -> list[ColumnElement[bool]]:
+    """The conditions whose union is :func:`unsettled`: NULL and the three
+    ranges around the settled values ``cancelled`` < ``closed`` (so the
+    status index can find these rows; ``NOT IN`` cannot use it)."""
+    return [
         status.is_(None),
         status < "cancelled",
         and_(status > "cancelled", status < "closed"),
         status > "closed",
-    )
+    ]
+
+
+def unsettled(status: Any) -> ColumnElement[bool]:
+    """``status`` is neither ``closed`` nor ``cancelled`` (or is NULL): the
+    case may still change."""
+    return or_(*unsettled_ranges(status))
 
 
 def clean_incidents(

@@ -13,6 +13,9 @@ computed, on every page. The rollup does that work once:
 ``rollup_dup_id``
     Ids that occurred more than once at refresh time (their rows are never
     rolled up).
+``rollup_open_id``
+    Ids that had a row not settled at refresh time (so that a case settled
+    then and reopened since is found without probing every open case).
 ``rollup_meta``
     One row: ``sealed_until``, ``refreshed_at``, rows, seconds.
 
@@ -34,7 +37,7 @@ the refresh. It shows at the next refresh, so run the job at least daily
     python -m data_access.rollups refresh [--url URL]
 
 The job writes, so it needs a database user that may create and fill these
-three tables; the dashboards keep their read-only connection. A refresh
+four tables; the dashboards keep their read-only connection. A refresh
 replaces the contents in one transaction (readers keep the old contents
 until it commits, on PostgreSQL and MariaDB). ``python -m
 data_access.rollups drop`` removes them; without them every query reads
@@ -71,9 +74,11 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from data_access.area import unsettled, unsettled_ranges
 from data_access.schema import incident, street
 
 rollup_metadata = MetaData()
@@ -89,6 +94,12 @@ rollup_case = Table(
 
 rollup_dup_id = Table(
     "rollup_dup_id",
+    rollup_metadata,
+    Column("id", incident.c.id.type, primary_key=True),
+)
+
+rollup_open_id = Table(
+    "rollup_open_id",
     rollup_metadata,
     Column("id", incident.c.id.type, primary_key=True),
 )
@@ -173,8 +184,6 @@ def state(conn: Connection, now: datetime | None = None) -> RollupState | None:
 def is_live(table: Any, sealed_until: datetime) -> ColumnElement[bool]:
     """A source row the rollup does not hold for what it is now: reported
     since the seal, or not settled."""
-    from data_access.area import unsettled
-
     return or_(table.c.reported_at >= sealed_until, unsettled(table.c.status))
 
 
@@ -189,17 +198,34 @@ def _read_state(conn: Connection) -> RollupState | None:
     sealed = row[0]
     dups = tuple(conn.execute(select(rollup_dup_id.c.id).limit(MAX_LISTED_IDS + 1)).scalars())
     # Rolled-up cases whose id now has a live row in the source.
-    # (No DISTINCT: with it PostgreSQL walked the id index over every row.)
+    # Rolled-up ids with a live row now: a row reported since the seal (few:
+    # probe them all), or an unsettled row whose id had none at refresh time
+    # (a reopened case; the open cases themselves come from the status
+    # index alone and are matched against rollup_open_id).
+    recent = (
+        select(rollup_case.c.id)
+        .join(incident, incident.c.id == rollup_case.c.id)
+        .where(incident.c.reported_at >= sealed)
+    )
+    # One SELECT per status range (a UNION ALL): each is an index-only scan
+    # of (status, street_code, id); their OR was a bitmap heap scan (0.6 s
+    # on the city's 104,000 open cases, against 0.08 s).
+    open_now = union_all(
+        *(select(incident.c.id.label("id")).where(c) for c in unsettled_ranges(incident.c.status))
+    ).subquery("open_now")
+    reopened = select(rollup_case.c.id).where(
+        rollup_case.c.id.in_(
+            select(open_now.c.id)
+            .outerjoin(rollup_open_id, rollup_open_id.c.id == open_now.c.id)
+            .where(rollup_open_id.c.id.is_(None))
+        )
+    )
     changed = tuple(
         sorted(
-            set(
-                conn.execute(
-                    select(rollup_case.c.id)
-                    .join(incident, incident.c.id == rollup_case.c.id)
-                    .where(is_live(incident, sealed))
-                    .limit(MAX_LISTED_IDS * 2)
-                ).scalars()
-            )
+            {
+                *conn.execute(recent.limit(MAX_LISTED_IDS + 1)).scalars(),
+                *conn.execute(reopened.limit(MAX_LISTED_IDS + 1)).scalars(),
+            }
         )
     )
     if len(dups) + len(changed) > MAX_LISTED_IDS:
@@ -221,8 +247,14 @@ def refresh(engine: Engine, now: datetime) -> RefreshReport:
     sealed = datetime.combine(now.date(), dtime.min)
     rollup_metadata.create_all(engine, checkfirst=True)
     with engine.begin() as conn:
-        for table in (rollup_meta, rollup_case, rollup_dup_id):
+        for table in (rollup_meta, rollup_case, rollup_dup_id, rollup_open_id):
             conn.execute(delete(table))
+        conn.execute(
+            insert(rollup_open_id).from_select(
+                ["id"],
+                select(incident.c.id).where(unsettled(incident.c.status)).distinct(),
+            )
+        )
         conn.execute(
             insert(rollup_dup_id).from_select(
                 ["id"],

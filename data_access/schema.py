@@ -103,8 +103,9 @@ incident = Table(
     Index("ix_incident_reported", "reported_at"),
     Index("ix_incident_street_reported", "street_code", "reported_at"),
     Index("ix_incident_id", "id"),
-    # Open cases (the backlog, over all history) are found by status and street.
-    Index("ix_incident_status_street", "status", "street_code"),
+    # Open cases (the backlog, over all history) are found by status and
+    # street; with the id, their ids are read from the index alone.
+    Index("ix_incident_status_street", "status", "street_code", "id"),
 )
 
 INCIDENT_STATUSES = ("open", "dispatched", "on_site", "closed", "cancelled")
