@@ -8,6 +8,7 @@ construction, and are counted by :mod:`data_access.quality` instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,7 @@ def clean_incidents(
     window: bool = True,
     only_ids: Any = None,
     rollup: RollupState | None = None,
+    rolled_spans: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> Subquery:
     """Incidents of the area, one row per id, none reported after ``now``.
 
@@ -125,6 +127,9 @@ def clean_incidents(
     ``rollup`` (from :func:`data_access.rollups.state`): read the settled
     cases from the rollup table and deduplicate only the live rows (see
     :mod:`data_access.rollups`); the same rows, as of the refresh.
+    ``rolled_spans``: ``(start, end)`` ranges of ``reported_at``; rolled-up
+    cases outside them are left out (the caller knows they count for
+    nothing, as the weekly backlog does; the live part is never cut).
     """
     if rollup is None or only_ids is not None or now < rollup.sealed_until:
         return union_all(*_deduplicated(f, now, window, only_ids)).subquery("inc")
@@ -136,6 +141,9 @@ def clean_incidents(
         .join(known, known.c.code == rollup_case.c.street_code)
         .where(*_case_conds(f, now, window, rollup_case))
     )
+    if rolled_spans is not None:
+        rr = rollup_case.c.reported_at
+        rolled = rolled.where(or_(*(and_(rr >= a, rr < b) for a, b in rolled_spans)))
     live = is_live(incident, rollup.sealed_until)
     if rollup.live_ids:
         rolled = rolled.where(rollup_case.c.id.not_in(rollup.live_ids))

@@ -80,6 +80,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from data_access.area import unsettled, unsettled_ranges
 from data_access.schema import incident, street
+from data_access.sqlfn import minutes_between
 
 rollup_metadata = MetaData()
 
@@ -112,6 +113,10 @@ rollup_meta = Table(
     Column("refreshed_at", DateTime, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("seconds", Float, nullable=False),
+    # Longest reported-to-closed time of a rolled-up closed case, minutes:
+    # a rolled-up case reported longer ago than this before an instant was
+    # closed by then (the weekly backlog reads only the rows near each week).
+    Column("max_closed_min", Float),
 )
 
 #: Statuses of a case that no longer changes.
@@ -137,6 +142,7 @@ class RollupState:
     rows: int
     dup_ids: tuple[str, ...] = ()
     changed_ids: tuple[str, ...] = ()
+    max_closed_min: float | None = None
 
     @property
     def live_ids(self) -> tuple[str, ...]:
@@ -191,7 +197,12 @@ def _read_state(conn: Connection) -> RollupState | None:
     if not inspect(conn).has_table(rollup_meta.name):
         return None
     row = conn.execute(
-        select(rollup_meta.c.sealed_until, rollup_meta.c.refreshed_at, rollup_meta.c.rows)
+        select(
+            rollup_meta.c.sealed_until,
+            rollup_meta.c.refreshed_at,
+            rollup_meta.c.rows,
+            rollup_meta.c.max_closed_min,
+        )
     ).first()
     if row is None:
         return None
@@ -230,7 +241,8 @@ def _read_state(conn: Connection) -> RollupState | None:
     )
     if len(dups) + len(changed) > MAX_LISTED_IDS:
         return None
-    return RollupState(sealed, row[1], int(row[2]), dups, changed)
+    longest = None if row[3] is None else float(row[3])
+    return RollupState(sealed, row[1], int(row[2]), dups, changed, longest)
 
 
 @dataclass(frozen=True)
@@ -245,6 +257,7 @@ def refresh(engine: Engine, now: datetime) -> RefreshReport:
     """Rebuild the rollup as of ``now`` (naive local time); see the module docstring."""
     started = time.perf_counter()
     sealed = datetime.combine(now.date(), dtime.min)
+    _upgrade(engine)
     rollup_metadata.create_all(engine, checkfirst=True)
     with engine.begin() as conn:
         for table in (rollup_meta, rollup_case, rollup_dup_id, rollup_open_id):
@@ -273,16 +286,45 @@ def refresh(engine: Engine, now: datetime) -> RefreshReport:
         )
         conn.execute(insert(rollup_case).from_select([c.name for c in incident.c], settled))
         rows = int(conn.execute(select(func.count()).select_from(rollup_case)).scalar_one())
+        longest = conn.execute(
+            select(
+                func.max(
+                    minutes_between(
+                        rollup_case.c.reported_at, rollup_case.c.closed_at, engine.dialect.name
+                    )
+                )
+            ).where(rollup_case.c.status == "closed", rollup_case.c.closed_at.is_not(None))
+        ).scalar()
         dups = int(conn.execute(select(func.count()).select_from(rollup_dup_id)).scalar_one())
         seconds = time.perf_counter() - started
         conn.execute(
             insert(rollup_meta).values(
-                name="case", sealed_until=sealed, refreshed_at=now, rows=rows, seconds=seconds
+                name="case",
+                sealed_until=sealed,
+                refreshed_at=now,
+                rows=rows,
+                seconds=seconds,
+                max_closed_min=None if longest is None else float(longest),
             )
         )
     _analyze(engine)
     forget()
     return RefreshReport(sealed, rows, dups, time.perf_counter() - started)
+
+
+def _upgrade(engine: Engine) -> None:
+    """Drop rollup tables whose columns differ from this version's (they
+    are rebuilt from the source anyway)."""
+    with engine.connect() as conn:
+        found = inspect(conn)
+        stale = [
+            t
+            for t in rollup_metadata.sorted_tables
+            if found.has_table(t.name)
+            and {c["name"] for c in found.get_columns(t.name)} != {c.name for c in t.columns}
+        ]
+    if stale:
+        rollup_metadata.drop_all(engine, tables=stale, checkfirst=True)
 
 
 def _analyze(engine: Engine) -> None:

@@ -258,7 +258,10 @@ def case_flow(
         raise ValueError(f"unknown grouping {by!r}")
     if not weeks:
         return pd.DataFrame(columns=CASE_FLOW_COLUMNS)
-    inc = clean_incidents(f, now, window=False, rollup=rollups.state(conn, now))
+    state = rollups.state(conn, now)
+    inc = clean_incidents(
+        f, now, window=False, rollup=state, rolled_spans=_flow_spans(weeks, now, state)
+    )
     r, c, status = inc.c.reported_at, inc.c.closed_at, inc.c.status
     cols: list[Any] = []
     for i, w in enumerate(weeks):
@@ -289,6 +292,28 @@ def case_flow(
         rows = [[w.label, None, 0, 0, 0] for w in weeks]
     frame = pd.DataFrame(rows, columns=CASE_FLOW_COLUMNS)
     return frame.astype({k: "int64" for k in CASE_FLOW_COLUMNS[2:]})
+
+
+def _flow_spans(
+    weeks: tuple[IsoWeek, ...], now: datetime, state: rollups.RollupState | None
+) -> list[tuple[datetime, datetime]] | None:
+    """The ``reported_at`` ranges of the rolled-up cases that can count in
+    :func:`case_flow`: each week, and the time before its end within which a
+    rolled-up case may still have been open then (the longest
+    reported-to-closed time in the rollup, plus a minute). Every other
+    rolled-up case was closed or cancelled before the week and reported
+    outside it. None (read everything) without a rollup."""
+    if state is None or state.max_closed_min is None:
+        return None
+    reach = timedelta(minutes=state.max_closed_min + 1)
+    spans = sorted((min(w.start_ts, w.as_of(now) - reach), w.as_of(now)) for w in weeks)
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 PETITION_COLUMNS = ["week", "petitions_opened"]

@@ -209,6 +209,24 @@ def test_refresh_command(tmp_path, capsys):
     assert rollups.main(["refresh", "--url", url, "--now", NOW.isoformat()]) == 0
     out = capsys.readouterr().out
     assert "settled cases before 2026-11-20 00:00" in out
+    # A second refresh replaces the contents (and upgrades a table whose
+    # columns changed between versions).
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE rollup_meta DROP COLUMN max_closed_min")
+    finally:
+        engine.dispose()
+    assert rollups.main(["refresh", "--url", url, "--now", NOW.isoformat()]) == 0
+    capsys.readouterr()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            state = rollups.state(conn, NOW)
+            assert state is not None and state.max_closed_min is not None
+            assert state.max_closed_min > 60
+    finally:
+        engine.dispose()
     assert rollups.main(["refresh", "--url", url, "--now", "yesterday"]) == 2
     assert "--now" in capsys.readouterr().err
     assert rollups.main(["drop", "--url", url]) == 0
