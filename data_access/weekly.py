@@ -361,34 +361,32 @@ def crowd_peaks(
     15-minute reading reaches Python.
     """
     c = crowd_reading.c
-    rows = []
-    for w in weeks:
-        conds = [
-            in_area(c.street_code, f),
-            c.ts >= w.start_ts,
-            c.ts < w.end_ts,
-            c.ts <= now,
-            c.people.is_not(None),
-        ]
-        cell_peak = conn.execute(select(func.max(c.people)).where(*conds)).scalar()
-        totals = (
-            select(c.ts.label("ts"), func.sum(c.people).label("people"))
-            .where(*conds)
-            .group_by(c.ts)
-            .subquery("totals")
-        )
-        top = conn.execute(
-            select(totals.c.ts, totals.c.people)
-            .order_by(totals.c.people.desc(), totals.c.ts)
-            .limit(1)
-        ).first()
-        rows.append(
-            (
-                w.label,
-                math.nan if cell_peak is None else float(cell_peak),
-                math.nan if top is None else float(top[1]),
-                pd.NaT if top is None else pd.Timestamp(top[0]),
+    # One scan for all the weeks: per reading time, the area's total and its
+    # busiest cell (two scans per week took 1.2 s for 拱墅 at city scale).
+    per_ts = pd.DataFrame(
+        conn.execute(
+            select(c.ts, func.sum(c.people), func.max(c.people))
+            .where(
+                in_area(c.street_code, f),
+                or_(*(and_(c.ts >= w.start_ts, c.ts < w.end_ts) for w in weeks)),
+                c.ts <= now,
+                c.people.is_not(None),
             )
+            .group_by(c.ts)
+        ).all(),
+        columns=["ts", "total", "cell_max"],
+    )
+    per_ts["ts"] = pd.to_datetime(per_ts["ts"])
+    rows: list[tuple[str, float, float, Any]] = []
+    for w in weeks:
+        week = per_ts[(per_ts["ts"] >= w.start_ts) & (per_ts["ts"] < w.end_ts)]
+        if week.empty:
+            rows.append((w.label, math.nan, math.nan, pd.NaT))
+            continue
+        # Busiest total; the earliest reading time on a tie.
+        top = week.sort_values(["total", "ts"], ascending=[False, True]).iloc[0]
+        rows.append(
+            (w.label, float(week["cell_max"].max()), float(top["total"]), pd.Timestamp(top["ts"]))
         )
     frame = pd.DataFrame(rows, columns=CROWD_PEAK_COLUMNS)
     frame["peak_area_at"] = pd.to_datetime(frame["peak_area_at"])

@@ -157,6 +157,31 @@ def test_case_counts_flow_and_petitions_match_pandas(raw, tables):
     assert math.isnan(_value(tables, "2026-W42", "cases"))
 
 
+def test_crowd_peaks_match_pandas(backend):
+    weeks = (WEEK, WEEK.shift(-1), WEEK.shift(1), WEEK.shift(-30))  # the last has no readings
+    with backend.engine.connect() as conn:
+        got = weekly.crowd_peaks(conn, GONGSHU, NOW, weeks).set_index("week")
+    crowd = reference.read(backend.raw_engine, "crowd_reading")
+    streets = reference.read(backend.raw_engine, "street")
+    crowd = crowd[
+        crowd["street_code"].isin(reference.area_codes(streets, GONGSHU))
+        & (crowd["ts"] <= NOW)
+        & crowd["people"].notna()
+    ]
+    for w in weeks:
+        rows = crowd[(crowd["ts"] >= w.start_ts) & (crowd["ts"] < w.end_ts)]
+        if rows.empty:
+            assert math.isnan(got.loc[w.label, "peak_cell_people"]), w.label
+            assert pd.isna(got.loc[w.label, "peak_area_at"]), w.label
+            continue
+        totals = rows.groupby("ts")["people"].sum()
+        top = totals[totals == totals.max()].index.min()
+        assert got.loc[w.label, "peak_cell_people"] == rows["people"].max(), w.label
+        assert got.loc[w.label, "peak_area_people"] == totals.max(), w.label
+        assert got.loc[w.label, "peak_area_at"] == top, w.label
+    assert got["peak_cell_people"].notna().sum() >= 2
+
+
 def test_comparison_and_league(raw, tables):
     cmp_ = tables["comparison"].set_index(["metric", "code"])
     row = cmp_.loc[("cases", "")]
