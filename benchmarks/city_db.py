@@ -68,7 +68,6 @@ from data_access.demo import (  # noqa: E402
     StreetGeo,
     _placeholders,
     _street_rows,
-    _tsv_value,
     build_crowd,
     build_grids,
     build_housing,
@@ -76,6 +75,7 @@ from data_access.demo import (  # noqa: E402
     build_petitions,
     build_warnings,
     crowd_window,
+    load_data_local,
     load_geography,
 )
 
@@ -405,25 +405,11 @@ class MySQLLoader(Loader):
                 cur.execute("SET SESSION unique_checks = 1")
 
     def _load_file(self, cur: Any, table: Table, rows: Rows, tmp: Path) -> bool:
-        path = tmp / f"{table.name}.tsv"
-        with path.open("w", encoding="utf-8", newline="\n") as fh:
-            for row in rows:
-                fh.write("\t".join(_tsv_value(v) for v in row))
-                fh.write("\n")
-        try:
-            cur.execute(
-                f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.preparer.format_table(table)} "
-                "CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
-                f"LINES TERMINATED BY '\\n' ({self.columns(table)})",
-                (str(path),),
-            )
-        except Exception as exc:  # LOCAL INFILE refused: fall back to INSERTs from now on
-            self.use_infile = False
-            print(f"LOAD DATA LOCAL INFILE refused ({exc}); using INSERTs", file=sys.stderr)
-            return False
-        finally:
-            path.unlink(missing_ok=True)
-        return True
+        if load_data_local(cur, table, rows, tmp):
+            return True
+        self.use_infile = False  # refused: INSERTs from now on
+        print("LOAD DATA LOCAL INFILE refused; using INSERTs", file=sys.stderr)
+        return False
 
     @staticmethod
     def _insert(cur: Any, table: Table, rows: Rows) -> None:

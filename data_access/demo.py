@@ -1809,6 +1809,29 @@ def _tsv_value(v: Any) -> str:
     return str(v)
 
 
+def load_data_local(cur: Any, table: Table, rows: Rows, tmp: Path) -> bool:
+    """Bulk-load ``rows`` into ``table`` with ``LOAD DATA LOCAL INFILE``
+    through a TSV file in ``tmp``; False when the server or the client
+    refuses LOCAL INFILE (the caller then inserts)."""
+    path = tmp / f"{table.name}.tsv"
+    cols = ", ".join(c.name for c in table.columns)
+    try:
+        with path.open("w", encoding="utf-8", newline="\n") as fh:
+            for row in rows:
+                fh.write("\t".join(_tsv_value(v) for v in row))
+                fh.write("\n")
+        cur.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {table.name} CHARACTER SET utf8mb4 "
+            f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})",
+            (str(path),),
+        )
+    except Exception:  # LOCAL INFILE refused by the server or the client
+        return False
+    finally:
+        path.unlink(missing_ok=True)
+    return True
+
+
 def _load_mysql(engine: Engine, loads: Sequence[tuple[Table, Rows]], track: _Tracker) -> None:
     """LOAD DATA LOCAL INFILE when the server allows it (fast), else batched INSERTs."""
     import tempfile
@@ -1822,23 +1845,11 @@ def _load_mysql(engine: Engine, loads: Sequence[tuple[Table, Rows]], track: _Tra
         with raw.cursor() as cur, tempfile.TemporaryDirectory(prefix="demo-load-") as tmp:
             cur.execute("SET SESSION unique_checks = 0")
             for table, rows in loads:
-                cols = ", ".join(c.name for c in table.columns)
                 if use_infile and rows:
-                    path = Path(tmp) / f"{table.name}.tsv"
-                    with path.open("w", encoding="utf-8", newline="\n") as fh:
-                        for row in rows:
-                            fh.write("\t".join(_tsv_value(v) for v in row))
-                            fh.write("\n")
-                    try:
-                        cur.execute(
-                            f"LOAD DATA LOCAL INFILE %s INTO TABLE {table.name} CHARACTER SET utf8mb4 "
-                            f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})",
-                            (str(path),),
-                        )
+                    if load_data_local(cur, table, rows, Path(tmp)):
                         track.add(table.name, len(rows))
                         continue
-                    except Exception:  # server or client refuses LOCAL INFILE: plain INSERTs
-                        use_infile = False
+                    use_infile = False  # refused: plain INSERTs from now on
                 sql = _placeholders(table, "%s")
                 for batch in _batches(rows):
                     cur.executemany(sql, batch)

@@ -54,6 +54,12 @@ SERVER_BACKENDS: dict[str, tuple[str, str]] = {
     "mariadb": ("OPS_TEST_MYSQL_URL", DEFAULT_MYSQL_URL),
 }
 BACKEND_NAMES = ("sqlite", *SERVER_BACKENDS)
+#: ``params`` of a fixture that runs once per backend (the server ones marked).
+BACKEND_PARAMS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.backend),
+    pytest.param("mariadb", id="mariadb", marks=pytest.mark.backend),
+]
 
 #: Seconds to wait for a server to answer before calling it unreachable.
 CONNECT_TIMEOUT_S = 5
@@ -161,43 +167,9 @@ class _Databases:
         return Backend(name, url, engine, raw_engine, summary)
 
     def _create_server_database(self, name: str) -> str:
-        server = make_url(server_url(name))
-        admin = _admin_engine(server)
-        try:
-            with admin.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            admin.dispose()
-            env = SERVER_BACKENDS[name][0]
-            raise _Unreachable(
-                f"{name} not reachable at {describe_url(str(server))} "
-                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
-                f"start the server or point {env} at one"
-            ) from exc
-
-        db_name = f"ops_test_{int(time.time()):010d}_{os.getpid()}_{secrets.token_hex(4)}"
-        _drop_stale_databases(admin, name)
-        with admin.connect() as conn:
-            if name == "postgresql":
-                conn.execute(
-                    text(f"CREATE DATABASE \"{db_name}\" ENCODING 'UTF8' TEMPLATE template0")
-                )
-            else:
-                conn.execute(
-                    text(
-                        f"CREATE DATABASE `{db_name}` "
-                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                    )
-                )
-
-        def drop() -> None:
-            try:
-                _drop_database(admin, name, db_name)
-            finally:
-                admin.dispose()
-
+        url, drop = new_server_database(name)
         self.cleanups.append(drop)
-        return server.set(database=db_name).render_as_string(hide_password=False)
+        return url
 
     def close(self) -> None:
         # Engines first (they are appended after their database), then databases.
@@ -216,9 +188,10 @@ class _Unreachable(RuntimeError):
     pass
 
 
-def scratch_database(name: str) -> tuple[str, Callable[[], None]]:
-    """A new, empty database on backend ``name``'s server for one test module:
-    ``(writer URL, drop)``. Skips (fails under CI) when the server is away."""
+def new_server_database(name: str) -> tuple[str, Callable[[], None]]:
+    """Create ``ops_test_<epoch>_<pid>_<random>`` on backend ``name``'s server
+    (dropping ones a killed session left): ``(writer URL, drop)``. Raises
+    ``_Unreachable`` naming the URL when the server does not answer."""
     server = make_url(server_url(name))
     admin = _admin_engine(server)
     try:
@@ -226,13 +199,23 @@ def scratch_database(name: str) -> tuple[str, Callable[[], None]]:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         admin.dispose()
-        skip_or_fail(f"{name} not reachable: {type(exc).__name__}")
+        env = SERVER_BACKENDS[name][0]
+        raise _Unreachable(
+            f"{name} not reachable at {describe_url(str(server))} "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+            f"start the server or point {env} at one"
+        ) from exc
     db_name = f"ops_test_{int(time.time()):010d}_{os.getpid()}_{secrets.token_hex(4)}"
+    _drop_stale_databases(admin, name)
     with admin.connect() as conn:
         if name == "postgresql":
             conn.execute(text(f"CREATE DATABASE \"{db_name}\" ENCODING 'UTF8' TEMPLATE template0"))
         else:
-            conn.execute(text(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4"))
+            conn.execute(
+                text(
+                    f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                )
+            )
 
     def drop() -> None:
         try:
@@ -241,6 +224,21 @@ def scratch_database(name: str) -> tuple[str, Callable[[], None]]:
             admin.dispose()
 
     return server.set(database=db_name).render_as_string(hide_password=False), drop
+
+
+def scratch_database(
+    name: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Callable[[], None] | None]:
+    """A new, empty database on backend ``name`` for one test module:
+    ``(writer URL, drop or None)``; SQLite is a file in a temporary folder.
+    Skips (fails under CI) when the server is away."""
+    if name == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('scratch') / 'scratch.sqlite'}", None
+    try:
+        return new_server_database(name)
+    except _Unreachable as exc:
+        skip_or_fail(str(exc))
+        raise  # not reached: skip_or_fail raises
 
 
 def _drop_database(admin: Engine, backend: str, db_name: str) -> None:
@@ -287,11 +285,7 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Databases]:
 
 @pytest.fixture(
     scope="session",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.backend),
-        pytest.param("mariadb", id="mariadb", marks=pytest.mark.backend),
-    ],
+    params=BACKEND_PARAMS,
 )
 def backend(request: pytest.FixtureRequest, databases: _Databases) -> Backend:
     """The demo fixture database on each backend (sqlite, postgresql, mariadb)."""

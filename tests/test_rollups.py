@@ -25,7 +25,7 @@ from data_access.demo import build_demo
 from data_access.filters import AreaFilter
 from data_access.rollups import rollup_case, rollup_dup_id, rollup_meta
 from data_access.schema import incident
-from tests.conftest import FIXTURE_END, scratch_database
+from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
 REFRESHED = NOW - timedelta(days=3)  # sealed at 2026-11-17 00:00
@@ -58,20 +58,10 @@ QUERIES = {
 }
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.backend),
-        pytest.param("mariadb", id="mariadb", marks=pytest.mark.backend),
-    ],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def rolled(request, tmp_path_factory):
     """(rollup engine, source-only engine, writer engine, refresh report)."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path_factory.mktemp('rollup') / 'r.sqlite'}", None
-    else:
-        url, drop = scratch_database(request.param)
+    url, drop = scratch_database(request.param, tmp_path_factory)
     build_demo(url, days=21, seed=11, scale=0.12, end=NOW)
     writer = create_engine(url)
     try:

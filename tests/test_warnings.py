@@ -25,7 +25,7 @@ from data_access.warning_rules import (
     parse_warning_rules,
 )
 from tests import reference
-from tests.conftest import FIXTURE_END, scratch_database
+from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 from ui.i18n import translate
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
@@ -129,20 +129,10 @@ WARNINGS = [
 ]
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.backend),
-        pytest.param("mariadb", id="mariadb", marks=pytest.mark.backend),
-    ],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def crafted(request, tmp_path_factory):
     """A small database of the contract tables holding only the crafted rows."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path_factory.mktemp('wrules') / 'crafted.sqlite'}", None
-    else:
-        url, drop = scratch_database(request.param)
+    url, drop = scratch_database(request.param, tmp_path_factory)
     writer = create_engine(url)
     try:
         metadata.create_all(writer)
