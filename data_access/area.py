@@ -110,6 +110,7 @@ def clean_incidents(
     only_ids: Any = None,
     rollup: RollupState | None = None,
     rolled_spans: Sequence[tuple[datetime, datetime]] | None = None,
+    stages: str | None = None,
 ) -> Subquery:
     """Incidents of the area, one row per id, none reported after ``now``.
 
@@ -130,14 +131,21 @@ def clean_incidents(
     ``rolled_spans``: ``(start, end)`` ranges of ``reported_at``; rolled-up
     cases outside them are left out (the caller knows they count for
     nothing, as the weekly backlog does; the live part is never cut).
+    ``stages``: the dialect name, to add each milestone's ``ela_<m>``
+    (minutes from ``reported_at``) and ``ord_<m>`` (in order, see
+    :func:`milestone_in_order`); the rollup stores them, so a year of
+    rolled-up cases is not recomputed on every query.
     """
     if rollup is None or only_ids is not None or now < rollup.sealed_until:
-        return union_all(*_deduplicated(f, now, window, only_ids)).subquery("inc")
+        return union_all(*_deduplicated(f, now, window, only_ids, stages=stages)).subquery("inc")
     from data_access.rollups import is_live, rollup_case
 
     known = area_streets(f).subquery("rolled_street")
+    stored = [rollup_case.c[c.name] for c in incident.c] + [known.c.district_code]
+    if stages:
+        stored += [rollup_case.c[n] for n in stage_names()]
     rolled = (
-        select(*rollup_case.c, known.c.district_code)
+        select(*stored)
         .join(known, known.c.code == rollup_case.c.street_code)
         .where(*_case_conds(f, now, window, rollup_case))
     )
@@ -149,11 +157,17 @@ def clean_incidents(
         rolled = rolled.where(rollup_case.c.id.not_in(rollup.live_ids))
         live = or_(live, incident.c.id.in_(rollup.live_ids))
     # One flat UNION ALL (SQLite does not take a parenthesised one inside another).
-    return union_all(rolled, *_deduplicated(f, now, window, None, live)).subquery("inc")
+    parts = _deduplicated(f, now, window, None, live, stages=stages)
+    return union_all(rolled, *parts).subquery("inc")
 
 
 def _deduplicated(
-    f: AreaFilter, now: datetime, window: bool, only_ids: Any, only_rows: Any = None
+    f: AreaFilter,
+    now: datetime,
+    window: bool,
+    only_ids: Any,
+    only_rows: Any = None,
+    stages: str | None = None,
 ) -> list[Any]:
     """The source rows of :func:`clean_incidents`, deduplicated: the SELECTs
     of the rows whose id is unique and of the first copies of the others.
@@ -184,7 +198,9 @@ def _deduplicated(
         .having(func.count() > 1)
         .cte()
     )
-    cols = (*incident.c, known.c.district_code)
+    cols = [*incident.c, known.c.district_code]
+    if stages:
+        cols += stage_columns(incident, stages)
     unique_rows = (
         select(*cols)
         .select_from(rows.outerjoin(dup_ids, dup_ids.c.dup_id == incident.c.id))
@@ -203,6 +219,24 @@ def _deduplicated(
         ranked.c.dup_rank == 1
     )
     return [unique_rows, first_copies]
+
+
+def stage_names() -> list[str]:
+    """Names of the columns :func:`stage_columns` adds, in order."""
+    return [f"ela_{m}" for m in MILESTONES] + [f"ord_{m}" for m in MILESTONES]
+
+
+def stage_columns(table: Any, dialect: str) -> list[Any]:
+    """Per milestone, minutes from ``reported_at`` (``ela_<m>``, NULL when
+    the milestone is) and whether it is in order (``ord_<m>``), computed
+    from a table or subquery with the incident columns."""
+    from data_access.sqlfn import minutes_between
+
+    ela = [
+        minutes_between(table.c.reported_at, milestone_column(table, m), dialect).label(f"ela_{m}")
+        for m in MILESTONES
+    ]
+    return ela + [milestone_in_order(table, m).label(f"ord_{m}") for m in MILESTONES]
 
 
 def milestone_column(inc: Subquery, milestone: str) -> Any:

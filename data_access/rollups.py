@@ -58,6 +58,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -78,8 +79,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access.area import unsettled, unsettled_ranges
-from data_access.schema import incident, street
+from data_access.area import stage_columns, stage_names, unsettled, unsettled_ranges
+from data_access.schema import MILESTONES, incident, street
 from data_access.sqlfn import minutes_between
 
 rollup_metadata = MetaData()
@@ -88,6 +89,10 @@ rollup_case = Table(
     "rollup_case",
     rollup_metadata,
     *(Column(c.name, c.type, nullable=c.nullable) for c in incident.columns),
+    # Each milestone's minutes from reported_at and in-order flag
+    # (area.stage_columns): the throughput figures' per-row arithmetic.
+    *(Column(f"ela_{m}", Float) for m in MILESTONES),
+    *(Column(f"ord_{m}", Boolean) for m in MILESTONES),
     Index("ix_rollup_case_reported", "reported_at"),
     Index("ix_rollup_case_street_reported", "street_code", "reported_at"),
     Index("ix_rollup_case_id", "id"),
@@ -275,7 +280,7 @@ def refresh(engine: Engine, now: datetime) -> RefreshReport:
             )
         )
         settled = (
-            select(*incident.c)
+            select(*incident.c, *stage_columns(incident, engine.dialect.name))
             .join(street, street.c.code == incident.c.street_code)
             .outerjoin(rollup_dup_id, rollup_dup_id.c.id == incident.c.id)
             .where(
@@ -284,7 +289,8 @@ def refresh(engine: Engine, now: datetime) -> RefreshReport:
                 incident.c.status.in_(SETTLED),
             )
         )
-        conn.execute(insert(rollup_case).from_select([c.name for c in incident.c], settled))
+        names = [c.name for c in incident.c] + stage_names()
+        conn.execute(insert(rollup_case).from_select(names, settled))
         rows = int(conn.execute(select(func.count()).select_from(rollup_case)).scalar_one())
         longest = conn.execute(
             select(

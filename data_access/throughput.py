@@ -72,12 +72,13 @@ def _prepared(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> Subquery
     """
     cols: list[Any] = [*inc.c]
     for m in MILESTONES:
-        ts = milestone_column(inc, m)
-        cols += [
-            target_minutes(cfg, m, inc).label(f"tgt_{m}"),
-            sqlfn.minutes_between(inc.c.reported_at, ts, d).label(f"ela_{m}"),
-            milestone_in_order(inc, m).label(f"ord_{m}"),
-        ]
+        cols.append(target_minutes(cfg, m, inc).label(f"tgt_{m}"))
+        if f"ela_{m}" not in inc.c:  # clean_incidents(stages=...) has them
+            ts = milestone_column(inc, m)
+            cols += [
+                sqlfn.minutes_between(inc.c.reported_at, ts, d).label(f"ela_{m}"),
+                milestone_in_order(inc, m).label(f"ord_{m}"),
+            ]
     cols.append(sqlfn.minutes_between(inc.c.reported_at, literal(now), d).label("waited"))
     return sqlfn.fenced(select(*cols), d).subquery("judged_inc")
 
@@ -128,7 +129,7 @@ def ontime_by_milestone(
     when nothing was judged).
     """
     d = conn.dialect.name
-    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now)), cfg, now, d)
+    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now), stages=d), cfg, now, d)
     cols = []
     judged_milestones = []
     for m in MILESTONES:
@@ -228,7 +229,7 @@ def case_throughput(
     if by not in GROUPS:
         raise ValueError(f"unknown grouping {by!r}")
     d = conn.dialect.name
-    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now)), cfg, now, d)
+    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now), stages=d), cfg, now, d)
     key = inc.c[GROUPS[by]]
     judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
     camera = inc.c.source == "camera_ai"
