@@ -105,13 +105,15 @@ SCREEN_PAGES = ("crowd-map", "incident-map", "throughput", "warnings")
 class ScreenView:
     """One view of a command-screen playlist: ``page`` (one of
     ``SCREEN_PAGES``), an optional ``district`` (6-digit) or ``streets``
-    (9-digit codes) it shows instead of the screen's area, and ``seconds`` on
-    screen (0 = ``screen.rotate_s``)."""
+    (9-digit codes) it shows instead of the screen's area, ``seconds`` on
+    screen (0 = ``screen.rotate_s``), and ``each_street``: show the view
+    once per street of its district (or of the wall's area), in code order."""
 
     page: str
     district: str = ""
     streets: tuple[str, ...] = ()
     seconds: int = 0
+    each_street: bool = False
 
 
 DEFAULT_PLAYLIST = tuple(ScreenView(p) for p in SCREEN_PAGES)
@@ -328,7 +330,10 @@ def _screen_view(r: _Reader, item: Any, path: str) -> ScreenView | None:
     ):
         r.problems.append(f"{path}.params.streets: expected 9-digit codes of the district; ignored")
         streets = ()
-    return ScreenView(page=page, district=district, streets=streets, seconds=seconds)
+    each_street = r.get(item, "each_street", path, bool, False)
+    return ScreenView(
+        page=page, district=district, streets=streets, seconds=seconds, each_street=each_street
+    )
 
 
 def _screen_section(r: _Reader, m: Mapping[str, Any]) -> ScreenConfig:

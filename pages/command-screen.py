@@ -2,7 +2,8 @@
 
 Open ``/command-screen`` (the default playlist), ``?playlist=NAME`` for a
 configured playlist, or ``?view=crowd-map,throughput&rotate=60``; the
-wall's area is the usual ``?district=`` / ``?streets=`` filter. Each tile
+wall's area is the usual ``?district=`` / ``?streets=`` filter, and
+``&cycle=streets`` shows each view once per street of it. Each tile
 refreshes on its own timer and keeps its last data while the database is
 away (see ``ui/screen.py``).
 """
@@ -19,7 +20,7 @@ from ui.shell import context
 ctx = context()
 sc = ctx.cfg.screen
 views, rejected = screen.views_from_params(
-    {k: st.query_params.get(k, "") for k in ("playlist", "view", "rotate")}, sc
+    {k: st.query_params.get(k, "") for k in ("playlist", "view", "rotate", "cycle")}, sc
 )
 screen.inject_theme()
 screen.header(ctx)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from data_access import overview, screen, warnings
+from data_access import geography, overview, screen, warnings
 from data_access.config import DEFAULT_CONFIG_PATH, ScreenView, load_site_config, parse_site_config
 from data_access.filters import AreaFilter
 from data_access.warning_rules import load_warning_rules
@@ -56,6 +56,41 @@ def test_views_from_url_parameters():
     _, bad = ui_screen.views_from_params({"view": "drop-tables"}, sc)
     assert bad == [("view", "drop-tables")]
     assert ui_screen.view_seconds([ScreenView("warnings")], 60) == [60]
+
+
+def test_street_cycling():
+    sc = CFG.screen
+    streets = pd.DataFrame(
+        {
+            "code": ["330105002", "330105001", "330102001"],
+            "district_code": ["330105", "330105", "330102"],
+        }
+    )
+    views, bad = ui_screen.views_from_params({"view": "throughput", "cycle": "streets"}, sc)
+    assert not bad and views == (ScreenView("throughput", each_street=True),)
+    # The wall's district, in code order; each view is one street.
+    assert ui_screen.expand_views(views, streets, "330105") == (
+        ScreenView("throughput", district="330105", streets=("330105001",)),
+        ScreenView("throughput", district="330105", streets=("330105002",)),
+    )
+    # A view's own district wins; the whole city when neither names one.
+    own = (ScreenView("warnings", district="330102", seconds=20, each_street=True),)
+    assert ui_screen.expand_views(own, streets, "330105") == (
+        ScreenView("warnings", district="330102", streets=("330102001",), seconds=20),
+    )
+    assert len(ui_screen.expand_views(views, streets, None)) == 3
+    # Other views pass through; a district without streets keeps its view.
+    plain = (ScreenView("crowd-map"), ScreenView("throughput", district="330199", each_street=True))
+    assert ui_screen.expand_views(plain, streets, None) == (
+        ScreenView("crowd-map"),
+        ScreenView("throughput", district="330199"),
+    )
+    _, bad = ui_screen.views_from_params({"cycle": "grids"}, sc)
+    assert bad == [("cycle", "grids")]
+    parsed = parse_site_config(
+        {"screen": {"playlists": {"wall": [{"page": "throughput", "each_street": True}]}}}
+    )
+    assert parsed.screen.playlist("wall") == (ScreenView("throughput", each_street=True),)
 
 
 def test_backoff_and_staleness():
@@ -265,6 +300,26 @@ def test_page_shows_each_view(app_test, sqlite_demo, pinned):
         assert hidden == (not page.endswith("-map")), page
     # The hidden deck is the last map shown (incident map), not a new one.
     assert '"incident-cells"' in decks[0].proto.json
+
+
+def test_page_cycles_through_streets(app_test, sqlite_demo, pinned, monkeypatch):
+    """``?cycle=streets``: the stage shows one street of the wall's district
+    at a time, the one the playlist clock points at."""
+    with sqlite_demo.engine.connect() as conn:
+        streets = geography.streets(conn)
+    mine = streets[streets["district_code"] == CFG.default_district].sort_values("code")
+    monkeypatch.setattr(ui_screen, "clock", lambda: 20 * 2 + 1.0)  # the third view
+    at = app_test(
+        "pages/command-screen.py",
+        sqlite_demo.url,
+        query_params={"view": "throughput", "cycle": "streets", "rotate": "20"},
+    )
+    _no_errors(at)
+    third = mine.iloc[2]["name_zh"]
+    html = _html(at)
+    stage = re.search(r"scr-stage-title.*?</div>", html, re.S)
+    assert stage, html[:2000]
+    assert third in stage.group(0) and f"3/{len(mine)}" in stage.group(0), stage.group(0)
 
 
 # ---------------------------------------------------------------------------

@@ -75,8 +75,9 @@ def views_from_params(
 
     ``?playlist=NAME`` (default ``default``) picks a configured playlist;
     ``?view=crowd-map`` (or a comma list) shows those views instead;
-    ``?rotate=N`` sets every view's seconds. Bad values fall back and are
-    returned as ``(name, value)`` notices.
+    ``?rotate=N`` sets every view's seconds; ``?cycle=streets`` shows every
+    view once per street (see :func:`expand_views`). Bad values fall back
+    and are returned as ``(name, value)`` notices.
     """
     notices: list[tuple[str, str]] = []
     default = cfg.playlist("default") or ()
@@ -101,7 +102,38 @@ def views_from_params(
             views = tuple(replace(v, seconds=int(rotate)) for v in views)
         else:
             notices.append(("rotate", rotate))
+    cycle = (params.get("cycle") or "").strip()
+    if cycle == "streets":
+        views = tuple(replace(v, each_street=True) for v in views)
+    elif cycle:
+        notices.append(("cycle", cycle))
     return views, notices
+
+
+def expand_views(
+    views: Sequence[ScreenView], streets: pd.DataFrame, wall_district: str | None
+) -> tuple[ScreenView, ...]:
+    """Each ``each_street`` view replaced by one view per street (code order)
+    of its district, else of the wall's district, else of the whole city;
+    ``streets`` has ``code`` and ``district_code``. A district without
+    streets keeps the view as it is."""
+    out: list[ScreenView] = []
+    for v in views:
+        if not v.each_street:
+            out.append(v)
+            continue
+        district = v.district or wall_district
+        codes = list(v.streets) or sorted(
+            streets.loc[streets["district_code"] == district if district else slice(None), "code"]
+        )
+        if not codes:
+            out.append(replace(v, each_street=False))
+            continue
+        out += [
+            ScreenView(v.page, district=code[:6], streets=(code,), seconds=v.seconds)
+            for code in codes
+        ]
+    return tuple(out)
 
 
 def view_seconds(views: Sequence[ScreenView], rotate_s: int) -> list[int]:
@@ -557,6 +589,7 @@ def domain_name(code: str) -> str:
 
 def stage_tile(ctx: PageContext, views: tuple[ScreenView, ...]) -> None:
     sc = ctx.cfg.screen
+    views = expand_views(views, ctx.streets, ctx.area.district)
     seconds = view_seconds(views, sc.rotate_s)
     index, left = playlist_position(seconds, clock())
     view = views[index]
