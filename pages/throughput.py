@@ -66,49 +66,55 @@ with page_guard():
     )
 
     keys = ("table", "trend", "ageing", "category", "source")
-    tabs = st.tabs([t(f"throughput.tab_{k}") for k in keys])
+    # Only the open tab runs (its queries are a year of the city's cases at
+    # the widest filter); switching tabs reruns the page.
+    tabs = st.tabs([t(f"throughput.tab_{k}") for k in keys], key="tp_tab", on_change="rerun")
     order, config = charts.table_view(milestones)
     with tabs[0]:
-        shown = table.assign(name=[names[c] for c in table["street_code"]])
-        st.dataframe(shown, column_order=order, column_config=config, hide_index=True)
-        export = tp.export_frame(table, names)
-        stem = f"throughput_{ctx.area.start}_{ctx.area.end}"
-        charts.download_buttons(export, tp.excel_bytes({"streets": export}), stem)
+        if tabs[0].open:
+            shown = table.assign(name=[names[c] for c in table["street_code"]])
+            st.dataframe(shown, column_order=order, column_config=config, hide_index=True)
+            export = tp.export_frame(table, names)
+            stem = f"throughput_{ctx.area.start}_{ctx.area.end}"
+            charts.download_buttons(export, tp.excel_bytes({"streets": export}), stem)
     with tabs[1]:
-        grain = (
-            st.segmented_control(
-                t("throughput.grain"),
-                ["day", "week"],
-                default="day",
-                key="tp_grain",
-                format_func=lambda g: t(f"throughput.grain_{g}"),
+        if tabs[1].open:
+            grain = (
+                st.segmented_control(
+                    t("throughput.grain"),
+                    ["day", "week"],
+                    default="day",
+                    key="tp_grain",
+                    format_func=lambda g: t(f"throughput.grain_{g}"),
+                )
+                or "day"
             )
-            or "day"
-        )
-        bottom = list(ranked.loc[ranked["callout"] == "bottom", "street_code"])
-        chosen = st.multiselect(
-            t("throughput.trend_streets"),
-            list(table["street_code"]),
-            default=[drill] if drill else bottom,
-            format_func=lambda c: names.get(c, c),
-        )
-        trend = load(tp.ontime_trend, ctx.area, ctx.now, ctx.cfg, m, grain)
-        target = charts.shared_target(table[table["street_code"].isin(chosen)], m)
-        st.plotly_chart(charts.trend_figure(trend, chosen, names, m, target))
+            bottom = list(ranked.loc[ranked["callout"] == "bottom", "street_code"])
+            chosen = st.multiselect(
+                t("throughput.trend_streets"),
+                list(table["street_code"]),
+                default=[drill] if drill else bottom,
+                format_func=lambda c: names.get(c, c),
+            )
+            trend = load(tp.ontime_trend, ctx.area, ctx.now, ctx.cfg, m, grain)
+            target = charts.shared_target(table[table["street_code"].isin(chosen)], m)
+            st.plotly_chart(charts.trend_figure(trend, chosen, names, m, target))
     with tabs[2]:
-        ageing = load(tp.backlog_ageing, ctx.area, ctx.now)
-        if ageing.empty:
-            st.info(t("throughput.no_backlog"), icon=":material/check_circle:")
-        else:
-            st.plotly_chart(charts.ageing_figure(ageing, names))
+        if tabs[2].open:
+            ageing = load(tp.backlog_ageing, ctx.area, ctx.now)
+            if ageing.empty:
+                st.info(t("throughput.no_backlog"), icon=":material/check_circle:")
+            else:
+                st.plotly_chart(charts.ageing_figure(ageing, names))
     for tab, kind in ((tabs[3], "category"), (tabs[4], "source")):
         with tab:
-            parts = load(tp.case_throughput, ctx.area, ctx.now, ctx.cfg, by=kind)
-            label = lambda c, k=kind: ctx.cfg.display_name(k, c, ctx.lang)  # noqa: E731
-            fig = charts.breakdown_figure(parts, kind, m, label, t(f"throughput.dim_{kind}"))
-            st.plotly_chart(fig)
-            parts = parts.assign(name=[label(c) for c in parts[kind]])
-            st.dataframe(parts, column_order=order, column_config=config, hide_index=True)
+            if tab.open:
+                parts = load(tp.case_throughput, ctx.area, ctx.now, ctx.cfg, by=kind)
+                label = lambda c, k=kind: ctx.cfg.display_name(k, c, ctx.lang)  # noqa: E731
+                fig = charts.breakdown_figure(parts, kind, m, label, t(f"throughput.dim_{kind}"))
+                st.plotly_chart(fig)
+                parts = parts.assign(name=[label(c) for c in parts[kind]])
+                st.dataframe(parts, column_order=order, column_config=config, hide_index=True)
 
     if drill:
         district = ctx.streets.loc[ctx.streets["code"] == drill, "district_code"].iloc[0]

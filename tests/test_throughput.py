@@ -20,6 +20,7 @@ from data_access.schema import MILESTONES
 from tests import reference
 from tests import reference_throughput as ref
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END
+from ui.i18n import translate
 
 NOW = FIXTURE_END
 CFG = load_site_config()
@@ -204,6 +205,34 @@ def pinned_clock(monkeypatch):
 def _no_errors(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def test_page_runs_only_the_open_tab(app_test, sqlite_demo, pinned_clock):
+    """The tabs track state: only the open one runs its queries, and each
+    one, opened, shows its own chart or table."""
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    _no_errors(at)
+
+    def metas() -> set[str]:
+        return {json.loads(c.proto.spec)["layout"].get("meta") for c in at.get("plotly_chart")}
+
+    assert not metas() & {"trend", "ageing", "breakdown_category", "breakdown_source"}
+    expected = {
+        translate(f"throughput.tab_{key}", "zh"): meta
+        for key, meta in (
+            ("trend", "trend"),
+            ("ageing", "ageing"),
+            ("category", "breakdown_category"),
+            ("source", "breakdown_source"),
+        )
+    }
+    for label, meta in expected.items():
+        at.session_state["tp_tab"] = label
+        at.run()
+        _no_errors(at)
+        shown = metas()
+        assert meta in shown, (label, shown)
+        assert not (set(expected.values()) - {meta}) & shown, (label, shown)
 
 
 def test_page_ranks_streets_and_drills_down(app_test, sqlite_demo, pinned_clock):
