@@ -169,6 +169,26 @@ def ontime_by_milestone(
     return pd.DataFrame(rows, columns=columns)
 
 
+def ontime_from_streets(per_street: pd.DataFrame, cfg: SiteConfig) -> pd.DataFrame:
+    """The area's :func:`ontime_by_milestone` from its ``by="street"`` frame.
+
+    Every clean case has one street, so the area's counts are the streets'
+    sums (tested equal on all three backends); a page that shows both reads
+    the database once instead of twice (8-16 s for a year of the city).
+    """
+    milestones = [m for m in MILESTONES if _has_any_target(cfg, m)]
+    counts = ["judged", "on_time", "late", "pending", "excluded"]
+    summed = per_street.groupby("milestone")[counts].sum() if len(per_street) else None
+    rows = []
+    for m in milestones:
+        vals = {c: 0 for c in counts}
+        if summed is not None and m in summed.index:
+            vals = {c: int(summed.at[m, c]) for c in counts}  # type: ignore[arg-type]
+        share = vals["on_time"] / vals["judged"] if vals["judged"] else float("nan")
+        rows.append({"milestone": m, **vals, "on_time_share": share})
+    return pd.DataFrame(rows, columns=ONTIME_COLUMNS)
+
+
 def _has_any_target(cfg: SiteConfig, milestone: str) -> bool:
     return cfg.default_targets.get(milestone) is not None or any(
         t.get(milestone) is not None for _, t in cfg.target_overrides

@@ -102,6 +102,11 @@ def test_ontime_matches_pandas(backend, raw, by):
         got = got.sort_values(keys).reset_index(drop=True)
         want = want.sort_values(keys).reset_index(drop=True)
         pd.testing.assert_frame_equal(got, want[got.columns], check_dtype=False)
+        if by == "street":  # the area's figures as the sum of the streets' (the overview)
+            area = throughput.ontime_from_streets(got, CFG)
+            with backend.engine.connect() as conn:
+                direct = throughput.ontime_by_milestone(conn, f, NOW, CFG)
+            pd.testing.assert_frame_equal(area, direct, check_dtype=False)
     # The whole window judges real numbers of cases, with some breaches.
     with backend.engine.connect() as conn:
         whole = throughput.ontime_by_milestone(conn, filters_for(raw)[0], NOW, CFG).set_index(
