@@ -189,6 +189,26 @@ def ontime_from_streets(per_street: pd.DataFrame, cfg: SiteConfig) -> pd.DataFra
     return pd.DataFrame(rows, columns=ONTIME_COLUMNS)
 
 
+def ontime_from_table(table: pd.DataFrame, cfg: SiteConfig) -> pd.DataFrame:
+    """The area's :func:`ontime_by_milestone` from a :func:`case_throughput`
+    street table (the same judgements, summed): the throughput page shows
+    both and no longer reads the cases twice."""
+    long = pd.DataFrame(
+        [
+            {
+                "milestone": m,
+                **{
+                    k: row[f"{m}_{k}"] for k in ("judged", "on_time", "late", "pending", "excluded")
+                },
+            }
+            for row in table.to_dict("records")
+            for m in MILESTONES
+        ],
+        columns=["milestone", "judged", "on_time", "late", "pending", "excluded"],
+    )
+    return ontime_from_streets(long, cfg)
+
+
 def _has_any_target(cfg: SiteConfig, milestone: str) -> bool:
     return cfg.default_targets.get(milestone) is not None or any(
         t.get(milestone) is not None for _, t in cfg.target_overrides

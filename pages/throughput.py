@@ -33,9 +33,7 @@ with page_guard():
     names = {c: ctx.street_name(c) for c in table["street_code"]}
     in_area = ctx.streets[ctx.streets["code"].isin(table["street_code"])]
     st.caption(charts.target_sets_text(ctx.cfg, in_area, ctx.lang, ctx.street_name))
-    charts.ontime_metrics(
-        load(tp.ontime_by_milestone, ctx.area, ctx.now, ctx.cfg), table, milestones
-    )
+    charts.ontime_metrics(tp.ontime_from_table(table, ctx.cfg), table, milestones)
     if excluded := int(table["excluded_cases"].sum()):
         st.caption(":material/rule: " + t("throughput.excluded_note", cases=f"{excluded:,}"))
 

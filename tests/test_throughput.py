@@ -54,6 +54,11 @@ def test_street_table_matches_pandas(backend, raw, f):
         got = throughput.case_throughput(conn, f, NOW, CFG, by="street")
     assert list(got.columns) == throughput.throughput_columns("street")
     assert set(got["street_code"]) == reference.area_codes(raw["street"], f)
+    # The page's headline on-time figures come from this table: the same as
+    # the area query's.
+    with backend.engine.connect() as conn:
+        direct = throughput.ontime_by_milestone(conn, f, NOW, CFG)
+    pd.testing.assert_frame_equal(throughput.ontime_from_table(got, CFG), direct, check_dtype=False)
     want = ref.case_throughput(raw["incident"], raw["street"], f, NOW, CFG, by="street")
     _compare(got[got["street_code"].isin(want["street_code"])], want, ["street_code"])
     idle = got[~got["street_code"].isin(want["street_code"])]
