@@ -48,6 +48,7 @@ the source table (the fallback), and so it does while
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -77,11 +78,14 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from data_access.area import stage_columns, stage_names, unsettled, unsettled_ranges
 from data_access.schema import MILESTONES, incident, street
 from data_access.sqlfn import minutes_between
+
+_LOG = logging.getLogger(__name__)
 
 rollup_metadata = MetaData()
 
@@ -185,7 +189,7 @@ def state(conn: Connection, now: datetime | None = None) -> RollupState | None:
     key = id(engine)
     hit = _states.get(key)
     if hit is None or time.monotonic() - hit[0] > STATE_TTL_S:
-        _states[key] = hit = (time.monotonic(), _read_state(conn))
+        _states[key] = hit = (time.monotonic(), _safe_state(engine))
     found = hit[1]
     if found is None or (now is not None and now < found.sealed_until):
         return None
@@ -196,6 +200,20 @@ def is_live(table: Any, sealed_until: datetime) -> ColumnElement[bool]:
     """A source row the rollup does not hold for what it is now: reported
     since the seal, or not settled."""
     return or_(table.c.reported_at >= sealed_until, unsettled(table.c.status))
+
+
+def _safe_state(engine: Engine) -> RollupState | None:
+    """:func:`_read_state` on a connection of its own: a rollup the
+    dashboards' user may not read (no ``SELECT`` granted on it) or a broken
+    one means "read the source", logged once per :data:`STATE_TTL_S`, and
+    never an error in the query that asked (nor, on PostgreSQL, an aborted
+    transaction under it)."""
+    try:
+        with engine.connect() as conn:
+            return _read_state(conn)
+    except SQLAlchemyError as exc:
+        _LOG.warning("rollup tables not usable, reading the source tables: %s", exc)
+        return None
 
 
 def _read_state(conn: Connection) -> RollupState | None:
@@ -379,7 +397,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"--now: not an ISO date-time: {args.now!r}", file=sys.stderr)
         return 2
     from sqlalchemy import create_engine
-    from sqlalchemy.exc import SQLAlchemyError
 
     engine = create_engine(url)
     try:

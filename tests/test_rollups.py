@@ -11,12 +11,14 @@ through the rollup and with rollups disabled, and the frames must be equal.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import make_url
 
 from data_access import heatmap, overview, rollups, screen, throughput, weekly
 from data_access.config import load_site_config
@@ -24,7 +26,7 @@ from data_access.connection import make_engine
 from data_access.demo import build_demo
 from data_access.filters import AreaFilter
 from data_access.rollups import rollup_case, rollup_dup_id, rollup_meta
-from data_access.schema import incident
+from data_access.schema import incident, metadata
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
@@ -190,6 +192,48 @@ def test_fallbacks_read_the_source(rolled, tmp_path):
             assert len(overview.street_summary(conn, WHOLE, NOW)) > 0
     finally:
         bare.dispose()
+
+
+def test_unreadable_rollup_falls_back_to_the_source(rolled):
+    """A rollup the dashboards cannot read gets the source tables' figures,
+    not an error: on PostgreSQL a reader without SELECT on the rollup tables
+    (the job ran as another user); elsewhere a rollup table gone missing."""
+    with_rollup, without, writer, _ = rolled
+    with without.connect() as conn:
+        want = overview.street_summary(conn, WHOLE, NOW)
+    if writer.dialect.name == "postgresql":
+        role = f"ops_reader_{secrets.token_hex(3)}"
+        contract = ", ".join(t.name for t in metadata.sorted_tables)
+        with writer.begin() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+            conn.exec_driver_sql(f"GRANT SELECT ON {contract}, rollup_meta TO {role}")
+        url = make_url(str(writer.url.render_as_string(False))).set(username=role)
+        reader = make_engine(url.render_as_string(False))
+        try:
+            with reader.connect() as conn:
+                assert rollups.state(conn, NOW) is None
+                got = overview.street_summary(conn, WHOLE, NOW)
+        finally:
+            reader.dispose()
+            rollups.forget()
+            with writer.begin() as conn:
+                conn.exec_driver_sql(f"DROP OWNED BY {role}")
+                conn.exec_driver_sql(f"DROP ROLE {role}")
+    else:
+        with writer.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE rollup_open_id RENAME TO rollup_open_id_away")
+        rollups.forget()
+        try:
+            with with_rollup.connect() as conn:
+                assert rollups.state(conn, NOW) is None
+                got = overview.street_summary(conn, WHOLE, NOW)
+        finally:
+            with writer.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE rollup_open_id_away RENAME TO rollup_open_id")
+            rollups.forget()
+    pd.testing.assert_frame_equal(got, want)
+    with with_rollup.connect() as conn:  # and the rollup is used again once readable
+        assert rollups.state(conn, NOW) is not None
 
 
 def test_refresh_command(tmp_path, capsys):
