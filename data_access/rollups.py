@@ -48,6 +48,8 @@ the source table (the fallback), and so it does while
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import logging
 import sys
 import time
@@ -58,6 +60,7 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import (
     Boolean,
     Column,
@@ -67,6 +70,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -114,6 +118,16 @@ rollup_open_id = Table(
     Column("id", incident.c.id.type, primary_key=True),
 )
 
+rollup_review = Table(
+    "rollup_review",
+    rollup_metadata,
+    Column("week", String(8), primary_key=True),
+    Column("area", String(6), primary_key=True),  # district code, "" = every district
+    Column("name", String(16), primary_key=True),  # the review table's name
+    Column("fingerprint", String(64), nullable=False),
+    Column("payload", LargeBinary(length=2**24), nullable=False),  # Parquet
+)
+
 rollup_meta = Table(
     "rollup_meta",
     rollup_metadata,
@@ -127,6 +141,10 @@ rollup_meta = Table(
     # closed by then (the weekly backlog reads only the rows near each week).
     Column("max_closed_min", Float),
 )
+
+#: Changes whenever the weekly review's computation does: stored reviews of
+#: another version are not used (refresh after deploying).
+REVIEW_VERSION = "1"
 
 #: Statuses of a case that no longer changes.
 SETTLED = ("closed", "cancelled")
@@ -274,16 +292,144 @@ class RefreshReport:
     rows: int
     duplicate_ids: int
     seconds: float
+    reviews: int = 0
+    review_seconds: float = 0.0
 
 
-def refresh(engine: Engine, now: datetime) -> RefreshReport:
-    """Rebuild the rollup as of ``now`` (naive local time); see the module docstring."""
+def review_fingerprint(cfg: Any, rules: Any) -> str:
+    """What a stored weekly review was computed with: the code version, the
+    whole site configuration and the warning rules (frozen dataclasses, so
+    ``repr`` is stable). Any change means computing the review live."""
+    return hashlib.sha256(repr((REVIEW_VERSION, cfg, rules)).encode("utf-8")).hexdigest()
+
+
+def stored_review(
+    conn: Connection,
+    f: Any,
+    now: datetime,
+    cfg: Any,
+    rules: Any,
+    week: Any,
+    names: Sequence[str],
+) -> dict[str, pd.DataFrame] | None:
+    """The weekly review of ``week`` for ``f``'s district (or every district)
+    as the refresh job computed it, or None to compute it live: no rollup,
+    a filter on streets or codes, a week not ended at both the refresh and
+    ``now``, another configuration, rules or code version, or a table
+    missing. Read on a connection of its own (see :func:`_safe_state`)."""
+    found = state(conn, now)
+    if found is None or f.streets or f.categories or f.sources or f.statuses:
+        return None
+    if week.end_ts > found.sealed_until or week.end_ts > now:
+        return None
+    q = select(rollup_review.c.name, rollup_review.c.payload).where(
+        rollup_review.c.week == week.label,
+        rollup_review.c.area == (f.district or ""),
+        rollup_review.c.fingerprint == review_fingerprint(cfg, rules),
+    )
+    try:
+        with conn.engine.connect() as own:
+            rows = own.execute(q).all()
+    except SQLAlchemyError as exc:
+        _LOG.warning("stored weekly reviews not usable, computing live: %s", exc)
+        return None
+    tables = {str(name): _from_parquet(bytes(payload)) for name, payload in rows}
+    if set(tables) != set(names):
+        return None
+    return {n: tables[n] for n in names}
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
+
+
+def _from_parquet(payload: bytes) -> pd.DataFrame:
+    """A frame as :func:`_parquet` stored it, every column in its own dtype
+    again (Parquet keeps no second-resolution timestamps: they come back in
+    milliseconds unless cast back to the type pandas recorded)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(payload))
+    frame = table.to_pandas()
+    for col in (table.schema.pandas_metadata or {}).get("columns", []):
+        name, numpy_type = col.get("name"), str(col.get("numpy_type", ""))
+        if name not in frame.columns:
+            continue
+        if numpy_type.startswith("datetime64"):
+            frame[name] = frame[name].astype(numpy_type)
+        elif numpy_type == "object":  # text read back as pandas' string dtype
+            values = frame[name].astype(object)
+            frame[name] = values.where(values.notna(), None)
+    return frame
+
+
+def refresh_reviews(
+    engine: Engine, now: datetime, weeks: int, districts: Sequence[str] | None = None
+) -> int:
+    """Compute and store the weekly reviews of the last ``weeks`` ended ISO
+    weeks before ``now``, for every district and the whole city (or only
+    ``districts``; ``""`` = the whole city), as the pages would compute them
+    (through the case rollup). Returns how many reviews were stored."""
+    from data_access import weekly
+    from data_access.config import load_site_config
+    from data_access.filters import AreaFilter
+    from data_access.schema import district
+    from data_access.warning_rules import WarningRulesError, load_warning_rules
+
+    cfg = load_site_config()
+    try:
+        rules = load_warning_rules()
+    except WarningRulesError:
+        rules = None
+    last = weekly.week_of(now.date()).shift(-1)
+    chosen = [last.shift(-i) for i in range(weeks)]
+    if districts is None:
+        with engine.connect() as conn:
+            districts = [
+                "",
+                *conn.execute(select(district.c.code).order_by(district.c.code)).scalars(),
+            ]
+    fingerprint = review_fingerprint(cfg, rules)
+    rows = []
+    with engine.connect() as conn:
+        for w in chosen:
+            for code in districts:
+                f = w.area(AreaFilter(start=w.monday, end=w.monday, district=code or None))
+                tables = weekly.compute_review_tables(conn, f, now, cfg, w.label, rules)
+                rows += [
+                    {
+                        "week": w.label,
+                        "area": code,
+                        "name": name,
+                        "fingerprint": fingerprint,
+                        "payload": _parquet(frame),
+                    }
+                    for name, frame in tables.items()
+                ]
+    with engine.begin() as conn:
+        conn.execute(delete(rollup_review))
+        if rows:
+            conn.execute(insert(rollup_review), rows)
+    return len(chosen) * len(districts)
+
+
+def refresh(
+    engine: Engine,
+    now: datetime,
+    reviews: int = 2,
+    review_districts: Sequence[str] | None = None,
+) -> RefreshReport:
+    """Rebuild the rollup as of ``now`` (naive local time); see the module
+    docstring. ``reviews``: how many ended weeks' reviews to store (see
+    :func:`refresh_reviews`; 0 = none)."""
     started = time.perf_counter()
     sealed = datetime.combine(now.date(), dtime.min)
     _upgrade(engine)
     rollup_metadata.create_all(engine, checkfirst=True)
     with engine.begin() as conn:
-        for table in (rollup_meta, rollup_case, rollup_dup_id, rollup_open_id):
+        for table in (rollup_meta, rollup_case, rollup_dup_id, rollup_open_id, rollup_review):
             conn.execute(delete(table))
         conn.execute(
             insert(rollup_open_id).from_select(
@@ -333,7 +479,16 @@ def refresh(engine: Engine, now: datetime) -> RefreshReport:
         )
     _analyze(engine)
     forget()
-    return RefreshReport(sealed, rows, dups, time.perf_counter() - started)
+    case_seconds = time.perf_counter() - started
+    stored = 0
+    if reviews > 0:
+        stored = refresh_reviews(engine, now, reviews, review_districts)
+    else:
+        with engine.begin() as conn:  # none asked for: none kept from an older refresh
+            conn.execute(delete(rollup_review))
+    return RefreshReport(
+        sealed, rows, dups, case_seconds, stored, time.perf_counter() - started - case_seconds
+    )
 
 
 def _upgrade(engine: Engine) -> None:
@@ -381,6 +536,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("action", choices=("refresh", "drop"))
     ap.add_argument("--url", help="database URL with write access (default: OPS_DB_URL)")
     ap.add_argument("--now", help="refresh as of this local time (ISO; default: now)")
+    ap.add_argument(
+        "--reviews",
+        type=int,
+        default=2,
+        help="weekly reviews to store: the last N ended weeks, every district and the city "
+        "(default 2; 0 = none)",
+    )
     args = ap.parse_args(argv)
     url = args.url or env_url()
     if not url:
@@ -404,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             drop(engine)
             print(f"rollup tables dropped from {describe_url(url)}")
             return 0
-        report = refresh(engine, now)
+        report = refresh(engine, now, max(args.reviews, 0))
     except SQLAlchemyError as exc:
         print(
             f"{describe_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
@@ -416,7 +578,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"rollup refreshed on {describe_url(url)}: {report.rows:,} settled cases before "
         f"{report.sealed_until:%Y-%m-%d %H:%M}, {report.duplicate_ids:,} duplicated ids left "
-        f"to the live part, {report.seconds:.1f} s"
+        f"to the live part, {report.seconds:.1f} s; {report.reviews} weekly reviews stored "
+        f"in {report.review_seconds:.1f} s"
     )
     return 0
 

@@ -351,6 +351,8 @@ def petitions_opened(
 
     Columns: ``week``, ``petitions_opened`` (count); every week listed.
     """
+    if not weeks:
+        return pd.DataFrame(columns=PETITION_COLUMNS)
     label = _week_label(petition.c.received_at, list(weeks))
     start, end = _span(weeks)
     q = (
@@ -385,6 +387,8 @@ def crowd_peaks(
     Totals per reading time are summed in the database; at most one row per
     15-minute reading reaches Python.
     """
+    if not weeks:
+        return pd.DataFrame(columns=CROWD_PEAK_COLUMNS)
     c = crowd_reading.c
     # One scan for all the weeks: per reading time, the area's total and its
     # busiest cell (two scans per week took 1.2 s for 拱墅 at city scale).
@@ -581,7 +585,8 @@ def weekly_series(
                 )
                 for run in runs
             ]
-            colours[domain] = pd.concat(parts, ignore_index=True)
+            if parts:  # no week with data: no colours to read
+                colours[domain] = pd.concat(parts, ignore_index=True)
 
     for w in ordered:
         wk = w.label
@@ -842,6 +847,10 @@ def weeks_read(conn: Connection, f: AreaFilter, now: datetime, week: IsoWeek) ->
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["weeks_read"])
 
 
+#: The tables of a review, in order (also the workbook's sheets).
+REVIEW_TABLES = ("comparison", "weeks", "streets", "hotspots_new", "red_open", "weeks_read")
+
+
 def review_tables(
     conn: Connection,
     f: AreaFilter,
@@ -857,7 +866,30 @@ def review_tables(
     (the long series behind it), ``streets`` (league table with movers),
     ``hotspots_new``, ``red_open``, ``weeks_read``; columns in
     ``TABLE_COLUMNS``. Without ``rules`` the warning figures are left out.
+
+    An ended week of a district (or of every district) comes from the
+    reviews the rollup job stored, when it stored one with the same
+    configuration and rules (:func:`data_access.rollups.stored_review`);
+    otherwise it is computed (:func:`compute_review_tables`).
     """
+    week = parse_week(week_label)
+    if week.start_ts > now:
+        raise FilterError(f"week: {week.label} has not started yet")
+    stored = rollups.stored_review(conn, f, now, cfg, rules, week, REVIEW_TABLES)
+    if stored is not None:
+        return stored
+    return compute_review_tables(conn, f, now, cfg, week_label, rules)
+
+
+def compute_review_tables(
+    conn: Connection,
+    f: AreaFilter,
+    now: datetime,
+    cfg: SiteConfig,
+    week_label: str,
+    rules: WarningRules | None = None,
+) -> dict[str, pd.DataFrame]:
+    """:func:`review_tables` computed from the (rolled-up) cases."""
     week = parse_week(week_label)
     if week.start_ts > now:
         raise FilterError(f"week: {week.label} has not started yet")

@@ -27,6 +27,7 @@ from data_access.demo import build_demo
 from data_access.filters import AreaFilter
 from data_access.rollups import rollup_case, rollup_dup_id, rollup_meta
 from data_access.schema import incident, metadata
+from data_access.warning_rules import load_warning_rules
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
@@ -67,7 +68,7 @@ def rolled(request, tmp_path_factory):
     build_demo(url, days=21, seed=11, scale=0.12, end=NOW)
     writer = create_engine(url)
     try:
-        report = rollups.refresh(writer, REFRESHED)
+        report = rollups.refresh(writer, REFRESHED, reviews=1, review_districts=["330105"])
         _change_after_refresh(writer)
         with_rollup, without = make_engine(url), make_engine(url)
         rollups.disable(without)
@@ -163,6 +164,48 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
     )
+
+
+def test_stored_weekly_review_is_the_computed_one(rolled):
+    """The job stored the review of the last ended week (2026-W46) for 拱墅;
+    the page's function returns it, equal to computing it from the cases
+    (the rows changed after the refresh are in W47, which W46 never reads)."""
+    with_rollup, without, _, report = rolled
+    assert report.reviews == 1
+    rules = load_warning_rules()
+    f = AreaFilter(start=END, end=END, district="330105")
+    seen: list[str] = []
+
+    def spy(_conn, _cursor, statement, *_a):
+        seen.append(statement)
+
+    event.listen(with_rollup, "before_cursor_execute", spy)
+    try:
+        with with_rollup.connect() as conn:
+            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+    finally:
+        event.remove(with_rollup, "before_cursor_execute", spy)
+    assert any("rollup_review" in s for s in seen)
+    # Read, not computed (computing it runs some 50 statements; reading it
+    # is the rollup's state, at most five, and the stored tables).
+    assert len(seen) <= 6, len(seen)
+    with without.connect() as conn:
+        want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+    assert list(got) == list(want) == list(weekly.REVIEW_TABLES)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+    # Not stored: another district, a streets filter, the running week.
+    with with_rollup.connect() as conn:
+        other = AreaFilter(start=END, end=END, district="330102")
+        narrow = replace(f, streets=("330105001",))
+        current = weekly.parse_week("2026-W47")
+        for area, week in ((other, weekly.parse_week("2026-W46")), (narrow, current), (f, current)):
+            names = weekly.REVIEW_TABLES
+            assert rollups.stored_review(conn, area, NOW, CFG, rules, week, names) is None
+        # Another configuration: computed live.
+        changed = replace(CFG, row_cap=CFG.row_cap + 1)
+        week = weekly.parse_week("2026-W46")
+        assert rollups.stored_review(conn, f, NOW, changed, rules, week, names) is None
 
 
 def test_changed_rows_are_read_live(rolled):
