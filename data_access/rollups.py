@@ -17,7 +17,13 @@ computed, on every page. The rollup does that work once:
     Ids that had a row not settled at refresh time (so that a case settled
     then and reopened since is found without probing every open case).
 ``rollup_meta``
-    One row: ``sealed_until``, ``refreshed_at``, rows, seconds.
+    One row: ``sealed_until``, ``refreshed_at``, rows, seconds, and the
+    longest reported-to-closed time of a rolled-up case.
+``rollup_review``
+    The weekly reviews (:func:`data_access.weekly.review_tables`) of the
+    last ended weeks for every district and the whole city, one Parquet
+    payload per table, keyed by a fingerprint of the code version, the site
+    configuration and the warning rules (:func:`stored_review`).
 
 Queries then read clean incidents as the rollup's rows (none is a
 duplicate, so they need no deduplication) plus a *live* part from the
@@ -31,13 +37,14 @@ ways on all three backends, with rows added after the refresh.
 
 What the rollup cannot see (documented in docs/benchmarks.md): a settled
 row reported before the seal that is changed, deleted or inserted after
-the refresh. It shows at the next refresh, so run the job at least daily
+the refresh, and any change after the refresh to the rows a stored weekly
+review read. They show at the next refresh, so run the job at least daily
 (after midnight) and after back-filling old cases:
 
-    python -m data_access.rollups refresh [--url URL]
+    python -m data_access.rollups refresh [--url URL] [--now ISO] [--reviews N]
 
 The job writes, so it needs a database user that may create and fill these
-four tables; the dashboards keep their read-only connection. A refresh
+five tables; the dashboards keep their read-only connection. A refresh
 replaces the contents in one transaction (readers keep the old contents
 until it commits, on PostgreSQL and MariaDB). ``python -m
 data_access.rollups drop`` removes them; without them every query reads
