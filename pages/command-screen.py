@@ -3,7 +3,8 @@
 Open ``/command-screen`` (the default playlist), ``?playlist=NAME`` for a
 configured playlist, or ``?view=crowd-map,throughput&rotate=60``; the
 wall's area is the usual ``?district=`` / ``?streets=`` filter, and
-``&cycle=streets`` shows each view once per street of it. Each tile
+``&cycle=streets`` shows each view once per street of it; a 4K wall adds
+``&scale=2`` (1.5 for 2560x1440) so that its map scales with the rest. Each tile
 refreshes on its own timer and keeps its last data while the database is
 away (see ``ui/screen.py``).
 """
@@ -19,9 +20,10 @@ from ui.shell import context
 
 ctx = context()
 sc = ctx.cfg.screen
-views, rejected = screen.views_from_params(
-    {k: st.query_params.get(k, "") for k in ("playlist", "view", "rotate", "cycle")}, sc
-)
+params = {k: st.query_params.get(k, "") for k in ("playlist", "view", "rotate", "cycle", "scale")}
+views, rejected = screen.views_from_params(params, sc)
+st.session_state[screen.WALL_SCALE], bad_scale = screen.wall_scale(params)
+rejected += bad_scale
 screen.inject_theme()
 screen.header(ctx)
 show_notices()

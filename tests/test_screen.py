@@ -5,6 +5,7 @@ three backends, the page under AppTest, and resilience to a lost database
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
 import threading
@@ -91,6 +92,14 @@ def test_street_cycling():
         {"screen": {"playlists": {"wall": [{"page": "throughput", "each_street": True}]}}}
     )
     assert parsed.screen.playlist("wall") == (ScreenView("throughput", each_street=True),)
+
+
+def test_wall_scale():
+    assert ui_screen.wall_scale({}) == (1.0, [])
+    assert ui_screen.wall_scale({"scale": "2"}) == (2.0, [])
+    assert ui_screen.wall_scale({"scale": "3"}) == (1.0, [("scale", "3")])
+    assert ui_screen.map_geometry(10.0, 1.0) == (10.6, 680)
+    assert ui_screen.map_geometry(10.0, 2.0) == (11.6, 1360)
 
 
 def test_backoff_and_staleness():
@@ -320,6 +329,23 @@ def test_page_cycles_through_streets(app_test, sqlite_demo, pinned, monkeypatch)
     stage = re.search(r"scr-stage-title.*?</div>", html, re.S)
     assert stage, html[:2000]
     assert third in stage.group(0) and f"3/{len(mine)}" in stage.group(0), stage.group(0)
+
+
+def test_4k_wall_map_is_one_zoom_level_closer(app_test, sqlite_demo, pinned):
+    """``&scale=2``: the map of a 4K wall shows the same area at the same
+    share of the screen (one zoom level closer, drawn twice as high)."""
+
+    def zoom(query: dict[str, str]) -> float:
+        at = app_test("pages/command-screen.py", sqlite_demo.url, query_params=query)
+        _no_errors(at)
+        spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+        return float(spec["initialViewState"]["zoom"])
+
+    assert zoom({"view": "crowd-map", "scale": "2"}) == pytest.approx(
+        zoom({"view": "crowd-map"}) + 1.0
+    )
+    at = app_test("pages/command-screen.py", sqlite_demo.url, query_params={"scale": "4"})
+    assert any("scale" in w.value for w in at.warning)
 
 
 # ---------------------------------------------------------------------------

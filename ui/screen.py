@@ -21,6 +21,7 @@ and are tested without Streamlit.
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import math
@@ -134,6 +135,36 @@ def expand_views(
             for code in codes
         ]
     return tuple(out)
+
+
+#: ``?scale=`` values: how much larger than 1920x1080 the wall is (2 = 4K).
+WALL_SCALES = {"1": 1.0, "1.5": 1.5, "2": 2.0}
+#: Session key of the wall's scale (set by the page from its URL).
+WALL_SCALE = "_screen_wall_scale"
+#: Height of the stage's map at 1080 lines, pixels.
+MAP_HEIGHT_PX = 680
+
+
+def wall_scale(params: Mapping[str, str]) -> tuple[float, list[tuple[str, str]]]:
+    """The wall's ``?scale=`` (1, 1.5 or 2; default 1) and the rejected value.
+
+    Text and panels are sized in vh/vw and scale by themselves; the map is
+    drawn in pixels, so a 4K wall (``scale=2``) gets a map twice as high and
+    one zoom level closer, showing the same area at the same share of the
+    screen."""
+    raw = (params.get("scale") or "").strip()
+    if not raw:
+        return 1.0, []
+    if raw in WALL_SCALES:
+        return WALL_SCALES[raw], []
+    return 1.0, [("scale", raw)]
+
+
+def map_geometry(zoom: float, scale: float) -> tuple[float, int]:
+    """``(zoom, height px)`` of the stage's map on a wall of ``scale``: the
+    stage is larger than a page's map (+0.6), and each doubling of the
+    wall's size is one zoom level."""
+    return zoom + 0.6 + math.log2(scale), round(MAP_HEIGHT_PX * scale)
 
 
 def view_seconds(views: Sequence[ScreenView], rotate_s: int) -> list[int]:
@@ -704,23 +735,36 @@ def _basemap(ctx: PageContext, f: AreaFilter) -> tuple[list[Any], Any]:
 
 def _deck(ctx: PageContext, layers: list[Any], view: Any, slot: Any) -> None:
     """Draw a map view's deck in the stage's map slot (see :func:`stage_tile`)."""
-    view.zoom = float(view.zoom) + 0.6  # the stage is larger than a page's map
+    scale = float(st.session_state.get(WALL_SCALE, 1.0))
+    view.zoom, height = map_geometry(float(view.zoom), scale)
+    layers = [_scaled_labels(layer, scale) for layer in layers]
     deck = maps.offline_deck(layers, view, None, theme="dark", cfg=ctx.cfg)
     with slot:
-        st.pydeck_chart(deck, height=680)
+        st.pydeck_chart(deck, height=height)
     st.session_state[LAST_DECK] = deck
     st.session_state[DECK_DRAWN] = True
+
+
+def _scaled_labels(layer: Any, scale: float) -> Any:
+    """Text layers are sized in pixels: a copy with labels ``scale`` times
+    larger (other layers as they are)."""
+    if scale == 1.0 or getattr(layer, "type", "") != "TextLayer":
+        return layer
+    grown = copy.copy(layer)
+    grown.get_size = float(layer.get_size) * scale
+    return grown
 
 
 def _hidden_deck(ctx: PageContext, f: AreaFilter) -> None:
     """Keep the map slot's deck mounted while a non-map view (or a "waiting"
     notice) is on the stage: the last map shown, else the bare basemap."""
+    scale = float(st.session_state.get(WALL_SCALE, 1.0))
     deck = st.session_state.get(LAST_DECK)
     if deck is None:
         layers, view = _basemap(ctx, f)
-        view.zoom = float(view.zoom) + 0.6
+        view.zoom, _ = map_geometry(float(view.zoom), scale)
         deck = maps.offline_deck(layers, view, None, theme="dark", cfg=ctx.cfg)
-    st.pydeck_chart(deck, height=680)
+    st.pydeck_chart(deck, height=map_geometry(0.0, scale)[1])
 
 
 def _throughput_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any = None) -> None:
