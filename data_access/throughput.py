@@ -325,7 +325,7 @@ def _stage_stats(
         for m, j in judged.items()
     ]
     times = union_all(*parts).subquery("stage_times")
-    q = sqlfn.group_percentiles(times, ["key", "stage"], "minutes", STAGE_STATS, conn.dialect.name)
+    q = sqlfn.group_percentiles(times, ["key", "stage"], "minutes", STAGE_STATS)
     long = pd.DataFrame(conn.execute(q).mappings().all())
     if long.empty:
         return pd.DataFrame(columns=["key"])

@@ -847,6 +847,14 @@ def weeks_read(conn: Connection, f: AreaFilter, now: datetime, week: IsoWeek) ->
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["weeks_read"])
 
 
+def _started_week(week_label: str, now: datetime) -> IsoWeek:
+    """The parsed week; FilterError when it is malformed or starts after ``now``."""
+    week = parse_week(week_label)
+    if week.start_ts > now:
+        raise FilterError(f"week: {week.label} has not started yet")
+    return week
+
+
 #: The tables of a review, in order (also the workbook's sheets).
 REVIEW_TABLES = ("comparison", "weeks", "streets", "hotspots_new", "red_open", "weeks_read")
 
@@ -872,9 +880,7 @@ def review_tables(
     configuration and rules (:func:`data_access.rollups.stored_review`);
     otherwise it is computed (:func:`compute_review_tables`).
     """
-    week = parse_week(week_label)
-    if week.start_ts > now:
-        raise FilterError(f"week: {week.label} has not started yet")
+    week = _started_week(week_label, now)
     stored = rollups.stored_review(conn, f, now, cfg, rules, week, REVIEW_TABLES)
     if stored is not None:
         return stored
@@ -890,9 +896,7 @@ def compute_review_tables(
     rules: WarningRules | None = None,
 ) -> dict[str, pd.DataFrame]:
     """:func:`review_tables` computed from the (rolled-up) cases."""
-    week = parse_week(week_label)
-    if week.start_ts > now:
-        raise FilterError(f"week: {week.label} has not started yet")
+    week = _started_week(week_label, now)
     ontime: dict[str, pd.DataFrame] = {}
     series = weekly_series(conn, f, now, cfg, week, rules, ontime)
     tables = {

@@ -12,6 +12,8 @@ through the rollup and with rollups disabled, and the frames must be equal.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -59,6 +61,21 @@ QUERIES = {
     "case_mix": lambda c, f: weekly.case_mix(c, f, NOW, WEEKS),
     "case_flow": lambda c, f: weekly.case_flow(c, f, NOW, WEEKS, by="street"),
 }
+
+
+@contextmanager
+def statements(engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the block."""
+    seen: list[str] = []
+
+    def spy(_conn, _cursor, statement, *_a):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
 
 
 @pytest.fixture(scope="module", params=BACKEND_PARAMS)
@@ -143,18 +160,9 @@ def test_refresh_rolls_up_only_settled_unique_sealed_cases(rolled):
 def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     with_rollup, without, _, _ = rolled
     f = FILTERS[fname]
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        seen.append(statement)
-
-    event.listen(with_rollup, "before_cursor_execute", spy)
-    try:
-        with with_rollup.connect() as conn:
-            assert rollups.state(conn, NOW) is not None
-            got = QUERIES[name](conn, f)
-    finally:
-        event.remove(with_rollup, "before_cursor_execute", spy)
+    with statements(with_rollup) as seen, with_rollup.connect() as conn:
+        assert rollups.state(conn, NOW) is not None
+        got = QUERIES[name](conn, f)
     with without.connect() as conn:
         assert rollups.state(conn, NOW) is None
         want = QUERIES[name](conn, f)
@@ -174,17 +182,8 @@ def test_stored_weekly_review_is_the_computed_one(rolled):
     assert report.reviews == 1
     rules = load_warning_rules()
     f = AreaFilter(start=END, end=END, district="330105")
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_a):
-        seen.append(statement)
-
-    event.listen(with_rollup, "before_cursor_execute", spy)
-    try:
-        with with_rollup.connect() as conn:
-            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
-    finally:
-        event.remove(with_rollup, "before_cursor_execute", spy)
+    with statements(with_rollup) as seen, with_rollup.connect() as conn:
+        got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
     assert any("rollup_review" in s for s in seen)
     # Read, not computed (computing it runs some 50 statements; reading it
     # is the rollup's state, at most five, and the stored tables).
