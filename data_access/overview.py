@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from data_access import rollups
 from data_access.area import (
     area_extreme,
     area_streets,
-    clean_incidents,
     in_area,
     incident_code_filters,
 )
 from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading, incident, petition, street, warning
 from data_access.sqlfn import count_if
+from data_access.throughput import grouped_counts
 
 OPEN_STATUSES = ("open", "dispatched", "on_site")
 
@@ -35,34 +37,82 @@ def case_counts(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     whenever reported). Category/source filters apply; dates only to
     ``in_window``.
     """
+    state = rollups.state(conn, now)
+    day_sums = state is not None and state.day_counts(f)
+    live: list[ColumnElement[bool]] = []
+    if day_sums:  # rolled-up cases come from rollup_case_day
+        assert state is not None
+        live_rows = rollups.is_live(incident, state.sealed_until)
+        if state.live_ids:
+            live_rows = or_(live_rows, incident.c.id.in_(state.live_ids))
+        live.append(live_rows)
+    counts = [int(v or 0) for v in conn.execute(_distinct_counts(incident, f, now, *live)).one()]
+    if day_sums:
+        assert state is not None
+        rolled = _day_counts(conn, f, now)
+        if state.changed_ids:  # rolled up, and read live as well: counted twice
+            changed = rollups.rollup_case.c.id.in_(state.changed_ids)
+            twice = conn.execute(_distinct_counts(rollups.rollup_case, f, now, changed)).one()
+            rolled = [a - int(b or 0) for a, b in zip(rolled, twice, strict=True)]
+        counts = [a + b for a, b in zip(counts, rolled, strict=True)]
+    return pd.DataFrame([[int(v or 0) for v in counts]], columns=CASE_COUNT_COLUMNS)
+
+
+def _today_monday(now: datetime) -> tuple[datetime, datetime]:
     midnight = datetime.combine(now.date(), time.min)
-    monday = midnight - timedelta(days=now.weekday())
+    return midnight, midnight - timedelta(days=now.weekday())
+
+
+def _distinct_counts(table: Any, f: AreaFilter, now: datetime, *conds: Any) -> Any:
+    """The SELECT of :func:`case_counts`' five figures over ``table``
+    (``incident`` or ``rollup_case``) where ``conds`` hold."""
+    midnight, monday = _today_monday(now)
     # Counts need no row-level deduplication: COUNT(DISTINCT id) counts a
     # duplicated id once, and skips the costly window function.
-    conds = [
-        in_area(incident.c.street_code, f),
-        incident.c.reported_at <= now,
-        *incident_code_filters(f),
-    ]
-    in_window = and_(incident.c.reported_at >= f.start_ts, incident.c.reported_at < f.end_ts)
+    in_window = and_(table.c.reported_at >= f.start_ts, table.c.reported_at < f.end_ts)
 
     def distinct_ids(cond: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.count(func.distinct(case((cond, incident.c.id))))
+        return func.count(func.distinct(case((cond, table.c.id))))
 
     # Every count but the backlog needs only rows since the earlier of the
     # window's start and Monday; the backlog needs only open rows. Saying so
     # lets the database read two index ranges instead of the area's history.
     since = min(f.start_ts, monday)
-    conds.append(or_(incident.c.reported_at >= since, incident.c.status.in_(OPEN_STATUSES)))
-    q = select(
-        distinct_ids(incident.c.reported_at >= midnight),
-        distinct_ids(incident.c.reported_at >= monday),
+    return select(
+        distinct_ids(table.c.reported_at >= midnight),
+        distinct_ids(table.c.reported_at >= monday),
         distinct_ids(in_window),
-        distinct_ids(and_(in_window, incident.c.status == "closed")),
-        distinct_ids(incident.c.status.in_(OPEN_STATUSES)),
-    ).where(*conds)
-    row = conn.execute(q).one()
-    return pd.DataFrame([[int(v or 0) for v in row]], columns=CASE_COUNT_COLUMNS)
+        distinct_ids(and_(in_window, table.c.status == "closed")),
+        distinct_ids(table.c.status.in_(OPEN_STATUSES)),
+    ).where(
+        in_area(table.c.street_code, f),
+        table.c.reported_at <= now,
+        *incident_code_filters(f, table),
+        or_(table.c.reported_at >= since, table.c.status.in_(OPEN_STATUSES)),
+        *conds,
+    )
+
+
+def _day_counts(conn: Connection, f: AreaFilter, now: datetime) -> list[int]:
+    """:func:`case_counts`' figures over the rolled-up cases, from their
+    per-day sums (a settled case is never in the backlog)."""
+    midnight, monday = _today_monday(now)
+    day = rollups.rollup_case_day
+    in_window = and_(day.c.day >= f.start.isoformat(), day.c.day <= f.end.isoformat())
+
+    def summed(cond: ColumnElement[bool], col: str = "cases") -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((cond, day.c[col]), else_=0)), 0)
+
+    q = select(
+        summed(day.c.day >= midnight.date().isoformat()),
+        summed(day.c.day >= monday.date().isoformat()),
+        summed(in_window),
+        summed(in_window, "closed"),
+    ).where(
+        in_area(day.c.street_code, f),
+        day.c.day >= min(f.start, monday.date()).isoformat(),
+    )
+    return [int(v or 0) for v in conn.execute(q).one()] + [0]
 
 
 def active_red_warnings(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
@@ -151,26 +201,21 @@ def street_summary(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFra
     ``closed``, ``cancelled``, ``open_backlog`` (of those, still
     open/dispatched/on_site). Streets with no cases have zeros.
     """
-    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
-    per_street = (
-        select(
-            inc.c.street_code,
+
+    def counts(inc: Subquery) -> list[Any]:
+        return [
             func.count().label("cases"),
             count_if(inc.c.status == "closed").label("closed"),
             count_if(inc.c.status == "cancelled").label("cancelled"),
             count_if(inc.c.status.in_(OPEN_STATUSES)).label("open_backlog"),
-        )
-        .group_by(inc.c.street_code)
-        .subquery("per_street")
+        ]
+
+    # Per street through the rollup's day sums where they apply.
+    per_street = grouped_counts(conn, f, now, "street", counts)
+    codes = conn.execute(area_streets(f).order_by(street.c.code)).scalars().all()
+    frame = pd.DataFrame({"street_code": codes}).merge(
+        per_street.rename(columns={"key": "street_code"}), on="street_code", how="left"
     )
-    area = area_streets(f).subquery("area")
-    q = (
-        select(
-            area.c.code,
-            *(func.coalesce(per_street.c[c], 0) for c in STREET_SUMMARY_COLUMNS[1:]),
-        )
-        .select_from(area.outerjoin(per_street, per_street.c.street_code == area.c.code))
-        .order_by(area.c.code)
-    )
-    frame = pd.DataFrame(conn.execute(q).all(), columns=STREET_SUMMARY_COLUMNS)
-    return frame.astype({c: "int64" for c in STREET_SUMMARY_COLUMNS[1:]})
+    for c in STREET_SUMMARY_COLUMNS[1:]:
+        frame[c] = pd.to_numeric(frame[c]).fillna(0).astype("int64")
+    return frame[STREET_SUMMARY_COLUMNS]

@@ -51,6 +51,8 @@ QUERIES = {
         c, f, NOW, CFG, by="category"
     ),
     "ontime_by_milestone": lambda c, f: throughput.ontime_by_milestone(c, f, NOW, CFG, "street"),
+    "ontime_area": lambda c, f: throughput.ontime_by_milestone(c, f, NOW, CFG),
+    "case_counts": lambda c, f: overview.case_counts(c, f, NOW),
     "ontime_trend": lambda c, f: throughput.ontime_trend(c, f, NOW, CFG),
     "backlog_ageing": lambda c, f: throughput.backlog_ageing(c, f, NOW),
     "attention_cases": lambda c, f: throughput.attention_cases(c, f, NOW, CFG),
@@ -60,6 +62,16 @@ QUERIES = {
     "late_arrivals": lambda c, f: screen.late_arrivals(c, f, NOW, CFG, hours=72),
     "case_mix": lambda c, f: weekly.case_mix(c, f, NOW, WEEKS),
     "case_flow": lambda c, f: weekly.case_flow(c, f, NOW, WEEKS, by="street"),
+}
+
+
+#: The queries that read the rolled-up cases' per-day sums (without code filters).
+DAY_QUERIES = {
+    "case_throughput_street",
+    "ontime_by_milestone",
+    "ontime_area",
+    "case_counts",
+    "street_summary",
 }
 
 
@@ -166,8 +178,12 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     with without.connect() as conn:
         assert rollups.state(conn, NOW) is None
         want = QUERIES[name](conn, f)
-    if name != "backlog_ageing":  # open cases only: read by index from the source
+    # backlog_ageing: open cases only, read by index from the source;
+    # case_counts with code filters: distinct ids counted in the source.
+    if name != "backlog_ageing" and (name, fname) != ("case_counts", "narrow"):
         assert any("rollup_case" in s for s in seen), "the rollup was not read"
+    by_day = any("rollup_case_day" in s for s in seen)
+    assert by_day == (name in DAY_QUERIES and fname != "narrow"), "per-day sums (not) read"
     assert len(want) > 0 or name in ("late_arrivals", "repeat_hotspots"), "nothing compared"
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
@@ -212,10 +228,29 @@ def test_changed_rows_are_read_live(rolled):
     with_rollup, without, _, _ = rolled
     with with_rollup.connect() as conn:
         got = overview.street_summary(conn, GONGSHU_WEEK, NOW)
+        # Both are rolled up and subtracted from the per-day sums.
+        assert len(rollups.state(conn, NOW).changed_ids) == 2
     with without.connect() as conn:
         want = overview.street_summary(conn, GONGSHU_WEEK, NOW)
     assert got["open_backlog"].sum() == want["open_backlog"].sum() > 0
     assert got["cases"].sum() == want["cases"].sum()
+
+
+def test_other_targets_judge_the_cases_not_the_day_sums(rolled):
+    """The per-day judgements hold for the targets they were made under: a
+    site whose targets changed since the refresh gets its own judgements."""
+    with_rollup, without, _, _ = rolled
+    stricter = replace(
+        CFG, default_targets=replace(CFG.default_targets, minutes=(("arrived", 7.0),))
+    )
+    with statements(with_rollup) as seen, with_rollup.connect() as conn:
+        assert not rollups.state(conn, NOW).day_counts(WHOLE, stricter)
+        got = throughput.case_throughput(conn, WHOLE, NOW, stricter)
+    assert not any("rollup_case_day" in s for s in seen)
+    with without.connect() as conn:
+        want = throughput.case_throughput(conn, WHOLE, NOW, stricter)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert got["arrived_late"].sum() > 0
 
 
 def test_fallbacks_read_the_source(rolled, tmp_path):
