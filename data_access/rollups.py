@@ -24,6 +24,13 @@ computed, on every page. The rollup does that work once:
     category, source or status filter read a year of the city from its
     ~70,000 rows instead of 2.5 M cases; the targets' fingerprint is
     recorded, and a site whose targets changed since reads the cases.
+``rollup_stage_week``
+    Per street, ISO week and stage, the sorted stage minutes (float64,
+    little-endian) of the rolled-up cases whose time counts (live, the
+    milestone recorded and in order), for every week that ended before the
+    seal. Exact medians and P90s cannot be summed from parts; these let a
+    query take them over a year of the city from 40,000 stored arrays
+    (~80 MB) instead of sorting 10 M durations in the database (3.8 s).
 ``rollup_meta``
     One row: ``sealed_until``, ``refreshed_at``, rows, seconds, the
     longest reported-to-closed time of a rolled-up case, and the
@@ -142,6 +149,16 @@ rollup_case_day = Table(
     Index("ix_rollup_case_day_day", "day"),
 )
 
+rollup_stage_week = Table(
+    "rollup_stage_week",
+    rollup_metadata,
+    Column("street_code", incident.c.street_code.type, primary_key=True),
+    Column("week", String(10), primary_key=True),  # the Monday, ISO date
+    Column("stage", String(16), primary_key=True),  # a milestone
+    Column("n", Integer, nullable=False),
+    Column("payload", LargeBinary(length=2**24), nullable=False),  # sorted <f8 values
+)
+
 rollup_dup_id = Table(
     "rollup_dup_id",
     rollup_metadata,
@@ -178,6 +195,8 @@ rollup_meta = Table(
     Column("max_closed_min", Float),
     # targets_fingerprint() of the configuration rollup_case_day was judged under.
     Column("day_targets", String(64)),
+    # The first Monday after the last week in rollup_stage_week (NULL: none).
+    Column("stage_weeks_until", DateTime),
 )
 
 #: Changes whenever the weekly review's computation does: stored reviews of
@@ -209,6 +228,7 @@ class RollupState:
     changed_ids: tuple[str, ...] = ()
     max_closed_min: float | None = None
     day_targets: str | None = None
+    stage_weeks_until: datetime | None = None
 
     def day_counts(self, f: Any, cfg: Any = None) -> bool:
         """Whether ``rollup_case_day`` may stand for the rolled-up cases of
@@ -300,6 +320,7 @@ def _read_state(conn: Connection) -> RollupState | None:
             rollup_meta.c.rows,
             rollup_meta.c.max_closed_min,
             rollup_meta.c.day_targets,
+            rollup_meta.c.stage_weeks_until,
         )
     ).first()
     if row is None:
@@ -340,7 +361,7 @@ def _read_state(conn: Connection) -> RollupState | None:
     if len(dups) + len(changed) > MAX_LISTED_IDS:
         return None
     longest = None if row[3] is None else float(row[3])
-    return RollupState(sealed, row[1], int(row[2]), dups, changed, longest, row[4])
+    return RollupState(sealed, row[1], int(row[2]), dups, changed, longest, row[4], row[5])
 
 
 @dataclass(frozen=True)
@@ -533,6 +554,7 @@ def refresh(
         conn.execute(
             insert(rollup_case_day).from_select(list(by_day.selected_columns.keys()), by_day)
         )
+        weeks_until = _store_stage_weeks(conn, cfg, sealed)
         seconds = time.perf_counter() - started
         conn.execute(
             insert(rollup_meta).values(
@@ -543,6 +565,7 @@ def refresh(
                 seconds=seconds,
                 max_closed_min=None if longest is None else float(longest),
                 day_targets=targets_fingerprint(cfg),
+                stage_weeks_until=weeks_until,
             )
         )
     _analyze(engine)
@@ -557,6 +580,52 @@ def refresh(
     return RefreshReport(
         sealed, rows, dups, case_seconds, stored, time.perf_counter() - started - case_seconds
     )
+
+
+def _store_stage_weeks(conn: Connection, cfg: Any, sealed: datetime) -> datetime | None:
+    """Fill ``rollup_stage_week`` from ``rollup_case``, one week at a time
+    (bounded memory), for every ISO week that ended by ``sealed``. Returns
+    the Monday after the last stored week, None when none ended."""
+    from datetime import timedelta
+
+    from data_access.throughput import stage_time_select
+
+    first = conn.execute(select(func.min(rollup_case.c.reported_at))).scalar()
+    if first is None:
+        return None
+    first = pd.Timestamp(first).to_pydatetime()
+    monday = datetime.combine(first.date() - timedelta(days=first.weekday()), dtime.min)
+    until = None
+    while monday + timedelta(days=7) <= sealed:
+        nxt = monday + timedelta(days=7)
+        q = stage_time_select(cfg, sealed, conn.dialect.name, monday, nxt)
+        frame = pd.DataFrame(conn.execute(q).all(), columns=["street_code", *MILESTONES])
+        rows = []
+        for m in MILESTONES:
+            values = frame[["street_code", m]].dropna()
+            values = values.sort_values(["street_code", m], kind="stable")
+            for code, part in values.groupby("street_code", sort=False):
+                array = part[m].to_numpy(dtype="<f8")
+                rows.append(
+                    {
+                        "street_code": code,
+                        "week": monday.date().isoformat(),
+                        "stage": m,
+                        "n": len(array),
+                        "payload": array.tobytes(),
+                    }
+                )
+        if rows:
+            conn.execute(insert(rollup_stage_week), rows)
+        monday = until = nxt
+    return until
+
+
+def stage_arrays(payload: bytes) -> Any:
+    """A ``rollup_stage_week`` payload as a float64 numpy array."""
+    import numpy as np
+
+    return np.frombuffer(payload, dtype="<f8")
 
 
 def _upgrade(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 import pandas as pd
@@ -258,10 +258,12 @@ def case_throughput(
     frame = grouped_counts(
         conn, f, now, by, lambda inc: _throughput_counts(inc, cfg, now, d, by), cfg
     )
-    inc = _prepared(clean_incidents(f, now, rollup=rollups.state(conn, now), stages=d), cfg, now, d)
-    key = inc.c[GROUPS[by]]
-    judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
-    stats = _stage_stats(conn, inc, judged, key)
+    stats = _stage_stats_stored(conn, f, now, cfg) if by == "street" else None
+    if stats is None:
+        state = rollups.state(conn, now)
+        inc = _prepared(clean_incidents(f, now, rollup=state, stages=d), cfg, now, d)
+        judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
+        stats = _stage_stats(conn, inc, judged, inc.c[GROUPS[by]])
 
     if by == "street":
         area = pd.DataFrame(conn.execute(area_streets(f)).all(), columns=["key", "district"])
@@ -402,6 +404,34 @@ def _day_sums(conn: Connection, f: AreaFilter, names: list[str], by: str | None)
     return frame[["key", *names]]
 
 
+def stage_time_select(
+    cfg: SiteConfig, sealed: datetime, dialect: str, start: datetime, end: datetime
+) -> Any:
+    """The SELECT that gives ``rollup_stage_week`` its values: per rolled-up
+    case reported in ``[start, end)``, its street and each milestone's
+    minutes where that time counts (see :func:`_judge`), else NULL."""
+    from data_access.rollups import rollup_case
+    from data_access.schema import street
+
+    rows = (
+        select(*rollup_case.c, street.c.district_code)
+        .join(street, street.c.code == rollup_case.c.street_code)
+        .where(rollup_case.c.reported_at >= start, rollup_case.c.reported_at < end)
+        .subquery("rolled")
+    )
+    inc = _prepared(rows, cfg, sealed, dialect)
+    return select(inc.c.street_code, *_stage_values(inc, cfg, sealed, dialect))
+
+
+def _stage_values(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list[Any]:
+    """Per milestone, the row's minutes where its time counts, else NULL."""
+    out = []
+    for m in MILESTONES:
+        j = _judge(inc, cfg, m, now, d)
+        out.append(case((j.timed, j.elapsed), else_=None).label(m))
+    return out
+
+
 def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
     """The SELECT that fills ``rollup_case_day`` from ``rollup_case``: per
     street and local day, the counts of :func:`case_throughput` that a
@@ -423,6 +453,103 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
         day.label("day"),
         *(labelled[n] for n in DAY_COUNTS),
     ).group_by(inc.c.street_code, day)
+
+
+def _stored_weeks(f: AreaFilter, state: rollups.RollupState) -> tuple[datetime, datetime] | None:
+    """``[first Monday, Monday after the last)`` of the ISO weeks inside the
+    window that ``rollup_stage_week`` holds, or None when there is none."""
+    if state.stage_weeks_until is None:
+        return None
+    first = datetime.combine(f.start + timedelta(days=(7 - f.start.weekday()) % 7), time.min)
+    end = min(f.end_ts, state.stage_weeks_until)
+    last = first + timedelta(days=7 * ((end - first).days // 7))
+    return (first, last) if last > first else None
+
+
+def _stage_stats_stored(
+    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
+) -> pd.DataFrame | None:
+    """:func:`_stage_stats` per street with the rolled-up weeks' sorted
+    stage minutes read from ``rollup_stage_week``: whole weeks inside the
+    window come from there, the rest (the days before the first and after
+    the last such week, and the live part) from rows, the rolled-up values
+    of ids changed since the refresh are taken out, and the exact
+    percentiles are computed here, as pandas' ``quantile`` and PostgreSQL's
+    ``percentile_cont`` compute them. None when the rollup has no such week
+    for the filter (or a code filter applies): the caller computes them in
+    the database."""
+    import numpy as np
+
+    state = rollups.state(conn, now)
+    if state is None or not state.day_counts(f):
+        return None
+    span = _stored_weeks(f, state)
+    if span is None:
+        return None
+    d = conn.dialect.name
+
+    def times(part: str, spans: list[tuple[datetime, datetime]]) -> dict[tuple[str, str], Any]:
+        """The part's timed values per (street, stage), as arrays."""
+        inc = clean_incidents(f, now, rollup=state, stages=d, part=part, rolled_spans=spans)
+        inc = _prepared(inc, cfg, now, d)
+        q = select(inc.c.street_code, *_stage_values(inc, cfg, now, d))
+        # Plain tuples: pandas probes every SQLAlchemy Row for namedtuple
+        # fields (0.6 s for 100,000 rows).
+        rows = pd.DataFrame.from_records(
+            [tuple(r) for r in conn.execute(q)], columns=["street_code", *MILESTONES]
+        )
+        out = {}
+        for m in MILESTONES:
+            for code, part_ in rows[["street_code", m]].dropna().groupby("street_code"):
+                out[(str(code), m)] = part_[m].to_numpy(dtype=float)
+        return out
+
+    # Everything but the stored weeks: the window's days outside them, and the live part.
+    rest = times("all", [(f.start_ts, span[0]), (span[1], f.end_ts)])
+    # Held by the stored weeks, but not clean cases (read live instead).
+    changed = times("changed", [span]) if state.changed_ids else {}
+    stats: dict[str, dict[str, Any]] = {}
+
+    def finish(code: str, m: str, parts: list[Any]) -> None:
+        array = np.sort(np.concatenate([*parts, rest.pop((code, m), np.empty(0))]))
+        for v in changed.get((code, m), ()):
+            at = int(np.searchsorted(array, v))
+            if at < len(array) and array[at] == v:
+                array = np.delete(array, at)
+        row = stats.setdefault(code, {"key": code})
+        row[f"{m}_timed"] = float(len(array))
+        if len(array):
+            median, p90 = np.quantile(array, [p for _, p in STAGE_STATS])
+            row[f"{m}_median_min"], row[f"{m}_p90_min"] = float(median), float(p90)
+
+    # One street's arrays at a time (a year of the city is ~80 MB of them),
+    # streamed in the primary key's order.
+    stored = rollups.rollup_stage_week
+    area = area_streets(f).subquery("stage_street")
+    q = (
+        select(stored.c.street_code, stored.c.stage, stored.c.payload)
+        .join(area, area.c.code == stored.c.street_code)
+        .where(
+            stored.c.week >= span[0].date().isoformat(), stored.c.week < span[1].date().isoformat()
+        )
+        .order_by(stored.c.street_code)
+    )
+    street: str | None = None
+    arrays: dict[str, list[Any]] = {}
+    for code, stage, payload in conn.execution_options(stream_results=True, yield_per=2000).execute(
+        q
+    ):
+        if code != street:
+            for m, parts in arrays.items():
+                finish(street, m, parts)  # type: ignore[arg-type]
+            street, arrays = code, {}
+        arrays.setdefault(stage, []).append(rollups.stage_arrays(payload))
+    for m, parts in arrays.items():
+        finish(street, m, parts)  # type: ignore[arg-type]
+    for code, m in list(rest):  # streets and stages with no stored week
+        finish(code, m, [])
+    cols = ["key"] + [f"{m}_{s}" for m in MILESTONES for s in ("timed", "median_min", "p90_min")]
+    return pd.DataFrame(list(stats.values()), columns=cols)
 
 
 def _stage_stats(

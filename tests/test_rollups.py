@@ -113,8 +113,9 @@ def rolled(request, tmp_path_factory):
 
 def _change_after_refresh(writer) -> None:
     """What a source system does after the refresh: a second copy of a
-    rolled-up case arrives (reported after the seal), and a rolled-up case
-    in 拱墅 is reopened."""
+    rolled-up case arrives (reported after the seal), and two rolled-up
+    cases are reopened: a recent one in 拱墅, and one in 上城 from a week
+    whose stage times the rollup stores (rollup_stage_week)."""
     with writer.begin() as conn:
         ids = conn.execute(
             select(rollup_case.c.id, rollup_case.c.street_code)
@@ -133,9 +134,21 @@ def _change_after_refresh(writer) -> None:
             "status": "open",
         }
         conn.execute(insert(incident).values(**later))
+        older = conn.execute(
+            select(rollup_case.c.id)
+            .where(
+                rollup_case.c.street_code.like("330102%"),  # not in the stored review
+                rollup_case.c.status == "closed",
+                rollup_case.c.arrived_at.is_not(None),
+                rollup_case.c.reported_at >= REFRESHED - timedelta(days=12),
+                rollup_case.c.reported_at < REFRESHED - timedelta(days=9),
+            )
+            .order_by(rollup_case.c.id)
+            .limit(1)
+        ).scalar_one()
         conn.execute(
             update(incident)
-            .where(incident.c.id == reopened)
+            .where(incident.c.id.in_([reopened, older]))
             .values(status="open", closed_at=None, outcome=None)
         )
 
@@ -184,6 +197,10 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
         assert any("rollup_case" in s for s in seen), "the rollup was not read"
     by_day = any("rollup_case_day" in s for s in seen)
     assert by_day == (name in DAY_QUERIES and fname != "narrow"), "per-day sums (not) read"
+    # Stored weeks of stage times: whole weeks ended before the seal (the
+    # 拱墅 week has none), no code filter.
+    stored = any("rollup_stage_week" in s for s in seen)
+    assert stored == ((name, fname) == ("case_throughput_street", "whole")), "stage weeks"
     assert len(want) > 0 or name in ("late_arrivals", "repeat_hotspots"), "nothing compared"
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
@@ -229,7 +246,7 @@ def test_changed_rows_are_read_live(rolled):
     with with_rollup.connect() as conn:
         got = overview.street_summary(conn, GONGSHU_WEEK, NOW)
         # Both are rolled up and subtracted from the per-day sums.
-        assert len(rollups.state(conn, NOW).changed_ids) == 2
+        assert len(rollups.state(conn, NOW).changed_ids) == 3
     with without.connect() as conn:
         want = overview.street_summary(conn, GONGSHU_WEEK, NOW)
     assert got["open_backlog"].sum() == want["open_backlog"].sum() > 0
