@@ -14,8 +14,10 @@ computed, on every page. The rollup does that work once:
     Ids that occurred more than once at refresh time (their rows are never
     rolled up).
 ``rollup_open_id``
-    Ids that had a row not settled at refresh time (so that a case settled
-    then and reopened since is found without probing every open case).
+    Ids that had a row not settled at refresh time: a case settled then and
+    reopened since is found without probing every open case, and a case
+    open then and settled since (in no rolled-up table, and no longer
+    unsettled) is read live by its id.
 ``rollup_case_day``
     ``rollup_case`` summed per street and local day: case, status and
     camera counts, and each milestone's on-time / late / excluded
@@ -45,8 +47,9 @@ Queries then read clean incidents as the rollup's rows (none is a
 duplicate, so they need no deduplication) plus a *live* part from the
 source table, deduplicated as before: every row reported since the seal,
 every row not settled (open cases change), every copy of a rolled-up
-duplicate, and every copy of an id that has a live row (a new copy of a
-rolled-up case, or a reopened one: its rolled-up copy is then left out).
+duplicate, every copy of an id that has a live row (a new copy of a
+rolled-up case, or a reopened one: its rolled-up copy is then left out),
+and every copy of an id that was open at refresh time and is settled now.
 The two parts are disjoint and give the raw query's figures exactly, as
 of the refresh: ``tests/test_rollups.py`` compares every case query both
 ways on all three backends, with rows added after the refresh.
@@ -229,6 +232,9 @@ class RollupState:
     max_closed_min: float | None = None
     day_targets: str | None = None
     stage_weeks_until: datetime | None = None
+    #: Ids that were open at refresh time and have no unsettled row now
+    #: (closed or cancelled since): in no rolled-up table, so read live.
+    settled_ids: tuple[str, ...] = ()
 
     def day_counts(self, f: Any, cfg: Any = None) -> bool:
         """Whether ``rollup_case_day`` may stand for the rolled-up cases of
@@ -242,7 +248,7 @@ class RollupState:
     @property
     def live_ids(self) -> tuple[str, ...]:
         """Ids read from the source whatever their rows look like."""
-        return self.dup_ids + self.changed_ids
+        return self.dup_ids + self.changed_ids + self.settled_ids
 
 
 _DISABLED = "_ops_rollups_disabled"
@@ -358,10 +364,21 @@ def _read_state(conn: Connection) -> RollupState | None:
             }
         )
     )
-    if len(dups) + len(changed) > MAX_LISTED_IDS:
+    # Open at refresh time, settled since: neither rolled up nor unsettled.
+    settled_since = (
+        select(rollup_open_id.c.id)
+        .outerjoin(open_now, open_now.c.id == rollup_open_id.c.id)
+        .where(open_now.c.id.is_(None))
+        .order_by(rollup_open_id.c.id)
+        .limit(MAX_LISTED_IDS + 1)
+    )
+    settled = tuple(conn.execute(settled_since).scalars())
+    if len(dups) + len(changed) + len(settled) > MAX_LISTED_IDS:
         return None
     longest = None if row[3] is None else float(row[3])
-    return RollupState(sealed, row[1], int(row[2]), dups, changed, longest, row[4], row[5])
+    return RollupState(
+        sealed, row[1], int(row[2]), dups, changed, longest, row[4], row[5], settled_ids=settled
+    )
 
 
 @dataclass(frozen=True)

@@ -113,9 +113,10 @@ def rolled(request, tmp_path_factory):
 
 def _change_after_refresh(writer) -> None:
     """What a source system does after the refresh: a second copy of a
-    rolled-up case arrives (reported after the seal), and two rolled-up
-    cases are reopened: a recent one in 拱墅, and one in 上城 from a week
-    whose stage times the rollup stores (rollup_stage_week)."""
+    rolled-up case arrives (reported after the seal), two rolled-up cases
+    are reopened (a recent one in 拱墅, and one in 上城 from a week whose
+    stage times the rollup stores in rollup_stage_week), and a case open at
+    the refresh is closed."""
     with writer.begin() as conn:
         ids = conn.execute(
             select(rollup_case.c.id, rollup_case.c.street_code)
@@ -150,6 +151,25 @@ def _change_after_refresh(writer) -> None:
             update(incident)
             .where(incident.c.id.in_([reopened, older]))
             .values(status="open", closed_at=None, outcome=None)
+        )
+        # A case open at the refresh is closed since (it is in no rolled-up
+        # table, and no longer unsettled).
+        was_open = conn.execute(
+            select(incident.c.id)
+            .where(
+                incident.c.street_code.like("330106%"),  # not in the stored review
+                incident.c.status.in_(("open", "dispatched", "on_site")),
+                incident.c.category.not_in(NARROW.categories),  # keep its backlog
+                incident.c.reported_at >= REFRESHED.replace(hour=0, minute=0) - timedelta(days=1),
+                incident.c.reported_at < REFRESHED.replace(hour=0, minute=0),
+            )
+            .order_by(incident.c.reported_at.desc(), incident.c.id)
+            .limit(1)
+        ).scalar_one()
+        conn.execute(
+            update(incident)
+            .where(incident.c.id == was_open)
+            .values(status="closed", closed_at=NOW - timedelta(hours=1), outcome="resolved")
         )
 
 
@@ -246,7 +266,9 @@ def test_changed_rows_are_read_live(rolled):
     with with_rollup.connect() as conn:
         got = overview.street_summary(conn, GONGSHU_WEEK, NOW)
         # Both are rolled up and subtracted from the per-day sums.
-        assert len(rollups.state(conn, NOW).changed_ids) == 3
+        found = rollups.state(conn, NOW)
+        assert len(found.changed_ids) == 3
+        assert len(found.settled_ids) == 1  # open at refresh, closed since
     with without.connect() as conn:
         want = overview.street_summary(conn, GONGSHU_WEEK, NOW)
     assert got["open_backlog"].sum() == want["open_backlog"].sum() > 0
