@@ -22,13 +22,13 @@ import pytest
 from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
-from data_access import heatmap, overview, rollups, screen, throughput, weekly
+from data_access import heatmap, overview, quality, rollups, screen, throughput, weekly
 from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.demo import build_demo
 from data_access.filters import AreaFilter
 from data_access.rollups import rollup_case, rollup_dup_id, rollup_meta
-from data_access.schema import incident, metadata
+from data_access.schema import crowd_reading, incident, metadata
 from data_access.warning_rules import load_warning_rules
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
@@ -62,6 +62,7 @@ QUERIES = {
     "late_arrivals": lambda c, f: screen.late_arrivals(c, f, NOW, CFG, hours=72),
     "case_mix": lambda c, f: weekly.case_mix(c, f, NOW, WEEKS),
     "case_flow": lambda c, f: weekly.case_flow(c, f, NOW, WEEKS, by="street"),
+    "data_quality": lambda c, f: quality.data_quality(c, f, NOW, CFG),
 }
 
 
@@ -96,6 +97,7 @@ def rolled(request, tmp_path_factory):
     url, drop = scratch_database(request.param, tmp_path_factory)
     build_demo(url, days=21, seed=11, scale=0.12, end=NOW)
     writer = create_engine(url)
+    _bad_readings_before_refresh(writer)
     try:
         report = rollups.refresh(writer, REFRESHED, reviews=1, review_districts=["330105"])
         _change_after_refresh(writer)
@@ -109,6 +111,24 @@ def rolled(request, tmp_path_factory):
         writer.dispose()
         if drop:
             drop()
+
+
+def _bad_readings_before_refresh(writer) -> None:
+    """Crowd readings the data-quality page flags, before the seal (the
+    demo's are all later), so the rollup's per-day counts hold some."""
+    ts = REFRESHED - timedelta(days=2)
+    bad = [
+        {"street_code": None, "lat": 30.27, "lon": 120.15, "people": 5},
+        {"street_code": "330199999", "lat": 30.27, "lon": 120.15, "people": 5},
+        {"street_code": "330105001", "lat": None, "lon": None, "people": 5},
+        {"street_code": "330105001", "lat": 30.32, "lon": 120.14, "people": -3},
+        {"street_code": "330102001", "lat": 30.25, "lon": 120.17, "people": -1},
+    ]
+    with writer.begin() as conn:
+        conn.execute(
+            insert(crowd_reading),
+            [{"ts": ts, "cell_id": f"bad-{i}", **row} for i, row in enumerate(bad)],
+        )
 
 
 def _change_after_refresh(writer) -> None:
@@ -214,7 +234,8 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     # backlog_ageing: open cases only, read by index from the source;
     # case_counts with code filters: distinct ids counted in the source.
     if name != "backlog_ageing" and (name, fname) != ("case_counts", "narrow"):
-        assert any("rollup_case" in s for s in seen), "the rollup was not read"
+        table = "rollup_crowd_quality_day" if name == "data_quality" else "rollup_case"
+        assert any(table in s for s in seen), "the rollup was not read"
     by_day = any("rollup_case_day" in s for s in seen)
     assert by_day == (name in DAY_QUERIES and fname != "narrow"), "per-day sums (not) read"
     # Stored weeks of stage times: whole weeks ended before the seal (the
