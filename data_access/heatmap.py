@@ -72,7 +72,8 @@ def adaptive_cell_m(
     return size
 
 
-def _snap(lon: Any, lat: Any, cfg: SiteConfig, cell_m: float, dialect: str) -> tuple[Any, Any]:
+def snap(lon: Any, lat: Any, cfg: SiteConfig, cell_m: float, dialect: str) -> tuple[Any, Any]:
+    """``gx``, ``gy``: the cell of ``cell_m`` metres holding each point."""
     step_lon, step_lat = cell_steps(cfg, cell_m)
     return (
         grid_index(lon, literal(step_lon, Float), dialect).label("gx"),
@@ -193,7 +194,7 @@ def crowd_cells(conn: Connection, f: AreaFilter, ts: datetime, cfg: SiteConfig) 
         frame = pd.DataFrame(conn.execute(q).all(), columns=CROWD_CELL_COLUMNS[:-1])
     else:
         src = rows.subquery("r")
-        gx, gy = _snap(src.c.lon, src.c.lat, cfg, cell_m, conn.dialect.name)
+        gx, gy = snap(src.c.lon, src.c.lat, cfg, cell_m, conn.dialect.name)
         snapped = select(gx, gy, src.c.lat, src.c.lon, src.c.people, src.c.street_code).subquery(
             "s"
         )
@@ -343,6 +344,106 @@ def venue_load(conn: Connection, f: AreaFilter, ts: datetime, cfg: SiteConfig) -
 # Incidents
 
 
+def map_cell_m(conn: Connection, f: AreaFilter, cfg: SiteConfig, rows: Any = None) -> float:
+    """The incident map's cell size for ``f``'s area: from its streets'
+    extent, else (streets without points) from the extent of ``rows``."""
+    extent = _street_extent(conn, f, cfg) or (_extent(conn, rows) if rows is not None else None)
+    return adaptive_cell_m(extent, cfg.map.incident_cell_m, cfg.map.max_cells)
+
+
+def _stored_cells(
+    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, cell_m: float
+) -> pd.DataFrame | None:
+    """:func:`incident_cells` with the rolled-up cases of the ISO weeks
+    inside the window read from ``rollup_cell_week`` (sums per street and
+    cell), the rest of the window and the live part snapped from rows, and
+    the stored weeks' rows of ids changed since the refresh taken out. None
+    when the rollup does not hold this cell size, these weeks, this
+    configuration's box, or a code filter applies."""
+    state = rollups.state(conn, now)
+    if state is None or not state.day_counts(f, cfg) or repr(cell_m) not in state.cell_levels:
+        return None
+    span = state.stored_weeks(f)
+    if span is None:
+        return None
+    d = conn.dialect.name
+    keys = ["street_code", "gx", "gy"]
+    sums = ["cases", "open", "sum_lat", "sum_lon"]
+    week = rollups.rollup_cell_week
+    area = area_streets(f).subquery("cell_street")
+    q = (
+        select(
+            week.c.street_code,
+            week.c.gx,
+            week.c.gy,
+            func.sum(week.c.cases),
+            literal(0),
+            func.sum(week.c.sum_lat),
+            func.sum(week.c.sum_lon),
+        )
+        .join(area, area.c.code == week.c.street_code)
+        .where(
+            week.c.cell_m == repr(cell_m),
+            week.c.week >= span[0].date().isoformat(),
+            week.c.week < span[1].date().isoformat(),
+        )
+        .group_by(week.c.street_code, week.c.gx, week.c.gy)
+    )
+    parts = [pd.DataFrame(conn.execute(q).all(), columns=keys + sums)]
+
+    def snapped(part: str, spans: list[tuple[datetime, datetime]]) -> pd.DataFrame:
+        inc = clean_incidents(f, now, rollup=state, part=part, rolled_spans=spans)
+        gx, gy = snap(inc.c.lon, inc.c.lat, cfg, cell_m, d)
+        rows = (
+            select(inc.c.street_code, gx, gy, inc.c.lat, inc.c.lon, inc.c.status)
+            .where(in_bounds(inc.c.lat, inc.c.lon, cfg.bounds))
+            .subquery("rest")
+        )
+        q = select(
+            rows.c.street_code,
+            rows.c.gx,
+            rows.c.gy,
+            func.count(),
+            count_if(rows.c.status.in_(("open", "dispatched", "on_site"))),
+            func.sum(rows.c.lat),
+            func.sum(rows.c.lon),
+        ).group_by(rows.c.street_code, rows.c.gx, rows.c.gy)
+        return pd.DataFrame(conn.execute(q).all(), columns=keys + sums)
+
+    parts.append(snapped("all", [(f.start_ts, span[0]), (span[1], f.end_ts)]))
+    if state.changed_ids:
+        changed = snapped("changed", [span])
+        changed[sums] = -changed[sums].apply(pd.to_numeric)
+        parts.append(changed)
+    both = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    if both.empty:
+        return pd.DataFrame(columns=INCIDENT_CELL_COLUMNS)
+    both[sums] = both[sums].apply(pd.to_numeric)
+    per_street = both.groupby(keys, as_index=False)[sums].sum()
+    per_street = per_street[per_street["cases"] > 0]
+    cells = per_street.groupby(["gx", "gy"], as_index=False).agg(
+        cases=("cases", "sum"),
+        open=("open", "sum"),
+        sum_lat=("sum_lat", "sum"),
+        sum_lon=("sum_lon", "sum"),
+        street_code=("street_code", "max"),
+    )
+    cells["lat"] = cells["sum_lat"] / cells["cases"]
+    cells["lon"] = cells["sum_lon"] / cells["cases"]
+    cells["cell_m"] = float(cell_m)
+    frame = cells.sort_values(["gx", "gy"], ignore_index=True)[INCIDENT_CELL_COLUMNS]
+    return frame.astype(
+        {
+            "gx": "int64",
+            "gy": "int64",
+            "lat": "float64",
+            "lon": "float64",
+            "cases": "int64",
+            "open": "int64",
+        }
+    )
+
+
 def _mapped_incidents(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig) -> Any:
     inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
     return inc, select(inc).where(in_bounds(inc.c.lat, inc.c.lon, cfg.bounds))
@@ -361,10 +462,12 @@ def incident_cells(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConf
     ``street_code`` (of one of them), ``cell_m`` (cell size, metres).
     """
     _, rows = _mapped_incidents(conn, f, now, cfg)
-    extent = _street_extent(conn, f, cfg) or _extent(conn, rows)
-    cell_m = adaptive_cell_m(extent, cfg.map.incident_cell_m, cfg.map.max_cells)
+    cell_m = map_cell_m(conn, f, cfg, rows)
+    stored = _stored_cells(conn, f, now, cfg, cell_m)
+    if stored is not None:
+        return stored
     src = rows.subquery("m")
-    gx, gy = _snap(src.c.lon, src.c.lat, cfg, cell_m, conn.dialect.name)
+    gx, gy = snap(src.c.lon, src.c.lat, cfg, cell_m, conn.dialect.name)
     snapped = select(gx, gy, src.c.lat, src.c.lon, src.c.status, src.c.street_code).subquery("s")
     is_open = snapped.c.status.in_(("open", "dispatched", "on_site"))
     q = (
@@ -399,9 +502,18 @@ def incident_unmapped(
 ) -> pd.DataFrame:
     """Cases of the window left off the map for NULL or out-of-bounds
     coordinates. Columns: ``rows`` (count), one row."""
-    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
-    q = select(func.count()).select_from(inc).where(~in_bounds(inc.c.lat, inc.c.lon, cfg.bounds))
-    return pd.DataFrame([[int(conn.execute(q).scalar() or 0)]], columns=UNMAPPED_COLUMNS)
+    from data_access.throughput import grouped_counts
+
+    def unmapped(inc: Any) -> list[Any]:
+        return [
+            func.count().label("cases"),
+            count_if(~in_bounds(inc.c.lat, inc.c.lon, cfg.bounds)).label("unmapped"),
+        ]
+
+    # Through the rollup's per-day counts where they apply.
+    found = grouped_counts(conn, f, now, None, unmapped, cfg)
+    rows = int(found["unmapped"].sum()) if len(found) else 0
+    return pd.DataFrame([[rows]], columns=UNMAPPED_COLUMNS)
 
 
 CASE_COLUMNS = [
@@ -436,7 +548,7 @@ def cell_cases(
     ``address``, ``reporter_name``, ``reporter_phone`` (masked).
     """
     inc, _ = _mapped_incidents(conn, f, now, cfg)
-    sgx, sgy = _snap(inc.c.lon, inc.c.lat, cfg, cell_m, conn.dialect.name)
+    sgx, sgy = snap(inc.c.lon, inc.c.lat, cfg, cell_m, conn.dialect.name)
     d = conn.dialect.name
     snapped = select(
         inc.c.id,
@@ -494,7 +606,7 @@ def repeat_hotspots(
     start = end - timedelta(days=cfg.hotspots.within_days)
     look_back = replace(f, start=start.date(), end=max(end.date(), start.date()))
     inc = clean_incidents(look_back, now, rollup=rollups.state(conn, now))
-    gx, gy = _snap(inc.c.lon, inc.c.lat, cfg, cfg.hotspots.grid_m, conn.dialect.name)
+    gx, gy = snap(inc.c.lon, inc.c.lat, cfg, cfg.hotspots.grid_m, conn.dialect.name)
     sub = (
         select(
             inc.c.category,

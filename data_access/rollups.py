@@ -33,6 +33,11 @@ computed, on every page. The rollup does that work once:
     seal. Exact medians and P90s cannot be summed from parts; these let a
     query take them over a year of the city from 40,000 stored arrays
     (~80 MB) instead of sorting 10 M durations in the database (3.8 s).
+``rollup_cell_week``
+    The incident map's cells of the rolled-up cases per street and ended
+    week, at the cell sizes the whole city and each district are drawn at:
+    cases, and the sums of their coordinates (a year of the city was a
+    2 s pass over 2.5 M cases).
 ``rollup_crowd_quality_day``
     The data-quality page's crowd checks over every reading before the
     seal, per recorded street code and day: readings, missing coordinates,
@@ -108,6 +113,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     or_,
     select,
     union_all,
@@ -144,6 +150,7 @@ DAY_COUNTS = (
     "camera_ai_cases",
     "camera_ai_cancelled",
     "excluded_cases",
+    "unmapped",
     *(f"{m}_{k}" for m in MILESTONES for k in ("on_time", "late", "excluded")),
 )
 
@@ -164,6 +171,19 @@ rollup_stage_week = Table(
     Column("stage", String(16), primary_key=True),  # a milestone
     Column("n", Integer, nullable=False),
     Column("payload", LargeBinary(length=2**24), nullable=False),  # sorted <f8 values
+)
+
+rollup_cell_week = Table(
+    "rollup_cell_week",
+    rollup_metadata,
+    Column("cell_m", String(32), primary_key=True),  # repr() of the cell size
+    Column("week", String(10), primary_key=True),  # the Monday, ISO date
+    Column("street_code", incident.c.street_code.type, primary_key=True),
+    Column("gx", Integer, primary_key=True),
+    Column("gy", Integer, primary_key=True),
+    Column("cases", Integer, nullable=False),
+    Column("sum_lat", Float(precision=53), nullable=False),
+    Column("sum_lon", Float(precision=53), nullable=False),
 )
 
 rollup_crowd_quality_day = Table(
@@ -210,10 +230,12 @@ rollup_meta = Table(
     # a rolled-up case reported longer ago than this before an instant was
     # closed by then (the weekly backlog reads only the rows near each week).
     Column("max_closed_min", Float),
-    # targets_fingerprint() of the configuration rollup_case_day was judged under.
+    # targets_fingerprint() of the configuration the sums were computed under.
     Column("day_targets", String(64)),
     # The first Monday after the last week in rollup_stage_week (NULL: none).
     Column("stage_weeks_until", DateTime),
+    # The cell sizes rollup_cell_week holds, repr()s joined by spaces.
+    Column("cell_levels", String(200)),
 )
 
 #: Changes whenever the weekly review's computation does: stored reviews of
@@ -246,9 +268,23 @@ class RollupState:
     max_closed_min: float | None = None
     day_targets: str | None = None
     stage_weeks_until: datetime | None = None
+    cell_levels: tuple[str, ...] = ()
     #: Ids that were open at refresh time and have no unsettled row now
     #: (closed or cancelled since): in no rolled-up table, so read live.
     settled_ids: tuple[str, ...] = ()
+
+    def stored_weeks(self, f: Any) -> tuple[datetime, datetime] | None:
+        """``[first Monday, Monday after the last)`` of the ISO weeks inside
+        ``f``'s window that the per-week tables hold, or None when none is."""
+        from datetime import timedelta
+
+        if self.stage_weeks_until is None:
+            return None
+        offset = (7 - f.start.weekday()) % 7
+        first = datetime.combine(f.start + timedelta(days=offset), dtime.min)
+        end = min(f.end_ts, self.stage_weeks_until)
+        last = first + timedelta(days=7 * ((end - first).days // 7))
+        return (first, last) if last > first else None
 
     def day_counts(self, f: Any, cfg: Any = None) -> bool:
         """Whether ``rollup_case_day`` may stand for the rolled-up cases of
@@ -303,11 +339,14 @@ def state(conn: Connection, now: datetime | None = None) -> RollupState | None:
 
 
 def targets_fingerprint(cfg: Any) -> str:
-    """The handling targets of a site configuration, as a short hash: the
-    judgements in ``rollup_case_day`` hold only under the same targets."""
+    """What the rolled-up sums were computed under, as a short hash: the
+    handling targets (the judgements in ``rollup_case_day``) and the map's
+    box and cell sizes (its ``unmapped`` count, ``rollup_cell_week``'s
+    cells). Any change means reading the cases."""
     sets = [("", cfg.default_targets), *cfg.target_overrides]
-    text = repr([(code, [t.get(m) for m in MILESTONES]) for code, t in sets])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    targets = [(code, [t.get(m) for m in MILESTONES]) for code, t in sets]
+    geometry = (cfg.bounds, cfg.map.incident_cell_m, cfg.map.max_cells)
+    return hashlib.sha256(repr((targets, geometry)).encode("utf-8")).hexdigest()
 
 
 def is_live(table: Any, sealed_until: datetime) -> ColumnElement[bool]:
@@ -341,6 +380,7 @@ def _read_state(conn: Connection) -> RollupState | None:
             rollup_meta.c.max_closed_min,
             rollup_meta.c.day_targets,
             rollup_meta.c.stage_weeks_until,
+            rollup_meta.c.cell_levels,
         )
     ).first()
     if row is None:
@@ -391,7 +431,16 @@ def _read_state(conn: Connection) -> RollupState | None:
         return None
     longest = None if row[3] is None else float(row[3])
     return RollupState(
-        sealed, row[1], int(row[2]), dups, changed, longest, row[4], row[5], settled_ids=settled
+        sealed,
+        row[1],
+        int(row[2]),
+        dups,
+        changed,
+        longest,
+        row[4],
+        row[5],
+        tuple((row[6] or "").split()),
+        settled_ids=settled,
     )
 
 
@@ -586,6 +635,7 @@ def refresh(
             insert(rollup_case_day).from_select(list(by_day.selected_columns.keys()), by_day)
         )
         weeks_until = _store_stage_weeks(conn, cfg, sealed)
+        levels = _store_cell_weeks(conn, cfg, weeks_until)
         conn.execute(
             insert(rollup_crowd_quality_day).from_select(
                 [c.name for c in rollup_crowd_quality_day.c],
@@ -603,6 +653,7 @@ def refresh(
                 max_closed_min=None if longest is None else float(longest),
                 day_targets=targets_fingerprint(cfg),
                 stage_weeks_until=weeks_until,
+                cell_levels=" ".join(levels),
             )
         )
     _analyze(engine)
@@ -656,6 +707,45 @@ def _store_stage_weeks(conn: Connection, cfg: Any, sealed: datetime) -> datetime
             conn.execute(insert(rollup_stage_week), rows)
         monday = until = nxt
     return until
+
+
+def _store_cell_weeks(conn: Connection, cfg: Any, until: datetime | None) -> list[str]:
+    """Fill ``rollup_cell_week`` for the rolled-up cases reported before
+    ``until`` (whole weeks), at the cell size of the whole city and of each
+    district (:func:`data_access.heatmap.map_cell_m`). Returns the sizes."""
+    from data_access.area import in_bounds
+    from data_access.filters import AreaFilter
+    from data_access.heatmap import map_cell_m, snap
+    from data_access.schema import district
+    from data_access.sqlfn import week_bucket
+
+    if until is None:
+        return []
+    day = until.date()
+    codes = [None, *conn.execute(select(district.c.code)).scalars()]
+    sizes = sorted(
+        {map_cell_m(conn, AreaFilter(start=day, end=day, district=c), cfg) for c in codes}
+    )
+    r = rollup_case.c
+    week = week_bucket(r.reported_at, conn.dialect.name)
+    for size in sizes:
+        gx, gy = snap(r.lon, r.lat, cfg, size, conn.dialect.name)
+        q = (
+            select(
+                literal(repr(size)),
+                week,
+                r.street_code,
+                gx,
+                gy,
+                func.count(),
+                func.sum(r.lat),
+                func.sum(r.lon),
+            )
+            .where(in_bounds(r.lat, r.lon, cfg.bounds), r.reported_at < until)
+            .group_by(week, r.street_code, gx, gy)
+        )
+        conn.execute(insert(rollup_cell_week).from_select([c.name for c in rollup_cell_week.c], q))
+    return [repr(s) for s in sizes]
 
 
 def _crowd_quality_select(sealed: datetime, dialect: str) -> Any:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -36,6 +36,7 @@ from data_access.area import (
     area_streets,
     clean_incidents,
     in_area,
+    in_bounds,
     milestone_column,
     milestone_in_order,
     target_minutes,
@@ -447,23 +448,15 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
     )
     inc = _prepared(rows, cfg, sealed, dialect)
     labelled = {c.name: c for c in _throughput_counts(inc, cfg, sealed, dialect, "street")}
+    labelled["unmapped"] = sqlfn.count_if(~in_bounds(inc.c.lat, inc.c.lon, cfg.bounds)).label(
+        "unmapped"
+    )
     day = sqlfn.day_bucket(inc.c.reported_at, dialect)
     return select(
         inc.c.street_code.label("street_code"),
         day.label("day"),
         *(labelled[n] for n in DAY_COUNTS),
     ).group_by(inc.c.street_code, day)
-
-
-def _stored_weeks(f: AreaFilter, state: rollups.RollupState) -> tuple[datetime, datetime] | None:
-    """``[first Monday, Monday after the last)`` of the ISO weeks inside the
-    window that ``rollup_stage_week`` holds, or None when there is none."""
-    if state.stage_weeks_until is None:
-        return None
-    first = datetime.combine(f.start + timedelta(days=(7 - f.start.weekday()) % 7), time.min)
-    end = min(f.end_ts, state.stage_weeks_until)
-    last = first + timedelta(days=7 * ((end - first).days // 7))
-    return (first, last) if last > first else None
 
 
 def _stage_stats_stored(
@@ -483,7 +476,7 @@ def _stage_stats_stored(
     state = rollups.state(conn, now)
     if state is None or not state.day_counts(f):
         return None
-    span = _stored_weeks(f, state)
+    span = state.stored_weeks(f)
     if span is None:
         return None
     d = conn.dialect.name

@@ -58,6 +58,7 @@ QUERIES = {
     "attention_cases": lambda c, f: throughput.attention_cases(c, f, NOW, CFG),
     "street_summary": lambda c, f: overview.street_summary(c, f, NOW),
     "incident_cells": lambda c, f: heatmap.incident_cells(c, f, NOW, CFG),
+    "incident_unmapped": lambda c, f: heatmap.incident_unmapped(c, f, NOW, CFG),
     "repeat_hotspots": lambda c, f: heatmap.repeat_hotspots(c, f, NOW, CFG),
     "late_arrivals": lambda c, f: screen.late_arrivals(c, f, NOW, CFG, hours=72),
     "case_mix": lambda c, f: weekly.case_mix(c, f, NOW, WEEKS),
@@ -73,6 +74,7 @@ DAY_QUERIES = {
     "ontime_area",
     "case_counts",
     "street_summary",
+    "incident_unmapped",
 }
 
 
@@ -242,6 +244,8 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     # 拱墅 week has none), no code filter.
     stored = any("rollup_stage_week" in s for s in seen)
     assert stored == ((name, fname) == ("case_throughput_street", "whole")), "stage weeks"
+    cells = any("rollup_cell_week" in s for s in seen)
+    assert cells == ((name, fname) == ("incident_cells", "whole")), "cell weeks"
     assert len(want) > 0 or name in ("late_arrivals", "repeat_hotspots"), "nothing compared"
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
