@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
@@ -16,6 +16,7 @@ from data_access.area import (
     area_streets,
     in_area,
     incident_code_filters,
+    live_parts,
 )
 from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading, incident, petition, street, warning
@@ -39,14 +40,12 @@ def case_counts(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     """
     state = rollups.state(conn, now)
     day_sums = state is not None and state.day_counts(f)
-    live: list[ColumnElement[bool]] = []
-    if day_sums:  # rolled-up cases come from rollup_case_day
+    source: Any = incident
+    if day_sums:  # rolled-up cases come from rollup_case_day; the rest, by index
         assert state is not None
-        live_rows = rollups.is_live(incident, state.sealed_until)
-        if state.live_ids:
-            live_rows = or_(live_rows, incident.c.id.in_(state.live_ids))
-        live.append(live_rows)
-    counts = [int(v or 0) for v in conn.execute(_distinct_counts(incident, f, now, *live)).one()]
+        parts = [select(*incident.c).where(c) for c in live_parts(state)]
+        source = union_all(*parts).subquery("live_rows")
+    counts = [int(v or 0) for v in conn.execute(_distinct_counts(source, f, now)).one()]
     if day_sums:
         assert state is not None
         rolled = _day_counts(conn, f, now)

@@ -107,8 +107,11 @@ incident = Table(
     # street; with the id, their ids are read from the index alone.
     Index("ix_incident_status_street", "status", "street_code", "id"),
     # Cases not settled, by time: the rollup's live part ("an unsettled
-    # status, reported in the window") reads them without scanning the window.
-    Index("ix_incident_status_reported", "status", "reported_at"),
+    # status, reported in the window") reads them without scanning the
+    # window; with the id, the rollup's state reads the open ids from the
+    # index alone (PostgreSQL preferred this index to the one above, and
+    # without the id it fetched 104,000 rows: 0.35 s against 0.09 s).
+    Index("ix_incident_status_reported", "status", "reported_at", "id"),
 )
 
 INCIDENT_STATUSES = ("open", "dispatched", "on_site", "closed", "cancelled")
