@@ -9,6 +9,7 @@ construction, and are counted by :mod:`data_access.quality` instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +32,30 @@ def area_streets(f: AreaFilter) -> Any:
         q = q.where(street.c.district_code == f.district)
     if f.streets:
         q = q.where(street.c.code.in_(f.streets))
+    if f.known_streets is not None:
+        q = q.where(street.c.code.in_(f.known_streets))
     return q
 
 
 def in_area(street_col: Any, f: AreaFilter) -> ColumnElement[bool]:
-    """``street_col IN (known streets of the area)``."""
+    """``street_col IN (known streets of the area)``: a subquery on
+    ``street``, or the literal list of ``f.known_streets``."""
+    if f.known_streets is not None:
+        return street_col.in_(f.known_streets)
     return street_col.in_(area_streets(f).with_only_columns(street.c.code).scalar_subquery())
+
+
+def resolve_streets(conn: Any, f: AreaFilter) -> AreaFilter:
+    """``f`` with ``known_streets`` read from ``street`` (one small query).
+
+    The dashboards do this on MariaDB/MySQL: given the district's streets
+    as a subquery, MariaDB 10.11 read a whole city's rows and kept the
+    district's; given them as a list, it reads the (street_code, …) index
+    ranges (one district's case counts: 3.6 s -> 0.4 s on the city)."""
+    if f.known_streets is not None:
+        return f
+    codes = conn.execute(area_streets(f).with_only_columns(street.c.code)).scalars().all()
+    return replace(f, known_streets=tuple(codes))
 
 
 def area_extreme(agg: Any, ts: Any, street_col: Any, f: AreaFilter, *conds: Any) -> Any:
@@ -79,6 +98,8 @@ def incident_code_filters(f: AreaFilter, table: Any = incident) -> list[ColumnEl
 
 def _case_conds(f: AreaFilter, now: datetime, window: bool, table: Any) -> list[Any]:
     conds = [table.c.reported_at <= now, *incident_code_filters(f, table)]
+    if f.known_streets is not None:  # said again beside the join, as index ranges
+        conds.append(in_area(table.c.street_code, f))
     if window:
         conds += [table.c.reported_at >= f.start_ts, table.c.reported_at < f.end_ts]
     return conds

@@ -33,6 +33,16 @@ def test_filter_validates_and_normalises():
     )
 
 
+def test_known_streets_are_validated_and_normalised():
+    f = AreaFilter(
+        start=date(2026, 11, 1), end=date(2026, 11, 7), known_streets=("330105013", "330105012")
+    )
+    assert f.known_streets == ("330105012", "330105013")
+    assert AreaFilter(start=f.start, end=f.end).known_streets is None  # not resolved
+    with pytest.raises(FilterError, match="known_streets"):
+        AreaFilter(start=f.start, end=f.end, known_streets=("330105;",))
+
+
 @pytest.mark.parametrize(
     "kwargs, field",
     [

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
 from data_access import heatmap, overview, quality, rollups, screen, throughput, weekly
+from data_access.area import resolve_streets
 from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.demo import build_demo
@@ -249,6 +250,15 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     assert len(want) > 0 or name in ("late_arrivals", "repeat_hotspots"), "nothing compared"
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+    )
+    # The area's streets named as a literal list (what the dashboards do on
+    # MariaDB) give the same figures.
+    with with_rollup.connect() as conn:
+        listed = resolve_streets(conn, f)
+        assert listed.known_streets
+        literal = QUERIES[name](conn, listed)
+    pd.testing.assert_frame_equal(
+        literal.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
     )
 
 

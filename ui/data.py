@@ -26,8 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
 from data_access import connection, rollups
+from data_access.area import resolve_streets
 from data_access.config import SiteConfig, load_site_config
-from data_access.filters import FilterError
+from data_access.filters import AreaFilter, FilterError
 from data_access.schema import CONTRACT_TABLES
 from ui.i18n import t
 
@@ -156,6 +157,8 @@ def _cached(
 ) -> Any:
     fn = _resolve(fn_path)
     with engine().connect() as conn:
+        if conn.dialect.name == "mysql":  # see data_access.area.resolve_streets
+            args = tuple(resolve_streets(conn, a) if isinstance(a, AreaFilter) else a for a in args)
         return fn(conn, *args, **dict(kwargs))
 
 
