@@ -240,6 +240,20 @@ def _deduplicated(
         conds = []
     known = area_streets(f).subquery("known_street")
     rows = src.join(known, known.c.code == src.c.street_code)
+    if only_rows is not None:
+        # The live part is small (a year of the city: ~60,000 rows): one
+        # ranking pass over it is cheaper than finding its duplicated ids
+        # first, and reads it once (MariaDB materialised the derived table
+        # once per reference: 8.7 s a statement for the city, PostgreSQL
+        # 0.43 s).
+        cols = [*src.c, known.c.district_code]
+        if stages:
+            cols += stage_columns(src, stages)
+        order = (src.c.reported_at, src.c.accepted_at)
+        rank = func.row_number().over(partition_by=src.c.id, order_by=order)
+        ranked_live = select(*cols, rank.label("dup_rank")).select_from(rows).subquery("ranked")
+        keep = [c for c in ranked_live.c if c.name != "dup_rank"]
+        return [select(*keep).where(ranked_live.c.dup_rank == 1)]
     if only_ids is not None:
         # A join on the distinct wanted ids (not ``id IN (...)``): planners
         # then fetch the few wanted ids' rows by the id index instead of
