@@ -151,15 +151,23 @@ def _resolve(path: str) -> Callable[..., pd.DataFrame]:
     return fn  # type: ignore[no-any-return]
 
 
+def run_query(fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    """Run the ``data_access`` query ``module:function`` on a connection of
+    :func:`engine` (uncached; the cached runners call it). On MariaDB/MySQL
+    the filters' streets are resolved to a literal list first
+    (:func:`data_access.area.resolve_streets`)."""
+    fn = _resolve(fn_path)
+    with engine().connect() as conn:
+        if conn.dialect.name == "mysql":
+            args = tuple(resolve_streets(conn, a) if isinstance(a, AreaFilter) else a for a in args)
+        return fn(conn, *args, **dict(kwargs))
+
+
 @st.cache_data(ttl=site_config().cache_ttl_s, max_entries=512, show_spinner=False)
 def _cached(
     db_key: str, fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> Any:
-    fn = _resolve(fn_path)
-    with engine().connect() as conn:
-        if conn.dialect.name == "mysql":  # see data_access.area.resolve_streets
-            args = tuple(resolve_streets(conn, a) if isinstance(a, AreaFilter) else a for a in args)
-        return fn(conn, *args, **dict(kwargs))
+    return run_query(fn_path, args, kwargs)
 
 
 def load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

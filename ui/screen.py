@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from importlib import import_module
 from typing import Any
 
 import pandas as pd
@@ -40,7 +39,7 @@ from data_access.config import SCREEN_PAGES, ScreenConfig, ScreenView
 from data_access.filters import AreaFilter
 from data_access.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
-from ui.data import database_url, engine, local_now, site_config
+from ui.data import database_url, local_now, run_query, site_config
 from ui.i18n import current_lang, t
 from ui.palette import LEVELS, MUTED
 from ui.shell import PageContext
@@ -238,12 +237,7 @@ def stale_minutes(state: TileState | None, now_s: float) -> str | None:
 def _screen_cached(
     db_key: str, fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> Any:
-    module_name, _, attr = fn_path.partition(":")
-    if not module_name.startswith("data_access."):
-        raise ValueError(f"not a data_access query: {fn_path}")
-    fn = getattr(import_module(module_name), attr)
-    with engine().connect() as conn:
-        return fn(conn, *args, **dict(kwargs))
+    return run_query(fn_path, args, kwargs)
 
 
 def screen_load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
