@@ -74,6 +74,8 @@ class QueryLog:
         t0 = conn.info["_bench_t0"].pop()
         if self.on:
             rows = getattr(cursor, "rowcount", -1)
+            if not 0 <= rows < 2**63 - 1:  # unknown (-1, or MySQL's unsigned -1): a streamed result
+                rows = 0
             self.statements.append(Statement(_caller(), time.perf_counter() - t0, rows))
 
 

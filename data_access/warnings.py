@@ -47,6 +47,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     false,
     func,
     literal,
@@ -55,6 +56,7 @@ from sqlalchemy import (
     select,
     true,
     union_all,
+    values,
 )
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -96,11 +98,36 @@ class _Instant:
     at: datetime
 
 
-def _calendar(instants: list[_Instant], rules: WarningRules) -> Subquery:
+def _calendar(instants: list[_Instant], rules: WarningRules, dialect: str = "") -> Any:
     """Instants as rows of bound parameters: ``bucket``, ``at`` and the
     rule limits derived from it in Python (``soon`` = at + due_soon_days,
-    ``fresh`` = at - green_within_days, ``stale`` = at - red_after_days)."""
+    ``fresh`` = at - green_within_days, ``stale`` = at - red_after_days).
+
+    On PostgreSQL a ``VALUES`` list: planned as a UNION of one-row SELECTs it
+    was estimated at one row, so the items table was scanned once per
+    instant (53 scans of the city's petitions for a year's weekly trend,
+    2.7 s); ``VALUES`` carries its row count, and the table is scanned once.
+    """
     p, h = rules.petition, rules.housing
+    if dialect == "postgresql" and len(instants) > 1:
+        cols: list[Any] = [
+            column("bucket", String(10)),
+            column("at", DateTime),
+            column("soon", DateTime),
+            column("fresh", DateTime),
+            column("stale", DateTime),
+        ]
+        data = [
+            (
+                i.bucket,
+                i.at,
+                i.at + timedelta(days=p.due_soon_days),
+                i.at - timedelta(days=h.green_within_days),
+                i.at - timedelta(days=h.red_after_days),
+            )
+            for i in instants
+        ]
+        return values(*cols, name="cal").data(data)
     rows = [
         select(
             literal(i.bucket, String(10)).label("bucket"),
@@ -116,7 +143,12 @@ def _calendar(instants: list[_Instant], rules: WarningRules) -> Subquery:
 
 
 def _items(
-    domain: str, rules: WarningRules, f: AreaFilter, cal: Subquery, dialect: str
+    domain: str,
+    rules: WarningRules,
+    f: AreaFilter,
+    cal: Any,
+    dialect: str,
+    span: tuple[datetime, datetime] | None = None,
 ) -> Subquery:
     """One row per item and instant at which it counts: ``bucket``, ``at``,
     ``id``, ``street_code``, ``grid_code``, ``colour``, ``since`` (received /
@@ -157,6 +189,12 @@ def _items(
             # a deadline before receipt is a bad row: it would show as overdue
             or_(t.c.due_at.is_(None), t.c.due_at >= t.c.received_at),
         )
+        if span is not None:  # open at some instant: the rest is never paired
+            exists = and_(
+                exists,
+                t.c.received_at <= span[1],
+                or_(t.c.closed_at.is_(None), t.c.closed_at > span[0]),
+            )
     elif domain == "housing":
         hr = rules.housing
         t = housing_record
@@ -317,8 +355,9 @@ def trend(
     instants = trend_instants(f, now, freq)
     if not instants:
         return pd.DataFrame(columns=TREND_COLUMNS)
-    cal = _calendar([_Instant(b, at) for b, at in instants], rules)
-    items = _items(domain, rules, f, cal, conn.dialect.name)
+    cal = _calendar([_Instant(b, at) for b, at in instants], rules, conn.dialect.name)
+    span = (min(at for _, at in instants), max(at for _, at in instants))
+    items = _items(domain, rules, f, cal, conn.dialect.name, span)
     q = select(items.c.bucket, *_counts(items)).group_by(items.c.bucket)
     got = {row[0]: row[1:] for row in conn.execute(q).all()}
     rows = [(b, at, *got.get(b, (0, 0, 0, 0))) for b, at in instants]
