@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, select  # noqa: E402
 
 from data_access import heatmap, throughput  # noqa: E402
+from data_access.area import resolve_streets  # noqa: E402
 from data_access.config import SiteConfig, load_site_config  # noqa: E402
 from data_access.connection import make_engine  # noqa: E402
 from data_access.filters import AreaFilter  # noqa: E402
@@ -148,13 +149,18 @@ def compare(
     """Time both sides for one filter, check they agree, print the ratio."""
     print(f"\n== {name}: district={f.district or 'all'} {f.start}..{f.end}")
 
+    def dashboards_filter(conn: Any) -> AreaFilter:
+        # What ui.data.run_query does: on MariaDB/MySQL the area's streets
+        # are named as a literal list (one small query, counted here).
+        return resolve_streets(conn, f) if conn.dialect.name == "mysql" else f
+
     def sql_table() -> pd.DataFrame:
         with engine.connect() as conn:
-            return throughput.case_throughput(conn, f, now, cfg)
+            return throughput.case_throughput(conn, dashboards_filter(conn), now, cfg)
 
     def sql_cells() -> pd.DataFrame:
         with engine.connect() as conn:
-            return heatmap.incident_cells(conn, f, now, cfg)
+            return heatmap.incident_cells(conn, dashboards_filter(conn), now, cfg)
 
     t_sql, m_sql, table = timed(sql_table, repeat)
     t_cells, m_cells, cells = timed(sql_cells, repeat)

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 
 from data_access import heatmap, overview, quality, rollups, screen, throughput, weekly
@@ -28,7 +28,7 @@ from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.demo import build_demo
 from data_access.filters import AreaFilter
-from data_access.rollups import rollup_case, rollup_dup_id, rollup_meta
+from data_access.rollups import rollup_case, rollup_cell_week, rollup_dup_id, rollup_meta
 from data_access.schema import crowd_reading, incident, metadata
 from data_access.warning_rules import load_warning_rules
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
@@ -101,8 +101,13 @@ def rolled(request, tmp_path_factory):
     build_demo(url, days=21, seed=11, scale=0.12, end=NOW)
     writer = create_engine(url)
     _bad_readings_before_refresh(writer)
+    share = rollups.MAX_CELL_ROWS_SHARE
+    # The fixture has too few cases for map cells to save rows; keep every
+    # size anyway, so that the stored cells are compared with the cases.
+    rollups.MAX_CELL_ROWS_SHARE = 100.0
     try:
         report = rollups.refresh(writer, REFRESHED, reviews=1, review_districts=["330105"])
+        rollups.MAX_CELL_ROWS_SHARE = share
         _change_after_refresh(writer)
         with_rollup, without = make_engine(url), make_engine(url)
         rollups.disable(without)
@@ -110,6 +115,7 @@ def rolled(request, tmp_path_factory):
         with_rollup.dispose()
         without.dispose()
     finally:
+        rollups.MAX_CELL_ROWS_SHARE = share
         rollups.forget()
         writer.dispose()
         if drop:
@@ -308,6 +314,21 @@ def test_changed_rows_are_read_live(rolled):
         want = overview.street_summary(conn, GONGSHU_WEEK, NOW)
     assert got["open_backlog"].sum() == want["open_backlog"].sum() > 0
     assert got["cases"].sum() == want["cases"].sum()
+
+
+def test_cell_sizes_without_gain_are_not_kept(rolled, monkeypatch):
+    """A cell size whose rows are hardly fewer than the cases is dropped
+    (and every finer one with it); the map then snaps the cases."""
+    _, _, writer, report = rolled
+    with writer.connect() as conn, conn.begin() as trans:
+        assert conn.execute(select(func.count()).select_from(rollup_cell_week)).scalar() > 0
+        conn.execute(delete(rollup_cell_week))
+        monkeypatch.setattr(rollups, "MAX_CELL_ROWS_SHARE", 0.0)
+        assert rollups._store_cell_weeks(conn, CFG, report.sealed_until) == []
+        assert conn.execute(select(func.count()).select_from(rollup_cell_week)).scalar() == 0
+        monkeypatch.setattr(rollups, "MAX_CELL_ROWS_SHARE", 100.0)
+        assert len(rollups._store_cell_weeks(conn, CFG, report.sealed_until)) >= 2
+        trans.rollback()
 
 
 def test_other_targets_judge_the_cases_not_the_day_sums(rolled):
