@@ -751,11 +751,12 @@ def _store_cell_weeks(conn: Connection, cfg: Any, until: datetime | None) -> lis
             .where(in_bounds(r.lat, r.lon, cfg.bounds), r.reported_at < until)
             .group_by(week, r.street_code, gx, gy)
         )
-        stored = conn.execute(
-            insert(rollup_cell_week).from_select([c.name for c in rollup_cell_week.c], q)
-        ).rowcount
+        conn.execute(insert(rollup_cell_week).from_select([c.name for c in rollup_cell_week.c], q))
+        # Counted, not the INSERT's rowcount (psycopg reported none for it).
+        this_size = rollup_cell_week.c.cell_m == repr(size)
+        stored = conn.execute(select(func.count()).where(this_size)).scalar() or 0
         if stored > cases * MAX_CELL_ROWS_SHARE:  # hardly fewer rows than cases: no gain
-            conn.execute(delete(rollup_cell_week).where(rollup_cell_week.c.cell_m == repr(size)))
+            conn.execute(delete(rollup_cell_week).where(this_size))
             break
         kept.append(repr(size))
     return kept
