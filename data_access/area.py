@@ -58,14 +58,27 @@ def resolve_streets(conn: Any, f: AreaFilter) -> AreaFilter:
     return replace(f, known_streets=tuple(codes))
 
 
-def area_extreme(agg: Any, ts: Any, street_col: Any, f: AreaFilter, *conds: Any) -> Any:
+def area_extreme(
+    agg: Any, ts: Any, street_col: Any, f: AreaFilter, *conds: Any, dialect: str = ""
+) -> Any:
     """``SELECT agg(ts) FROM <ts's table> WHERE street_col in the area AND conds``,
     spelt as one correlated subquery per street of the area.
 
     ``agg`` is ``func.min`` or ``func.max``. The plain form scans every row
     of the area (1-1.5 s on the city's 10 M crowd readings); per street, each
-    subquery is one probe of the (street_code, time) index.
+    subquery is one probe of the (street_code, time) index. MariaDB/MySQL
+    (``dialect="mysql"``) ran the correlated form as a scan per street
+    (1.1 s for one district); it gets ``agg`` grouped by street instead,
+    which it reads as a loose index scan ("using index for group-by", 10 ms).
     """
+    if dialect == "mysql":
+        per = (
+            select(agg(ts).label("extreme"))
+            .where(in_area(street_col, f), *conds)
+            .group_by(street_col)
+            .subquery("per_street")
+        )
+        return select(agg(per.c.extreme))
     area = area_streets(f).subquery("extreme_street")
     per_street = (
         select(agg(ts)).where(street_col == area.c.code, *conds).correlate(area).scalar_subquery()

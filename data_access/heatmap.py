@@ -126,8 +126,9 @@ def crowd_span(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     naive local time; NaT when the area has no readings). One row.
     """
     ts, code = crowd_reading.c.ts, crowd_reading.c.street_code
-    first = conn.execute(area_extreme(func.min, ts, code, f, ts <= now)).scalar()
-    latest = conn.execute(area_extreme(func.max, ts, code, f, ts <= now)).scalar()
+    d = conn.dialect.name
+    first = conn.execute(area_extreme(func.min, ts, code, f, ts <= now, dialect=d)).scalar()
+    latest = conn.execute(area_extreme(func.max, ts, code, f, ts <= now, dialect=d)).scalar()
     span = [pd.NaT if v is None else pd.Timestamp(v) for v in (first, latest)]
     return pd.DataFrame([span], columns=CROWD_SPAN_COLUMNS)
 

@@ -146,7 +146,12 @@ def largest_crowd(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFram
     """
     area = in_area(crowd_reading.c.street_code, f)
     latest = area_extreme(
-        func.max, crowd_reading.c.ts, crowd_reading.c.street_code, f, crowd_reading.c.ts <= now
+        func.max,
+        crowd_reading.c.ts,
+        crowd_reading.c.street_code,
+        f,
+        crowd_reading.c.ts <= now,
+        dialect=conn.dialect.name,
     )
     latest_ts = conn.execute(latest).scalar()
     if latest_ts is None:

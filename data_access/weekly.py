@@ -425,7 +425,7 @@ def crowd_peaks(
 def first_case_at(conn: Connection, f: AreaFilter, now: datetime) -> datetime | None:
     """The area's earliest ``reported_at`` at or before ``now`` (None without cases)."""
     r = incident.c.reported_at
-    q = area_extreme(func.min, r, incident.c.street_code, f, r <= now)
+    q = area_extreme(func.min, r, incident.c.street_code, f, r <= now, dialect=conn.dialect.name)
     value = conn.execute(q).scalar()
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 
