@@ -55,6 +55,7 @@ QUERIES = {
     "ontime_area": lambda c, f: throughput.ontime_by_milestone(c, f, NOW, CFG),
     "case_counts": lambda c, f: overview.case_counts(c, f, NOW),
     "ontime_trend": lambda c, f: throughput.ontime_trend(c, f, NOW, CFG),
+    "ontime_trend_weeks": lambda c, f: throughput.ontime_trend(c, f, NOW, CFG, "closed", "week"),
     "backlog_ageing": lambda c, f: throughput.backlog_ageing(c, f, NOW),
     "attention_cases": lambda c, f: throughput.attention_cases(c, f, NOW, CFG),
     "street_summary": lambda c, f: overview.street_summary(c, f, NOW),
@@ -76,6 +77,8 @@ DAY_QUERIES = {
     "case_counts",
     "street_summary",
     "incident_unmapped",
+    "ontime_trend",
+    "ontime_trend_weeks",
 }
 
 
