@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -102,6 +102,8 @@ HOUSING = [
     (_h("h_365d_1s", NOW - 365 * D - S), "yellow"),
     (_h("h_never", None), "red"),
     (_h("h_after_now", NOW + S), None),
+    # Verified exactly at a midnight: the trend's instants are midnights.
+    (_h("h_midnight", datetime(2026, 11, 19)), "green"),
 ]
 
 
@@ -274,7 +276,9 @@ def ref_colours(raw, domain, at, rules=RULES) -> pd.DataFrame:
         live = h[last.isna() | (last <= at)]
         last = live["last_verified_at"]
         fresh = (at - last) <= timedelta(days=rules.housing.green_within_days)
-        colour = np.select([last.isna(), fresh], ["red", "green"], "yellow")
+        limit = rules.housing.red_after_days
+        stale = (at - last) > timedelta(days=limit) if limit else pd.Series(False, last.index)
+        colour = np.select([last.isna(), stale, fresh], ["red", "red", "green"], "yellow")
     else:
         x = raw["warning"]
         live = x[
@@ -346,6 +350,42 @@ def test_trend_is_the_rule_as_of_each_day(backend, raw):
                 domain,
                 row.bucket,
             )
+
+
+@pytest.mark.parametrize(
+    "housing",
+    [HousingRules(), HousingRules(green_within_days=182, red_after_days=365)],
+)
+def test_housing_trend_at_midnights_is_the_rule(backend, raw, housing):
+    """The housing trend's midnight instants come from a per-day histogram
+    (warnings._housing_at_midnights); the last instant (now) is evaluated
+    row by row. Both are the rule as pandas applies it, with a red limit."""
+    rules = replace(RULES, housing=housing)
+    f = AreaFilter(start=NOW.date() - timedelta(days=400), end=NOW.date())
+    for freq in ("week", "day"):
+        with backend.engine.connect() as conn:
+            history = w.trend(conn, f, NOW, rules, "housing", freq)
+        assert history["at"].iloc[-1] == pd.Timestamp(NOW)  # one instant not at midnight
+        for row in history.itertuples():
+            ref = ref_colours(raw, "housing", row.at.to_pydatetime(), rules)
+            counts = ref["colour"].value_counts()
+            got = (row.red, row.yellow, row.green, row.total)
+            want = (*(counts.get(c, 0) for c in ("red", "yellow", "green")), len(ref))
+            assert got == want, (freq, row.bucket)
+
+
+def test_housing_trend_counts_a_verification_at_its_instant(crafted):
+    """A record verified exactly at a trend instant (midnight) counts at
+    that instant, not before: the histogram path agrees with the row-by-row
+    distribution at every instant."""
+    f = replace(AREA, start=date(2026, 11, 16), end=date(2026, 11, 19))
+    with crafted.connect() as conn:
+        history = w.trend(conn, f, NOW, RULES, "housing", "day").set_index("bucket")
+        for bucket, row in history.iterrows():
+            at = row["at"].to_pydatetime()
+            want = w.distribution(conn, f, at, RULES, "housing")[w.DISTRIBUTION_COLUMNS].sum()
+            assert row[w.DISTRIBUTION_COLUMNS].tolist() == want.tolist(), bucket
+    assert history.loc["2026-11-18", "total"] == history.loc["2026-11-17", "total"] + 1
 
 
 def test_red_list_matches_pandas(backend, raw):
