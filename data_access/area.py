@@ -202,13 +202,12 @@ def clean_incidents(
         return rolled.where(rollup_case.c.id.in_(ids)).subquery("inc")
     if rollup.live_ids:
         rolled = rolled.where(rollup_case.c.id.not_in(rollup.live_ids))
-    # One flat UNION ALL (SQLite does not take a parenthesised one inside another).
-    parts = _deduplicated(f, now, window, None, live_parts(rollup), stages=stages)
+    live = _live_rows(f, now, window, live_parts(rollup), stages)
     if part == "live":
-        return union_all(*parts).subquery("inc")
+        return live.subquery("inc")
     if part != "all":
         raise ValueError(f"unknown part {part!r}")
-    return union_all(rolled, *parts).subquery("inc")
+    return union_all(rolled, live).subquery("inc")
 
 
 def live_parts(rollup: RollupState) -> list[ColumnElement[bool]]:
@@ -232,47 +231,71 @@ def live_parts(rollup: RollupState) -> list[ColumnElement[bool]]:
     return parts
 
 
+def _clean_columns(table: Any, known: Any, stages: str | None) -> list[Any]:
+    """The columns :func:`clean_incidents` gives, from a table with the
+    incident columns and the area's streets."""
+    cols = [*table.c, known.c.district_code]
+    if stages:
+        cols += stage_columns(table, stages)
+    return cols
+
+
+def _copy_rank(table: Any) -> Any:
+    """1 for the copy of an id that :func:`clean_incidents` keeps (the
+    earliest reported, then accepted)."""
+    order = (table.c.reported_at, table.c.accepted_at)
+    return func.row_number().over(partition_by=table.c.id, order_by=order).label("dup_rank")
+
+
+def _first_copies(ranked: Any) -> Any:
+    return select(*(c for c in ranked.c if c.name != "dup_rank")).where(ranked.c.dup_rank == 1)
+
+
+def _live_rows(
+    f: AreaFilter,
+    now: datetime,
+    window: bool,
+    parts: Sequence[ColumnElement[bool]],
+    stages: str | None,
+) -> Any:
+    """The source rows the rollup does not stand for, deduplicated: the
+    rows meeting one of the disjoint conditions ``parts`` (each its own
+    SELECT, see :func:`live_parts`), ranked once per id.
+
+    The live part is small (a year of the city: ~60,000 rows): one ranking
+    pass over it is cheaper than finding its duplicated ids first, and reads
+    it once (MariaDB materialised the derived table once per reference:
+    8.7 s a statement for the city; PostgreSQL 0.43 s)."""
+    conds = _case_conds(f, now, window, incident)
+    src = union_all(*(select(*incident.c).where(*conds, c) for c in parts)).subquery("live_rows")
+    known = area_streets(f).subquery("known_street")
+    rows = src.join(known, known.c.code == src.c.street_code)
+    ranked = (
+        select(*_clean_columns(src, known, stages), _copy_rank(src))
+        .select_from(rows)
+        .subquery("ranked")
+    )
+    return _first_copies(ranked)
+
+
 def _deduplicated(
     f: AreaFilter,
     now: datetime,
     window: bool,
     only_ids: Any,
-    only_rows: Sequence[ColumnElement[bool]] | None = None,
     stages: str | None = None,
 ) -> list[Any]:
     """The source rows of :func:`clean_incidents`, deduplicated: the SELECTs
-    of the rows whose id is unique and of the first copies of the others.
-    ``only_rows``: disjoint conditions; only the source rows meeting one of
-    them are read (the live part), each condition its own SELECT."""
+    of the rows whose id is unique and of the first copies of the others."""
     conds = _case_conds(f, now, window, incident)
-    src: Any = incident
-    if only_rows is not None:
-        src = union_all(*(select(*incident.c).where(*conds, c) for c in only_rows)).subquery(
-            "live_rows"
-        )
-        conds = []
     known = area_streets(f).subquery("known_street")
-    rows = src.join(known, known.c.code == src.c.street_code)
-    if only_rows is not None:
-        # The live part is small (a year of the city: ~60,000 rows): one
-        # ranking pass over it is cheaper than finding its duplicated ids
-        # first, and reads it once (MariaDB materialised the derived table
-        # once per reference: 8.7 s a statement for the city, PostgreSQL
-        # 0.43 s).
-        cols = [*src.c, known.c.district_code]
-        if stages:
-            cols += stage_columns(src, stages)
-        order = (src.c.reported_at, src.c.accepted_at)
-        rank = func.row_number().over(partition_by=src.c.id, order_by=order)
-        ranked_live = select(*cols, rank.label("dup_rank")).select_from(rows).subquery("ranked")
-        keep = [c for c in ranked_live.c if c.name != "dup_rank"]
-        return [select(*keep).where(ranked_live.c.dup_rank == 1)]
+    rows = incident.join(known, known.c.code == incident.c.street_code)
     if only_ids is not None:
         # A join on the distinct wanted ids (not ``id IN (...)``): planners
         # then fetch the few wanted ids' rows by the id index instead of
         # scanning every row for the semi-join.
         wanted = only_ids.distinct().subquery("wanted_ids")
-        rows = rows.join(wanted, wanted.c.id == src.c.id)
+        rows = rows.join(wanted, wanted.c.id == incident.c.id)
     # Ids that occur more than once among these rows. Exact copies (a double
     # export) need a row-level tiebreak, which only a window function gives
     # portably; it is costly over every row, so only the few duplicated ids
@@ -281,34 +304,26 @@ def _deduplicated(
     # PostgreSQL cannot hash a NOT IN list it expects to be large, and then
     # probed it once per row (a year of the city's cases: over 20 s).
     dup_ids = (
-        select(src.c.id.label("dup_id"))
+        select(incident.c.id.label("dup_id"))
         .select_from(rows)
         .where(*conds)
-        .group_by(src.c.id)
+        .group_by(incident.c.id)
         .having(func.count() > 1)
         .cte()
     )
-    cols = [*src.c, known.c.district_code]
-    if stages:
-        cols += stage_columns(src, stages)
+    cols = _clean_columns(incident, known, stages)
     unique_rows = (
         select(*cols)
-        .select_from(rows.outerjoin(dup_ids, dup_ids.c.dup_id == src.c.id))
+        .select_from(rows.outerjoin(dup_ids, dup_ids.c.dup_id == incident.c.id))
         .where(*conds, dup_ids.c.dup_id.is_(None))
     )
-    rn = func.row_number().over(
-        partition_by=src.c.id, order_by=(src.c.reported_at, src.c.accepted_at)
-    )
     ranked = (
-        select(*cols, rn.label("dup_rank"))
-        .select_from(rows.join(dup_ids, dup_ids.c.dup_id == src.c.id))
+        select(*cols, _copy_rank(incident))
+        .select_from(rows.join(dup_ids, dup_ids.c.dup_id == incident.c.id))
         .where(*conds)
         .subquery("ranked")
     )
-    first_copies = select(*(c for c in ranked.c if c.name != "dup_rank")).where(
-        ranked.c.dup_rank == 1
-    )
-    return [unique_rows, first_copies]
+    return [unique_rows, _first_copies(ranked)]
 
 
 def stage_names() -> list[str]:

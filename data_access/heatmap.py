@@ -412,16 +412,10 @@ def _stored_cells(
         return pd.DataFrame(conn.execute(q).all(), columns=keys + sums)
 
     parts.append(snapped("all", [(f.start_ts, span[0]), (span[1], f.end_ts)]))
-    if state.changed_ids:
-        changed = snapped("changed", [span])
-        changed[sums] = -changed[sums].apply(pd.to_numeric)
-        parts.append(changed)
-    both = pd.concat([p for p in parts if not p.empty], ignore_index=True)
-    if both.empty:
+    changed = snapped("changed", [span]) if state.changed_ids else None
+    per_street = rollups.net_sums(parts, changed, keys, sums)
+    if per_street.empty:
         return pd.DataFrame(columns=INCIDENT_CELL_COLUMNS)
-    both[sums] = both[sums].apply(pd.to_numeric)
-    per_street = both.groupby(keys, as_index=False)[sums].sum()
-    per_street = per_street[per_street["cases"] > 0]
     cells = per_street.groupby(["gx", "gy"], as_index=False).agg(
         cases=("cases", "sum"),
         open=("open", "sum"),
@@ -431,18 +425,15 @@ def _stored_cells(
     )
     cells["lat"] = cells["sum_lat"] / cells["cases"]
     cells["lon"] = cells["sum_lon"] / cells["cases"]
-    cells["cell_m"] = float(cell_m)
-    frame = cells.sort_values(["gx", "gy"], ignore_index=True)[INCIDENT_CELL_COLUMNS]
-    return frame.astype(
-        {
-            "gx": "int64",
-            "gy": "int64",
-            "lat": "float64",
-            "lon": "float64",
-            "cases": "int64",
-            "open": "int64",
-        }
-    )
+    frame = cells.sort_values(["gx", "gy"], ignore_index=True)
+    return _cell_frame(frame[INCIDENT_CELL_COLUMNS[:-1]], cell_m)
+
+
+def _cell_frame(frame: pd.DataFrame, cell_m: float) -> pd.DataFrame:
+    """:func:`incident_cells`' frame: ``cell_m`` added, the columns typed."""
+    frame = frame.assign(cell_m=float(cell_m))
+    types = {"gx": "int64", "gy": "int64", "lat": "float64", "lon": "float64"}
+    return frame.astype({**types, "cases": "int64", "open": "int64"})
 
 
 def _mapped_incidents(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig) -> Any:
@@ -484,17 +475,8 @@ def incident_cells(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConf
         .group_by(snapped.c.gx, snapped.c.gy)
         .order_by(snapped.c.gx, snapped.c.gy)
     )
-    frame = pd.DataFrame(conn.execute(q).all(), columns=INCIDENT_CELL_COLUMNS[:-1])
-    frame["cell_m"] = float(cell_m)
-    return frame.astype(
-        {
-            "gx": "int64",
-            "gy": "int64",
-            "lat": "float64",
-            "lon": "float64",
-            "cases": "int64",
-            "open": "int64",
-        }
+    return _cell_frame(
+        pd.DataFrame(conn.execute(q).all(), columns=INCIDENT_CELL_COLUMNS[:-1]), cell_m
     )
 
 

@@ -353,6 +353,31 @@ def targets_fingerprint(cfg: Any) -> str:
     return hashlib.sha256(repr((targets, geometry)).encode("utf-8")).hexdigest()
 
 
+def net_sums(
+    added: Sequence[pd.DataFrame],
+    removed: pd.DataFrame | None,
+    keys: list[str],
+    values: list[str],
+    drop_empty: bool = True,
+) -> pd.DataFrame:
+    """Per ``keys``, the sums of ``values`` over the frames ``added`` (the
+    rollup's stored sums and the live part's counts) less those of
+    ``removed`` (the rolled-up rows of ids changed since the refresh, which
+    the stored sums hold and the clean cases do not). With ``drop_empty``,
+    keys left with no ``cases`` are dropped."""
+    frames = [x for x in added if not x.empty]
+    if removed is not None and not removed.empty:
+        frames.append(removed.assign(**{v: -pd.to_numeric(removed[v]) for v in values}))
+    if not frames:
+        return pd.DataFrame(columns=[*keys, *values])
+    both = pd.concat(frames, ignore_index=True)
+    both[values] = both[values].apply(pd.to_numeric).fillna(0)
+    summed = both.groupby(keys, as_index=False, sort=True)[values].sum()
+    if drop_empty:
+        summed = summed[summed["cases"] > 0]
+    return summed.reset_index(drop=True)
+
+
 def is_live(table: Any, sealed_until: datetime) -> ColumnElement[bool]:
     """A source row the rollup does not hold for what it is now: reported
     since the seal, or not settled."""

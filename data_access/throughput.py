@@ -367,21 +367,13 @@ def grouped_counts(
     if state is None or by not in (None, "street") or not state.day_counts(f, cfg):
         return counted("all")
     live = counted("live")
-    parts = [_day_sums(conn, f, [c for c in live.columns if c != "key"], by), live]
-    if state.changed_ids:
-        changed = counted("changed")
-        numeric = [c for c in changed.columns if c != "key"]
-        changed[numeric] = -changed[numeric].apply(pd.to_numeric)
-        parts.append(changed)
-    both = pd.concat([p for p in parts if not p.empty], ignore_index=True)
-    if both.empty:
-        return live
-    numeric = [c for c in both.columns if c != "key"]
-    both[numeric] = both[numeric].apply(pd.to_numeric).fillna(0).astype("int64")
-    summed = both.groupby("key", sort=True)[numeric].sum().reset_index()
-    if by:  # a street all of whose rolled-up cases changed has none left
-        summed = summed[summed["cases"] > 0]
-    return summed.reset_index(drop=True)
+    names = [c for c in live.columns if c != "key"]
+    changed = counted("changed") if state.changed_ids else None
+    # By street: a street all of whose rolled-up cases changed has none left.
+    summed = rollups.net_sums(
+        [_day_sums(conn, f, names, by), live], changed, ["key"], names, drop_empty=bool(by)
+    )
+    return summed.astype({n: "int64" for n in names})
 
 
 def _day_sums(conn: Connection, f: AreaFilter, names: list[str], by: str | None) -> pd.DataFrame:
@@ -412,16 +404,26 @@ def stage_time_select(
     case reported in ``[start, end)``, its street and each milestone's
     minutes where that time counts (see :func:`_judge`), else NULL."""
     from data_access.rollups import rollup_case
+
+    reported = rollup_case.c.reported_at
+    inc = _rolled_prepared(cfg, sealed, dialect, reported >= start, reported < end)
+    return select(inc.c.street_code, *_stage_values(inc, cfg, sealed, dialect))
+
+
+def _rolled_prepared(cfg: SiteConfig, sealed: datetime, dialect: str, *conds: Any) -> Subquery:
+    """``rollup_case`` rows (where ``conds``) with their district, prepared
+    for :func:`_judge` (the refresh job's input to its per-day and per-week
+    tables; ``sealed`` stands for ``now``)."""
+    from data_access.rollups import rollup_case
     from data_access.schema import street
 
     rows = (
         select(*rollup_case.c, street.c.district_code)
         .join(street, street.c.code == rollup_case.c.street_code)
-        .where(rollup_case.c.reported_at >= start, rollup_case.c.reported_at < end)
+        .where(*conds)
         .subquery("rolled")
     )
-    inc = _prepared(rows, cfg, sealed, dialect)
-    return select(inc.c.street_code, *_stage_values(inc, cfg, sealed, dialect))
+    return _prepared(rows, cfg, sealed, dialect)
 
 
 def _stage_values(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list[Any]:
@@ -438,15 +440,9 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
     street and local day, the counts of :func:`case_throughput` that a
     settled case can have, judged under ``cfg``'s targets (``sealed``
     stands for ``now``: a settled case's judgement does not depend on it)."""
-    from data_access.rollups import DAY_COUNTS, rollup_case
-    from data_access.schema import street
+    from data_access.rollups import DAY_COUNTS
 
-    rows = (
-        select(*rollup_case.c, street.c.district_code)
-        .join(street, street.c.code == rollup_case.c.street_code)
-        .subquery("rolled")
-    )
-    inc = _prepared(rows, cfg, sealed, dialect)
+    inc = _rolled_prepared(cfg, sealed, dialect)
     labelled = {c.name: c for c in _throughput_counts(inc, cfg, sealed, dialect, "street")}
     labelled["unmapped"] = sqlfn.count_if(~in_bounds(inc.c.lat, inc.c.lon, cfg.bounds)).label(
         "unmapped"
@@ -529,9 +525,10 @@ def _stage_stats_stored(
     )
     street: str | None = None
     arrays: dict[str, list[Any]] = {}
-    for code, stage, payload in conn.execution_options(stream_results=True, yield_per=2000).execute(
-        q
-    ):
+    # Per statement: Connection.execution_options() would leave the caller's
+    # connection streaming every later statement.
+    streamed = {"stream_results": True, "yield_per": 2000}
+    for code, stage, payload in conn.execute(q, execution_options=streamed):
         if code != street:
             for m, parts in arrays.items():
                 finish(street, m, parts)  # type: ignore[arg-type]
@@ -684,7 +681,6 @@ def ontime_trend(
         )
         return pd.DataFrame(conn.execute(q).all(), columns=keys + counts)
 
-    parts: list[pd.DataFrame]
     if state is not None and state.day_counts(f, cfg):
         # The rolled-up cases' judgements per street and day from the
         # rollup's day sums; the live part counted; ids changed since the
@@ -702,23 +698,19 @@ def ontime_trend(
             .join(area, area.c.code == day.c.street_code)
             .where(day.c.day >= f.start.isoformat(), day.c.day <= f.end.isoformat())
         )
-        parts = [pd.DataFrame(conn.execute(q).all(), columns=keys + counts), counted("live")]
-        if state.changed_ids:
-            changed = counted("changed")
-            changed[counts] = -changed[counts].apply(pd.to_numeric)
-            parts.append(changed)
+        stored = pd.DataFrame(conn.execute(q).all(), columns=keys + counts)
+        changed = counted("changed") if state.changed_ids else None
+        frame = rollups.net_sums([stored, counted("live")], changed, keys, counts)
     else:
-        parts = [counted("all")]
-    frame = pd.concat(parts, ignore_index=True)
-    frame[counts] = frame[counts].apply(pd.to_numeric).astype("int64")
-    frame["period"] = frame["period"].astype(str)
+        frame = rollups.net_sums([counted("all")], None, keys, counts)
+    frame = frame.astype({c: "int64" for c in counts})
     if grain == "week":  # the Monday of each day's ISO week
-        days = pd.to_datetime(frame["period"])
+        days = pd.to_datetime(frame["period"].astype(str))
         frame["period"] = (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.strftime(
             "%Y-%m-%d"
         )
-    frame = frame.groupby(keys, as_index=False)[counts].sum()
-    frame = frame[frame["cases"] > 0].sort_values(keys, ignore_index=True)
+        frame = frame.groupby(keys, as_index=False, sort=True)[counts].sum()
+    frame["period"] = frame["period"].astype(str)
     frame["judged"] = frame["on_time"] + frame["late"]
     frame["on_time_share"] = _share(frame["on_time"], frame["judged"])
     return frame[TREND_COLUMNS]

@@ -240,6 +240,8 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     with statements(with_rollup) as seen, with_rollup.connect() as conn:
         assert rollups.state(conn, NOW) is not None
         got = QUERIES[name](conn, f)
+        # No query leaves options behind on the caller's connection.
+        assert not conn.get_execution_options(), conn.get_execution_options()
     with without.connect() as conn:
         assert rollups.state(conn, NOW) is None
         want = QUERIES[name](conn, f)
