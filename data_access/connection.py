@@ -18,16 +18,22 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from data_access.config import PROJECT_ROOT
 
 DEFAULT_DEMO_PATH = PROJECT_ROOT / "var" / "demo.sqlite"
 _HARDENED_FLAG = "_ops_hardened"
+
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 class ReadOnlyViolation(RuntimeError):
@@ -112,3 +118,28 @@ def make_engine(url: str, statement_timeout_s: float = 20.0, **kwargs: Any) -> E
     """A hardened engine for scripts, benchmarks and tests (pages use ``st.connection``)."""
     kwargs.setdefault("pool_pre_ping", True)
     return harden(create_engine(url, **kwargs), statement_timeout_s)
+
+
+def side_by_side(
+    conn: Connection, first: Callable[[Connection], A], second: Callable[[Connection], B]
+) -> tuple[A, B]:
+    """``(first(conn), second(other))``: ``second`` runs in a thread on a
+    second connection of ``conn``'s engine (hardened like every other)
+    while ``first`` runs, where the server serves connections in parallel
+    (PostgreSQL, MariaDB/MySQL): one waits on the server while the other
+    works here. On SQLite they run one after the other on ``conn`` (an
+    in-memory database is one connection). The two may see the source a
+    moment apart, as any two statements of a page do. If ``first`` fails,
+    ``second`` is waited for (its connection returned) and ``first``'s
+    error raised."""
+    if conn.dialect.name == "sqlite":
+        return first(conn), second(conn)
+
+    def other() -> B:
+        with conn.engine.connect() as own:
+            return second(own)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="side-by-side") as pool:
+        later = pool.submit(other)
+        done = first(conn)
+        return done, later.result()

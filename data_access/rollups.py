@@ -88,7 +88,7 @@ import io
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dtime
@@ -805,6 +805,35 @@ def _crowd_quality_select(sealed: datetime, dialect: str) -> Any:
         .where(r.ts < sealed)
         .group_by(code, day)
     )
+
+
+def stream_payloads(conn: Connection, q: Any, batch: int = 2000) -> Iterator[Any]:
+    """The rows of ``q`` (with ``rollup_stage_week`` payloads), streamed in
+    batches from a server-side cursor. On psycopg the cursor asks for
+    binary results: the payloads then cross as their bytes instead of hex
+    text (a year of the city: 73 MB instead of 146 MB, and no decoding;
+    0.75 -> 0.35 s). Options are set per statement: ``Connection.
+    execution_options()`` would leave the caller's connection streaming
+    every later statement."""
+    streamed = {"stream_results": True, "yield_per": batch}
+    raw = conn.connection.driver_connection if conn.dialect.driver == "psycopg" else None
+    if raw is None:
+        return iter(conn.execute(q, execution_options=streamed))
+    import psycopg
+
+    class BinaryServerCursor(psycopg.ServerCursor):  # type: ignore[type-arg]
+        def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+            kw["binary"] = True
+            return super().execute(query, params, **kw)
+
+    # The factory is read when the cursor opens (in execute), so only this
+    # statement's cursor is binary.
+    before = raw.server_cursor_factory
+    raw.server_cursor_factory = BinaryServerCursor
+    try:
+        return iter(conn.execute(q, execution_options=streamed))
+    finally:
+        raw.server_cursor_factory = before
 
 
 def stage_arrays(payload: bytes) -> Any:

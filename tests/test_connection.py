@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from data_access.connection import make_engine
+from data_access.connection import make_engine, side_by_side
 from tests.conftest import FIXTURE_END, Backend
 
 #: The statement timeout the slow-statement tests give their engine, in seconds.
@@ -136,3 +136,40 @@ def test_dropped_server_connection_is_replaced(backend: Backend) -> None:
     with backend.engine.connect() as conn:
         assert conn.execute(text(f"SELECT {who}")).scalar_one() != session_id
         assert count_incidents(backend.engine) > 0
+
+
+def test_side_by_side_runs_on_a_second_connection(backend: Backend) -> None:
+    """Servers: the second function runs on another connection, both
+    results come back; SQLite: one after the other on the caller's."""
+    engine = backend.engine
+
+    def who(conn: Connection) -> tuple[int, int]:
+        return id(conn.connection.dbapi_connection), conn.execute(text("SELECT 1")).scalar()
+
+    with engine.connect() as conn:
+        (mine, one), (theirs, also_one) = side_by_side(conn, who, who)
+        assert one == also_one == 1
+        assert (mine == theirs) == (backend.dialect == "sqlite")
+        assert mine == id(conn.connection.dbapi_connection)
+    assert engine.pool.checkedout() == 0
+
+
+def test_side_by_side_failures_are_raised_and_connections_returned(backend: Backend) -> None:
+    engine = backend.engine
+    finished: list[str] = []
+
+    def slow(conn: Connection) -> int:
+        time.sleep(0.2)
+        finished.append("second")
+        return int(conn.execute(text("SELECT 2")).scalar())
+
+    def broken(_conn: Connection) -> int:
+        raise ValueError("it failed")
+
+    with engine.connect() as conn, pytest.raises(ValueError, match="it failed"):
+        side_by_side(conn, broken, slow)
+    # The second was waited for (not left running on a pooled connection).
+    assert finished == ([] if backend.dialect == "sqlite" else ["second"])
+    with engine.connect() as conn, pytest.raises(ValueError, match="it failed"):
+        side_by_side(conn, slow, broken)
+    assert engine.pool.checkedout() == 0

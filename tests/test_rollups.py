@@ -242,6 +242,10 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
         got = QUERIES[name](conn, f)
         # No query leaves options behind on the caller's connection.
         assert not conn.get_execution_options(), conn.get_execution_options()
+        if conn.dialect.driver == "psycopg":  # the binary stream's cursor factory
+            import psycopg
+
+            assert conn.connection.driver_connection.server_cursor_factory is psycopg.ServerCursor
     with without.connect() as conn:
         assert rollups.state(conn, NOW) is None
         want = QUERIES[name](conn, f)
