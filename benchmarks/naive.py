@@ -150,9 +150,10 @@ def compare(
     print(f"\n== {name}: district={f.district or 'all'} {f.start}..{f.end}")
 
     def dashboards_filter(conn: Any) -> AreaFilter:
-        # What ui.data.run_query does: on MariaDB/MySQL the area's streets
-        # are named as a literal list (one small query, counted here).
-        return resolve_streets(conn, f) if conn.dialect.name == "mysql" else f
+        # What ui.data.run_query does: on PostgreSQL and MariaDB/MySQL the
+        # area's streets are named as a literal list (one small query,
+        # counted here).
+        return resolve_streets(conn, f) if conn.dialect.name != "sqlite" else f
 
     def sql_table() -> pd.DataFrame:
         with engine.connect() as conn:

@@ -48,10 +48,12 @@ def in_area(street_col: Any, f: AreaFilter) -> ColumnElement[bool]:
 def resolve_streets(conn: Any, f: AreaFilter) -> AreaFilter:
     """``f`` with ``known_streets`` read from ``street`` (one small query).
 
-    The dashboards do this on MariaDB/MySQL: given the district's streets
-    as a subquery, MariaDB 10.11 read a whole city's rows and kept the
-    district's; given them as a list, it reads the (street_code, …) index
-    ranges (one district's case counts: 3.6 s -> 0.4 s on the city)."""
+    The dashboards do this on PostgreSQL and MariaDB/MySQL
+    (:func:`ui.data.run_query`): given the district's streets as a
+    subquery, MariaDB 10.11 read a whole city's rows and kept the
+    district's, and PostgreSQL read the city's open cases from the table;
+    given them as a list, both read index ranges (one district's case
+    counts on the city: MariaDB 3.6 -> 0.4 s, PostgreSQL 0.66 -> 0.10 s)."""
     if f.known_streets is not None:
         return f
     codes = conn.execute(area_streets(f).with_only_columns(street.c.code)).scalars().all()

@@ -45,7 +45,7 @@ def test_every_page_runs_without_exception(app_test, sqlite_demo, page):
 
 
 def test_overview_numbers_match_sql(app_test, backend):
-    """On every backend (on MariaDB the page names the area's streets as a
+    """On every backend (on the servers the page names the area's streets as a
     literal list, see data_access.area.resolve_streets; the test's own SQL
     does not)."""
     at = app_test("Home.py", backend.url)

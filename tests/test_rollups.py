@@ -267,7 +267,7 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
     )
     # The area's streets named as a literal list (what the dashboards do on
-    # MariaDB) give the same figures.
+    # PostgreSQL and MariaDB) give the same figures.
     with with_rollup.connect() as conn:
         listed = resolve_streets(conn, f)
         assert listed.known_streets
