@@ -6,7 +6,11 @@ records never leave the database. Every rule is evaluated *as of* an
 instant ``T`` (naive local time): the query joins a small calendar of
 instants built from bound parameters, one row per instant, so the same
 expression gives the current distribution (one instant, ``now``) and the
-history (the end of each day or week).
+history (the end of each day or week). Two trends count differently, with
+the same results (tested against pandas): housing at midnight instants
+from a per-day histogram, and petitions over several instants from the
+petitions open during the span, compared with every instant outside the
+database (four values a petition; see :func:`_petitions_at`).
 
 ``domain`` is ``petition`` (信访件), ``housing`` (屋联码) or a ``warning``
 domain listed in the rules (e.g. ``enforcement`` 三色赋码, ``risk``).
@@ -149,7 +153,6 @@ def _items(
     f: AreaFilter,
     cal: Any,
     dialect: str,
-    span: tuple[datetime, datetime] | None = None,
 ) -> Subquery:
     """One row per item and instant at which it counts: ``bucket``, ``at``,
     ``id``, ``street_code``, ``grid_code``, ``colour``, ``since`` (received /
@@ -190,12 +193,6 @@ def _items(
             # a deadline before receipt is a bad row: it would show as overdue
             or_(t.c.due_at.is_(None), t.c.due_at >= t.c.received_at),
         )
-        if span is not None:  # open at some instant: the rest is never paired
-            exists = and_(
-                exists,
-                t.c.received_at <= span[1],
-                or_(t.c.closed_at.is_(None), t.c.closed_at > span[0]),
-            )
     elif domain == "housing":
         hr = rules.housing
         t = housing_record
@@ -362,16 +359,71 @@ def trend(
         midnights = [(b, at) for b, at in instants if at.time() == time.min]
         got = _housing_at_midnights(conn, f, rules, midnights)
         rest = [(b, at) for b, at in instants if at.time() != time.min]
+    elif domain == "petition" and len(instants) > 1:
+        got, rest = _petitions_at(conn, f, rules, instants), []
     if rest:
         cal = _calendar([_Instant(b, at) for b, at in rest], rules, conn.dialect.name)
-        span = (min(at for _, at in rest), max(at for _, at in rest))
-        items = _items(domain, rules, f, cal, conn.dialect.name, span)
+        items = _items(domain, rules, f, cal, conn.dialect.name)
         q = select(items.c.bucket, *_counts(items)).group_by(items.c.bucket)
         got |= {row[0]: tuple(row[1:]) for row in conn.execute(q).all()}
     rows = [(b, at, *got.get(b, (0, 0, 0, 0))) for b, at in instants]
     frame = pd.DataFrame(rows, columns=TREND_COLUMNS)
     frame["at"] = pd.to_datetime(frame["at"])
     return _ints(frame, DISTRIBUTION_COLUMNS)
+
+
+def _petitions_at(
+    conn: Connection, f: AreaFilter, rules: WarningRules, instants: list[tuple[str, datetime]]
+) -> dict[str, tuple[int, ...]]:
+    """Petition colours (red, yellow, green, total) at several instants:
+    the rules of :func:`_items`, evaluated here on the petitions open at
+    some instant of the span (their received, due and closed times and
+    whether they are red whenever open), a block of petitions × instants
+    at a time. Pairing every petition with every instant in the database
+    made a year's weekly trend for the city 1.5 M pairs, each colour
+    computed from interval arithmetic: 3.8 s; reading the 300,000 petitions
+    that overlap the year and comparing here: under a second. The same
+    counts (tests/test_warnings.py checks both against pandas)."""
+    import numpy as np
+
+    pr = rules.petition
+    t = petition.c
+    first, last = min(at for _, at in instants), max(at for _, at in instants)
+    red_always = or_(t.escalated.is_(true()), func.coalesce(t.repeat_count, 0) >= pr.repeat_red)
+    q = select(t.received_at, t.due_at, t.closed_at, case((red_always, 1), else_=0)).where(
+        in_area(t.street_code, f),
+        or_(t.due_at.is_(None), t.due_at >= t.received_at),  # a bad row otherwise
+        t.received_at <= last,
+        or_(t.closed_at.is_(None), t.closed_at > first),
+    )
+    rows = conn.execute(q).all()
+
+    def micros(values: Any) -> Any:  # naive datetimes as int64 microseconds, NaT as None
+        stamps = pd.to_datetime(pd.Series(values, dtype="object")).to_numpy("datetime64[us]")
+        return stamps.astype("int64"), np.isnat(stamps)
+
+    at = np.array([np.datetime64(a, "us") for _, a in instants]).astype("int64")[:, None]
+    soon = np.array(
+        [np.datetime64(a + timedelta(days=pr.due_soon_days), "us") for _, a in instants]
+    ).astype("int64")[:, None]
+    counts = np.zeros((len(instants), 4), dtype="int64")
+    for block in range(0, len(rows), 20_000):
+        part = rows[block : block + 20_000]
+        received, due, closed, always = zip(*part, strict=True)
+        rec, _ = micros(received)
+        due_us, no_due = micros(due)
+        closed_us, open_ = micros(closed)
+        exists = (rec <= at) & (open_ | (closed_us > at))
+        has_due = ~no_due
+        red = np.asarray(always, dtype=bool) | (has_due & (at > due_us))
+        # Seconds, as the reference and the SQL compare minutes (floats).
+        used = (at - rec) / 1e6 * 100 > pr.used_percent_yellow * ((due_us - rec) / 1e6)
+        yellow = has_due & ((due_us <= soon) | used) & ~red
+        counts[:, 0] += (exists & red).sum(axis=1)
+        counts[:, 1] += (exists & yellow).sum(axis=1)
+        counts[:, 3] += exists.sum(axis=1)
+    counts[:, 2] = counts[:, 3] - counts[:, 0] - counts[:, 1]
+    return {b: tuple(int(v) for v in counts[i]) for i, (b, _) in enumerate(instants)}
 
 
 def _housing_at_midnights(

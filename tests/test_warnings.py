@@ -6,6 +6,7 @@ PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -386,6 +387,26 @@ def test_housing_trend_counts_a_verification_at_its_instant(crafted):
             want = w.distribution(conn, f, at, RULES, "housing")[w.DISTRIBUTION_COLUMNS].sum()
             assert row[w.DISTRIBUTION_COLUMNS].tolist() == want.tolist(), bucket
     assert history.loc["2026-11-18", "total"] == history.loc["2026-11-17", "total"] + 1
+
+
+def test_petition_trend_at_the_boundaries_is_the_distribution(crafted):
+    """The petition trend is evaluated outside the database
+    (warnings._petitions_at); at every instant, the last one ``now`` where
+    the crafted petitions sit on their boundaries (due exactly now, 80 %
+    used exactly, closed exactly now), it gives the SQL distribution."""
+    f = replace(AREA, start=date(2026, 11, 14), end=NOW.date())
+    with crafted.connect() as conn:
+        history = w.trend(conn, f, NOW, RULES, "petition", "day").set_index("bucket")
+        assert history["at"].iloc[-1] == pd.Timestamp(NOW)
+        for bucket, row in history.iterrows():
+            at = row["at"].to_pydatetime()
+            want = w.distribution(conn, f, at, RULES, "petition")[w.DISTRIBUTION_COLUMNS].sum()
+            assert row[w.DISTRIBUTION_COLUMNS].tolist() == want.tolist(), bucket
+    expected = Counter(colour for _, colour in PETITIONS if colour)
+    last = history.iloc[-1]
+    assert (last["red"], last["yellow"], last["green"]) == tuple(
+        expected[c] for c in ("red", "yellow", "green")
+    )
 
 
 def test_red_list_matches_pandas(backend, raw):
