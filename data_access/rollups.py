@@ -197,6 +197,20 @@ rollup_crowd_quality_day = Table(
     Column("negative_count", Integer, nullable=False),
 )
 
+rollup_incident_quality_day = Table(
+    "rollup_incident_quality_day",
+    rollup_metadata,
+    Column("street_code", CODE, primary_key=True),  # as recorded; "" = NULL
+    Column("day", String(10), primary_key=True),
+    # Rows before the seal whose street code is no known street (any status).
+    Column("unknown_street", Integer, nullable=False),
+    # The rolled-up cases' (rollup_case) per-row checks, under the map bounds
+    # of the targets' fingerprint.
+    Column("missing_coordinates", Integer, nullable=False),
+    Column("out_of_area", Integer, nullable=False),
+    Column("out_of_order", Integer, nullable=False),
+)
+
 rollup_dup_id = Table(
     "rollup_dup_id",
     rollup_metadata,
@@ -277,6 +291,9 @@ class RollupState:
     #: Ids that were open at refresh time and have no unsettled row now
     #: (closed or cancelled since): in no rolled-up table, so read live.
     settled_ids: tuple[str, ...] = ()
+    #: Whether ``rollup_incident_quality_day`` exists (a rollup built by an
+    #: older version has none until its next refresh: the checks read rows).
+    incident_quality: bool = False
 
     def stored_weeks(self, f: Any) -> tuple[datetime, datetime] | None:
         """``[first Monday, Monday after the last)`` of the ISO weeks inside
@@ -476,6 +493,7 @@ def _read_state(conn: Connection) -> RollupState | None:
         row[5],
         tuple((row[6] or "").split()),
         settled_ids=settled,
+        incident_quality=inspect(conn).has_table(rollup_incident_quality_day.name),
     )
 
 
@@ -677,6 +695,12 @@ def refresh(
                 _crowd_quality_select(sealed, engine.dialect.name),
             )
         )
+        for q in _incident_quality_selects(cfg, sealed, engine.dialect.name):
+            conn.execute(
+                insert(rollup_incident_quality_day).from_select(
+                    [c.name for c in rollup_incident_quality_day.c], q
+                )
+            )
         seconds = time.perf_counter() - started
         conn.execute(
             insert(rollup_meta).values(
@@ -791,6 +815,31 @@ def _store_cell_weeks(conn: Connection, cfg: Any, until: datetime | None) -> lis
             break
         kept.append(repr(size))
     return kept
+
+
+def _incident_quality_selects(cfg: Any, sealed: datetime, dialect: str) -> list[Any]:
+    """The SELECTs that fill ``rollup_incident_quality_day``: the
+    rolled-up cases' per-row checks per street and day, and the rows before
+    the seal with no known street per recorded code and day."""
+    from data_access.quality import row_check_counts
+    from data_access.sqlfn import day_bucket
+
+    r = rollup_case.c
+    day = day_bucket(r.reported_at, dialect)
+    missing, outside, disorder = row_check_counts(rollup_case, cfg)
+    rolled = select(r.street_code, day, literal(0), missing, outside, disorder).group_by(
+        r.street_code, day
+    )
+    i = incident.c
+    code = func.coalesce(i.street_code, "")
+    i_day = day_bucket(i.reported_at, dialect)
+    known = i.street_code.in_(select(street.c.code).scalar_subquery())
+    unknown = (
+        select(code, i_day, func.count(), literal(0), literal(0), literal(0))
+        .where(i.reported_at < sealed, or_(i.street_code.is_(None), ~known))
+        .group_by(code, i_day)
+    )
+    return [rolled, unknown]
 
 
 def _crowd_quality_select(sealed: datetime, dialect: str) -> Any:

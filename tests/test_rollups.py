@@ -184,6 +184,34 @@ def _change_after_refresh(writer) -> None:
             .where(incident.c.id.in_([reopened, older]))
             .values(status="open", closed_at=None, outcome=None)
         )
+        # ... and the older one lost its coordinates (a data-quality finding
+        # the per-day counts do not hold).
+        conn.execute(update(incident).where(incident.c.id == older).values(lat=None, lon=None))
+        # A rolled-up case without coordinates (counted so per day) is
+        # reopened with them: its finding is gone.
+        unplaced = conn.execute(
+            select(rollup_case.c.id)
+            .where(
+                rollup_case.c.lat.is_(None),
+                rollup_case.c.reported_at >= REFRESHED - timedelta(days=12),
+            )
+            .order_by(rollup_case.c.id)
+            .limit(1)
+        ).scalar_one()
+        conn.execute(
+            update(incident)
+            .where(incident.c.id == unplaced)
+            .values(status="open", closed_at=None, outcome=None, lat=30.32, lon=120.14)
+        )
+        # A row with no known street, reported since the seal.
+        stray = dict(row) | {
+            "id": "E-STRAY-AFTER-SEAL",
+            "street_code": "330199999",
+            "reported_at": NOW - timedelta(hours=3),
+            "status": "open",
+            "closed_at": None,
+        }
+        conn.execute(insert(incident).values(**stray))
         # A case open at the refresh is closed since (it is in no rolled-up
         # table, and no longer unsettled).
         was_open = conn.execute(
@@ -228,6 +256,17 @@ def test_refresh_rolls_up_only_settled_unique_sealed_cases(rolled):
         ).scalar()
         dups = conn.execute(select(func.count()).select_from(rollup_dup_id)).scalar()
     assert rows == report.rows > 1000
+    with writer.connect() as conn:
+        day = rollups.rollup_incident_quality_day
+        held = conn.execute(
+            select(
+                *(
+                    func.sum(day.c[n])
+                    for n in ("unknown_street", "missing_coordinates", "out_of_order")
+                )
+            )
+        ).one()
+    assert all(n and n > 0 for n in held), held  # so the comparisons mean something
     assert dups == report.duplicate_ids > 0  # the demo's deliberate duplicates
     assert late == unsettled == dup_rolled == 0
 
@@ -252,8 +291,11 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     # backlog_ageing: open cases only, read by index from the source;
     # case_counts with code filters: distinct ids counted in the source.
     if name != "backlog_ageing" and (name, fname) != ("case_counts", "narrow"):
-        table = "rollup_crowd_quality_day" if name == "data_quality" else "rollup_case"
-        assert any(table in s for s in seen), "the rollup was not read"
+        tables = ["rollup_case"]
+        if name == "data_quality":  # with or without code filters (it ignores them)
+            tables = ["rollup_crowd_quality_day", "rollup_incident_quality_day"]
+        for table in tables:
+            assert any(table in s for s in seen), f"{table} was not read"
     by_day = any("rollup_case_day" in s for s in seen)
     assert by_day == (name in DAY_QUERIES and fname != "narrow"), "per-day sums (not) read"
     # Stored weeks of stage times: whole weeks ended before the seal (the
@@ -317,7 +359,7 @@ def test_changed_rows_are_read_live(rolled):
         got = overview.street_summary(conn, GONGSHU_WEEK, NOW)
         # Both are rolled up and subtracted from the per-day sums.
         found = rollups.state(conn, NOW)
-        assert len(found.changed_ids) == 3
+        assert len(found.changed_ids) == 4
         assert len(found.settled_ids) == 1  # open at refresh, closed since
     with without.connect() as conn:
         want = overview.street_summary(conn, GONGSHU_WEEK, NOW)
