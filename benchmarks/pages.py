@@ -13,7 +13,10 @@ the number of SQL statements and their total time on the cold run.
 function that issued it, its seconds and the rows the database reported.
 Statement seconds run from execute to its return: the whole query on
 PostgreSQL and MariaDB, only up to the first row on SQLite (which computes
-lazily), so on SQLite the page time is the figure to read.
+lazily), so on SQLite the page time is the figure to read. Statements
+that one query runs side by side on two connections
+(``data_access.connection.side_by_side``) overlap, so the total can exceed
+the page's time.
 
 The URL parameters are the pages' own: ``district=`` (empty: every district)
 ``start=YYYY-MM-DD end=YYYY-MM-DD`` give the widest view, e.g.

@@ -197,10 +197,13 @@ def _indexed_checks(
     state = rollups.state(conn, now)
     dup_rows = select(incident.c.id, (count - 1).label("extra")).where(window, area)
     if state is not None:
-        # Only an id duplicated at the refresh, or with a row the rollup
-        # does not hold, can have two rows now: count those ids' rows (by
-        # the id index) instead of grouping the window's every row.
-        maybe = [select(incident.c.id).where(window, c) for c in live_parts(state)]
+        # Only an id with several rows at the refresh (any status), or with
+        # a row reported since the seal, can have several now (a row
+        # changed in place keeps its id): count those ids' rows by the id
+        # index instead of grouping the window's every row. (Every live
+        # row, the open cases included, was 1.0 s for a year of the city.)
+        since = incident.c.reported_at >= state.sealed_until
+        maybe = [select(incident.c.id).where(window, since)]
         if state.dup_ids:
             maybe.append(select(incident.c.id).where(incident.c.id.in_(state.dup_ids)))
         ids = union_all(*maybe).subquery("maybe_dup")
