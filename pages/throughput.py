@@ -74,7 +74,7 @@ with page_guard():
             st.dataframe(shown, column_order=order, column_config=config, hide_index=True)
             export = tp.export_frame(table, names)
             stem = f"throughput_{ctx.area.start}_{ctx.area.end}"
-            charts.download_buttons(export, tp.excel_bytes({"streets": export}), stem)
+            charts.download_buttons(export, lambda: tp.excel_bytes({"streets": export}), stem)
     with tabs[1]:
         if tabs[1].open:
             grain = (

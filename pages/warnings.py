@@ -108,7 +108,7 @@ if rules is not None:
         st.dataframe(table, hide_index=True, height=420)
         st.download_button(
             t("warnings.download"),
-            table.to_csv(index=False).encode("utf-8-sig"),
+            lambda: table.to_csv(index=False).encode("utf-8-sig"),  # made when pressed
             file_name=f"red_list_{domain}_{ctx.now:%Y%m%d_%H%M}.csv",
             mime="text/csv",
             icon=":material/download:",

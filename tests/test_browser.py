@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import pandas as pd
 import pytest
 
 from tests.conftest import FIXTURE_END, ROOT, Backend, skip_or_fail
@@ -403,3 +404,37 @@ def test_every_page_renders_offline_in_chinese(
         + "\n".join(failures)
         + f"\n--- server log ---\n{streamlit_server.log_tail(30)}"
     )
+
+
+def test_throughput_downloads_are_made_when_pressed(
+    streamlit_server: StreamlitServer, browser: Browser, tmp_path: Path
+) -> None:
+    """The street table's CSV and workbook are made when their button is
+    pressed (a callable, not bytes made on every rerun): each press fetches
+    its file from the server, with the table's rows."""
+    import openpyxl
+
+    page = browser.page
+    open_page(browser, urljoin(streamlit_server.url, "throughput"))
+    buttons = page.locator('[data-testid="stDownloadButton"] button')
+    assert buttons.count() == 2, page_problems(browser, is_home=False)
+    bodies = {}
+    for i, suffix in enumerate((".csv", ".xlsx")):
+        with page.expect_request(
+            lambda r, s=suffix: "/media/" in r.url and r.url.endswith(s),
+            timeout=PAGE_SETTLE_S * 1000,
+        ) as info:
+            buttons.nth(i).click()
+        got = browser.context.request.get(info.value.url)
+        assert got.ok, (info.value.url, got.status)
+        bodies[suffix] = got.body()
+    csv, xlsx = tmp_path / "streets.csv", tmp_path / "streets.xlsx"
+    csv.write_bytes(bodies[".csv"])
+    xlsx.write_bytes(bodies[".xlsx"])
+    table = pd.read_csv(csv, encoding="utf-8-sig")
+    assert len(table) > 0
+    sheet = openpyxl.load_workbook(xlsx, read_only=True)["streets"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert [str(c) for c in rows[0]] == list(table.columns)
+    assert len(rows) - 1 == len(table)
+    assert not page_problems(browser, is_home=False)
