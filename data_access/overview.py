@@ -43,7 +43,14 @@ def case_counts(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFrame:
     source: Any = incident
     if day_sums:  # rolled-up cases come from rollup_case_day; the rest, by index
         assert state is not None
-        parts = [select(*incident.c).where(c) for c in live_parts(state)]
+        # Only the columns the counts read: the (status, reported_at, id,
+        # street_code) index then answers the open cases without reading
+        # their rows (the city's 104,000: 0.8-1.0 -> 0.26 s).
+        i = incident.c
+        cols = [i.id, i.reported_at, i.status, i.street_code]
+        cols += [i.category] if f.categories else []
+        cols += [i.source] if f.sources else []
+        parts = [select(*cols).where(c) for c in live_parts(state)]
         source = union_all(*parts).subquery("live_rows")
     counts = [int(v or 0) for v in conn.execute(_distinct_counts(source, f, now)).one()]
     if day_sums:

@@ -110,8 +110,10 @@ incident = Table(
     # status, reported in the window") reads them without scanning the
     # window; with the id, the rollup's state reads the open ids from the
     # index alone (PostgreSQL preferred this index to the one above, and
-    # without the id it fetched 104,000 rows: 0.35 s against 0.09 s).
-    Index("ix_incident_status_reported", "status", "reported_at", "id"),
+    # without the id it fetched 104,000 rows: 0.35 s against 0.09 s); with
+    # the street too, the overview's case counts read the open cases from
+    # the index alone (a year of the city: 0.8-1.0 s against 0.26 s).
+    Index("ix_incident_status_reported", "status", "reported_at", "id", "street_code"),
 )
 
 INCIDENT_STATUSES = ("open", "dispatched", "on_site", "closed", "cancelled")
