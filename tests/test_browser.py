@@ -428,6 +428,8 @@ def test_throughput_downloads_are_made_when_pressed(
         got = browser.context.request.get(info.value.url)
         assert got.ok, (info.value.url, got.status)
         bodies[suffix] = got.body()
+        # A press reruns the page; the next button is pressed once it is drawn again.
+        wait_until_idle(page)
     csv, xlsx = tmp_path / "streets.csv", tmp_path / "streets.xlsx"
     csv.write_bytes(bodies[".csv"])
     xlsx.write_bytes(bodies[".xlsx"])
