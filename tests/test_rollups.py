@@ -293,7 +293,7 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
     if name != "backlog_ageing" and (name, fname) != ("case_counts", "narrow"):
         tables = ["rollup_case"]
         if name == "data_quality":  # with or without code filters (it ignores them)
-            tables = ["rollup_crowd_quality_day", "rollup_incident_quality_day"]
+            tables = ["FROM rollup_crowd_quality_day", "FROM rollup_incident_quality_day"]
         for table in tables:
             assert any(table in s for s in seen), f"{table} was not read"
     by_day = any("rollup_case_day" in s for s in seen)
@@ -457,6 +457,36 @@ def test_unreadable_rollup_falls_back_to_the_source(rolled):
     pd.testing.assert_frame_equal(got, want)
     with with_rollup.connect() as conn:  # and the rollup is used again once readable
         assert rollups.state(conn, NOW) is not None
+
+
+def test_rollup_without_the_incident_quality_table_reads_the_rows(rolled):
+    """A rollup built before ``rollup_incident_quality_day`` existed (until
+    its next refresh): the data-quality incident checks read the window's
+    rows, the rest of the rollup is still used, and the figures are the
+    source's."""
+    with_rollup, without, writer, _ = rolled
+    with without.connect() as conn:
+        want = quality.data_quality(conn, WHOLE, NOW, CFG)
+    with writer.begin() as conn:
+        conn.exec_driver_sql(
+            "ALTER TABLE rollup_incident_quality_day RENAME TO rollup_incident_quality_away"
+        )
+    rollups.forget()
+    try:
+        with statements(with_rollup) as seen, with_rollup.connect() as conn:
+            found = rollups.state(conn, NOW)
+            assert found is not None and not found.incident_quality
+            got = quality.data_quality(conn, WHOLE, NOW, CFG)
+        # (The existence check names the table too; no SELECT reads it.)
+        assert not any("FROM rollup_incident_quality_day" in s for s in seen)
+        assert any("FROM rollup_crowd_quality_day" in s for s in seen)
+    finally:
+        with writer.begin() as conn:
+            conn.exec_driver_sql(
+                "ALTER TABLE rollup_incident_quality_away RENAME TO rollup_incident_quality_day"
+            )
+        rollups.forget()
+    pd.testing.assert_frame_equal(got, want)
 
 
 def test_refresh_command(tmp_path, capsys):
