@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, select  # noqa: E402
 
 from data_access import heatmap, throughput  # noqa: E402
-from data_access.area import resolve_streets  # noqa: E402
+from data_access.area import listed_streets  # noqa: E402
 from data_access.config import SiteConfig, load_site_config  # noqa: E402
 from data_access.connection import make_engine  # noqa: E402
 from data_access.filters import AreaFilter  # noqa: E402
@@ -150,10 +150,8 @@ def compare(
     print(f"\n== {name}: district={f.district or 'all'} {f.start}..{f.end}")
 
     def dashboards_filter(conn: Any) -> AreaFilter:
-        # What ui.data.run_query does: on PostgreSQL and MariaDB/MySQL the
-        # area's streets are named as a literal list (one small query,
-        # counted here).
-        return resolve_streets(conn, f) if conn.dialect.name != "sqlite" else f
+        # What ui.data.run_query does (one small query on the servers, counted here).
+        return listed_streets(conn, f)
 
     def sql_table() -> pd.DataFrame:
         with engine.connect() as conn:

@@ -60,6 +60,13 @@ def resolve_streets(conn: Any, f: AreaFilter) -> AreaFilter:
     return replace(f, known_streets=tuple(codes))
 
 
+def listed_streets(conn: Any, f: AreaFilter) -> AreaFilter:
+    """``f`` as the dashboards query it (:func:`ui.data.run_query`): on
+    PostgreSQL and MariaDB/MySQL with the area's streets as a literal list
+    (:func:`resolve_streets`), on SQLite as it is."""
+    return resolve_streets(conn, f) if conn.dialect.name in ("postgresql", "mysql") else f
+
+
 def area_extreme(
     agg: Any, ts: Any, street_col: Any, f: AreaFilter, *conds: Any, dialect: str = ""
 ) -> Any:

@@ -101,7 +101,7 @@ def data_quality(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
             unknown, missing, outside, disorder = _row_checks_by_day(c, f, cfg, state, window)
         else:
             q = select(
-                count_if(_unknown_street(incident)), *row_check_counts(incident, cfg, area)
+                count_if(unknown_street(incident)), *row_check_counts(incident, cfg, area)
             ).where(window)
             unknown, missing, outside, disorder = tuple(c.execute(q).one())
         return {
@@ -121,9 +121,16 @@ def data_quality(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
     return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
 
 
-def _unknown_street(table: Any) -> ColumnElement[bool]:
+def unknown_street(table: Any) -> ColumnElement[bool]:
+    """The row's ``street_code`` is NULL or no street's code (``table``:
+    ``incident``, ``crowd_reading`` or a table with their ``street_code``)."""
     known = table.c.street_code.in_(select(street.c.code).scalar_subquery())
     return or_(table.c.street_code.is_(None), not_(known))
+
+
+def _day_sum(cond: ColumnElement[bool], column: Any) -> ColumnElement[int]:
+    """The sum of a per-day rollup's ``column`` over the rows where ``cond`` holds."""
+    return func.coalesce(func.sum(case((cond, column), else_=0)), 0)
 
 
 def _row_checks_by_day(
@@ -145,14 +152,14 @@ def _row_checks_by_day(
         select(
             func.coalesce(func.sum(day.c.unknown_street), 0),
             *(
-                func.coalesce(func.sum(case((area_days, day.c[n]), else_=0)), 0)
+                _day_sum(area_days, day.c[n])
                 for n in ("missing_coordinates", "out_of_area", "out_of_order")
             ),
         ).where(in_days)
     ).one()
     totals = [int(v or 0) for v in stored]
     since = conn.execute(
-        select(count_if(_unknown_street(incident))).where(
+        select(count_if(unknown_street(incident))).where(
             window, incident.c.reported_at >= state.sealed_until
         )
     ).scalar()
@@ -217,9 +224,8 @@ def _indexed_checks(
     c_area = crowd_reading.c.street_code.in_(
         area_streets(f).with_only_columns(street.c.code).scalar_subquery()
     )
-    c_known = crowd_reading.c.street_code.in_(select(street.c.code).scalar_subquery())
     crowd_checks = select(
-        count_if(or_(crowd_reading.c.street_code.is_(None), not_(c_known))),
+        count_if(unknown_street(crowd_reading)),
         count_if(and_(c_area, or_(crowd_reading.c.lat.is_(None), crowd_reading.c.lon.is_(None)))),
         count_if(and_(c_area, crowd_reading.c.people < 0)),
     ).where(cwindow)
@@ -243,17 +249,10 @@ def _crowd_quality_days(conn: Connection, f: AreaFilter) -> list[int]:
     and negative counts (the area's streets)."""
     day = rollups.rollup_crowd_quality_day
     in_window = and_(day.c.day >= f.start.isoformat(), day.c.day <= f.end.isoformat())
-    known = day.c.street_code.in_(select(street.c.code).scalar_subquery())
-    in_area_ = day.c.street_code.in_(
-        area_streets(f).with_only_columns(street.c.code).scalar_subquery()
-    )
-
-    def summed(cond: ColumnElement[bool], col: str) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((cond, day.c[col]), else_=0)), 0)
-
+    in_area_ = in_area(day.c.street_code, f)
     q = select(
-        summed(not_(known), "readings"),
-        summed(in_area_, "missing_coordinates"),
-        summed(in_area_, "negative_count"),
+        _day_sum(unknown_street(day), day.c.readings),
+        _day_sum(in_area_, day.c.missing_coordinates),
+        _day_sum(in_area_, day.c.negative_count),
     ).where(in_window)
     return [int(v or 0) for v in conn.execute(q).one()]

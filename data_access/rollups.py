@@ -829,7 +829,7 @@ def _incident_quality_selects(cfg: Any, sealed: datetime, dialect: str) -> list[
     """The SELECTs that fill ``rollup_incident_quality_day``: the
     rolled-up cases' per-row checks per street and day, and the rows before
     the seal with no known street per recorded code and day."""
-    from data_access.quality import row_check_counts
+    from data_access.quality import row_check_counts, unknown_street
     from data_access.sqlfn import day_bucket
 
     r = rollup_case.c
@@ -841,10 +841,9 @@ def _incident_quality_selects(cfg: Any, sealed: datetime, dialect: str) -> list[
     i = incident.c
     code = func.coalesce(i.street_code, "")
     i_day = day_bucket(i.reported_at, dialect)
-    known = i.street_code.in_(select(street.c.code).scalar_subquery())
     unknown = (
         select(code, i_day, func.count(), literal(0), literal(0), literal(0))
-        .where(i.reported_at < sealed, or_(i.street_code.is_(None), ~known))
+        .where(i.reported_at < sealed, unknown_street(incident))
         .group_by(code, i_day)
     )
     return [rolled, unknown]

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
 from data_access import connection, rollups
-from data_access.area import resolve_streets
+from data_access.area import listed_streets
 from data_access.config import SiteConfig, load_site_config
 from data_access.filters import AreaFilter, FilterError
 from data_access.schema import CONTRACT_TABLES
@@ -155,14 +155,13 @@ def run_query(fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any]
     """Run the ``data_access`` query ``module:function`` on a connection of
     :func:`engine` (uncached; the cached runners call it). On the servers
     (PostgreSQL, MariaDB/MySQL) the filters' streets are resolved to a
-    literal list first (:func:`data_access.area.resolve_streets`): both
+    literal list first (:func:`data_access.area.listed_streets`): both
     then read a district's rows by index ranges (PostgreSQL, one district's
     case counts on the city: 0.66 -> 0.10 s, its open cases found in the
     status index instead of the whole city's read from the table)."""
     fn = _resolve(fn_path)
     with engine().connect() as conn:
-        if conn.dialect.name in ("postgresql", "mysql"):
-            args = tuple(resolve_streets(conn, a) if isinstance(a, AreaFilter) else a for a in args)
+        args = tuple(listed_streets(conn, a) if isinstance(a, AreaFilter) else a for a in args)
         return fn(conn, *args, **dict(kwargs))
 
 
