@@ -131,10 +131,18 @@ def ontime_by_milestone(
     out-of-order milestone); ``on_time_share`` = on_time / judged (0-1, NaN
     when nothing was judged).
     """
-    judged_milestones = [m for m in MILESTONES if _has_any_target(cfg, m)]
     group = "street" if by == "street" else None
     d = conn.dialect.name
-    wide = grouped_counts(conn, f, now, group, lambda inc: _ontime_counts(inc, cfg, now, d), cfg)
+    wide = grouped_counts(conn, f, now, group, lambda inc: ontime_counts(inc, cfg, now, d), cfg)
+    return ontime_rows(wide, cfg, by)
+
+
+def ontime_rows(
+    wide: pd.DataFrame, cfg: SiteConfig, by: Literal["area", "street"] = "area"
+) -> pd.DataFrame:
+    """:func:`ontime_by_milestone`'s frame from :func:`grouped_counts` of
+    :func:`ontime_counts` (one row per group, the street in ``key``)."""
+    judged_milestones = [m for m in MILESTONES if _has_any_target(cfg, m)]
     rows = []
     for rec in wide.to_dict("records") if not wide.empty else []:
         for m in judged_milestones:
@@ -314,8 +322,9 @@ def _throughput_counts(
     return counts
 
 
-def _ontime_counts(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list[Any]:
-    """The count columns of :func:`ontime_by_milestone` (and ``cases``)."""
+def ontime_counts(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list[Any]:
+    """The count columns of :func:`ontime_by_milestone` (and ``cases``), for
+    :func:`grouped_counts` with ``cfg``."""
     counts: list[Any] = [func.count().label("cases")]
     for m in MILESTONES:
         if not _has_any_target(cfg, m):

@@ -21,7 +21,7 @@ page_header(t("overview.heading", area=ctx.area_name()), ctx)
 
 with page_guard():
     counts = load(overview.case_counts, ctx.area, ctx.now).iloc[0]
-    per_street = load(throughput.ontime_by_milestone, ctx.area, ctx.now, ctx.cfg, by="street")
+    streets, per_street = load(overview.street_figures, ctx.area, ctx.now, ctx.cfg)
     ontime = throughput.ontime_from_streets(per_street, ctx.cfg)
     reds = load(overview.active_red_warnings, ctx.area, ctx.now)
     crowd = load(overview.largest_crowd, ctx.area, ctx.now)
@@ -98,7 +98,6 @@ with page_guard():
         "pages/incident-map.py", label=t("nav.incident_map"), icon=":material/location_on:"
     )
 
-    streets = load(overview.street_summary, ctx.area, ctx.now)
     on_site = per_street.loc[per_street["milestone"] == "arrived", ["street_code", "on_time_share"]]
     table = streets.merge(on_site, on="street_code", how="left")
     table.insert(0, "name", [ctx.street_name(c) for c in table["street_code"]])

@@ -90,6 +90,18 @@ def test_street_summary_matches_pandas(backend, raw):
         pd.testing.assert_frame_equal(got[want.columns], want, check_names=False)
 
 
+def test_street_figures_are_the_summary_and_ontime_by_street(backend, raw):
+    """The overview reads both from one statement: the same frames."""
+    for f in filters_for(raw):
+        with backend.engine.connect() as conn:
+            summary, ontime = overview.street_figures(conn, f, NOW, CFG)
+            want_summary = overview.street_summary(conn, f, NOW)
+            want_ontime = throughput.ontime_by_milestone(conn, f, NOW, CFG, by="street")
+        assert len(summary) and len(ontime)
+        pd.testing.assert_frame_equal(summary, want_summary)
+        pd.testing.assert_frame_equal(ontime, want_ontime)
+
+
 @pytest.mark.parametrize("by", ["area", "street"])
 def test_ontime_matches_pandas(backend, raw, by):
     for f in filters_for(raw):

@@ -59,6 +59,9 @@ QUERIES = {
     "backlog_ageing": lambda c, f: throughput.backlog_ageing(c, f, NOW),
     "attention_cases": lambda c, f: throughput.attention_cases(c, f, NOW, CFG),
     "street_summary": lambda c, f: overview.street_summary(c, f, NOW),
+    "street_figures": lambda c, f: pd.merge(
+        *overview.street_figures(c, f, NOW, CFG), on="street_code", how="outer"
+    ),
     "incident_cells": lambda c, f: heatmap.incident_cells(c, f, NOW, CFG),
     "incident_unmapped": lambda c, f: heatmap.incident_unmapped(c, f, NOW, CFG),
     "repeat_hotspots": lambda c, f: heatmap.repeat_hotspots(c, f, NOW, CFG),
@@ -76,6 +79,7 @@ DAY_QUERIES = {
     "ontime_area",
     "case_counts",
     "street_summary",
+    "street_figures",
     "incident_unmapped",
     "ontime_trend",
     "ontime_trend_weeks",
