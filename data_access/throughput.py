@@ -546,33 +546,38 @@ def _stage_stats_stored(
     parts, (rest, changed) = side_by_side(conn, stored_parts, rest_parts)
     stats: dict[str, dict[str, Any]] = {}
     for code, m in sorted(set(parts) | set(rest)):
-        array = np.sort(np.concatenate([*parts.pop((code, m), []), rest.get((code, m), [])]))
-        for v in changed.get((code, m), ()):
-            at = int(np.searchsorted(array, v))
-            if at < len(array) and array[at] == v:
-                array = np.delete(array, at)
+        array = np.concatenate([*parts.pop((code, m), []), rest.get((code, m), [])])
+        for v in changed.get((code, m), ()):  # one stored copy of each changed value
+            at = np.flatnonzero(array == v)
+            if len(at):
+                array = np.delete(array, at[0])
         row = stats.setdefault(code, {"key": code})
         row[f"{m}_timed"] = float(len(array))
         if len(array):
-            median, p90 = sorted_quantiles(array, [p for _, p in STAGE_STATS])
+            median, p90 = exact_quantiles(array, [p for _, p in STAGE_STATS])
             row[f"{m}_median_min"], row[f"{m}_p90_min"] = median, p90
     cols = ["key"] + [f"{m}_{s}" for m in MILESTONES for s in ("timed", "median_min", "p90_min")]
     return pd.DataFrame(list(stats.values()), columns=cols)
 
 
-def sorted_quantiles(array: Any, probabilities: list[float]) -> list[float]:
-    """Quantiles of a sorted float array, interpolated exactly as numpy's
-    (and pandas') default ``linear`` method computes them, without the
-    partition ``numpy.quantile`` does first (0.19 s for a year of the city's
-    streets). ``array`` must not be empty."""
-    n = len(array)
-    out = []
+def exact_quantiles(values: Any, probabilities: list[float]) -> list[float]:
+    """Quantiles of a float array, interpolated exactly as numpy's (and
+    pandas') default ``linear`` method computes them. Only the elements
+    either side of each quantile are put in their sorted places (a
+    partition, not a sort: a year of the city's 784 street-stage arrays,
+    0.28 -> 0.08 s). ``values`` must not be empty; it is not changed."""
+    import numpy as np
+
+    n = len(values)
+    spots = []
     for p in probabilities:
         at = p * (n - 1)
         lo = int(at // 1)
-        hi = min(lo + 1, n - 1)
-        t = at - lo
-        a, b = float(array[lo]), float(array[hi])
+        spots.append((lo, min(lo + 1, n - 1), at - lo))
+    placed = np.partition(values, sorted({i for lo, hi, _ in spots for i in (lo, hi)}))
+    out = []
+    for lo, hi, t in spots:
+        a, b = float(placed[lo]), float(placed[hi])
         diff = b - a
         out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
     return out
