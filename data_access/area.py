@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, literal, null, or_, select, union_all
+from sqlalchemy import and_, case, false, func, literal, null, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
@@ -202,21 +202,44 @@ def clean_incidents(
         .join(known, known.c.code == rollup_case.c.street_code)
         .where(*_case_conds(f, now, window, rollup_case))
     )
+    rolled_parts = [rolled]
     if rolled_spans is not None:
+        # One SELECT per span, each an index range of (street_code,
+        # reported_at). Their OR was a filter over every rolled-up row of
+        # the area's streets: a district's weekly case flow (two spans of a
+        # year apart) read 534,000 heap blocks for 88,000 rows, 2.0 s.
         rr = rollup_case.c.reported_at
-        rolled = rolled.where(or_(*(and_(rr >= a, rr < b) for a, b in rolled_spans)))
+        rolled_parts = [rolled.where(rr >= a, rr < b) for a, b in disjoint_spans(rolled_spans)]
+        rolled_parts = rolled_parts or [rolled.where(false())]
     if part == "changed":
         # Never empty SQL: without changed ids this selects no row.
         ids = rollup.changed_ids or ("",)
-        return rolled.where(rollup_case.c.id.in_(ids)).subquery("inc")
+        return union_all(*(r.where(rollup_case.c.id.in_(ids)) for r in rolled_parts)).subquery(
+            "inc"
+        )
     if rollup.live_ids:
-        rolled = rolled.where(rollup_case.c.id.not_in(rollup.live_ids))
+        rolled_parts = [r.where(rollup_case.c.id.not_in(rollup.live_ids)) for r in rolled_parts]
     live = _live_rows(f, now, window, live_parts(rollup), stages)
     if part == "live":
         return live.subquery("inc")
     if part != "all":
         raise ValueError(f"unknown part {part!r}")
-    return union_all(rolled, live).subquery("inc")
+    return union_all(*rolled_parts, live).subquery("inc")
+
+
+def disjoint_spans(
+    spans: Sequence[tuple[datetime, datetime]],
+) -> list[tuple[datetime, datetime]]:
+    """``spans`` (half-open ``[start, end)`` ranges) sorted, empty ones
+    dropped and overlapping or touching ones merged: read one SELECT each,
+    no row is read twice."""
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(s for s in spans if s[0] < s[1]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def live_parts(rollup: RollupState) -> list[ColumnElement[bool]]:

@@ -47,7 +47,13 @@ import pandas as pd
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from data_access import heatmap, rollups, throughput, warnings
-from data_access.area import area_extreme, area_streets, clean_incidents, in_area
+from data_access.area import (
+    area_extreme,
+    area_streets,
+    clean_incidents,
+    disjoint_spans,
+    in_area,
+)
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter, FilterError
 from data_access.schema import MILESTONES, crowd_reading, incident, petition, street
@@ -306,14 +312,7 @@ def _flow_spans(
     if state is None or state.max_closed_min is None:
         return None
     reach = timedelta(minutes=state.max_closed_min + 1)
-    spans = sorted((min(w.start_ts, w.as_of(now) - reach), w.as_of(now)) for w in weeks)
-    merged: list[tuple[datetime, datetime]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+    return disjoint_spans([(min(w.start_ts, w.as_of(now) - reach), w.as_of(now)) for w in weeks])
 
 
 #: Key under which :func:`weekly_series` leaves its by-street case flow in

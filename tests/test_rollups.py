@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, updat
 from sqlalchemy.engine import make_url
 
 from data_access import heatmap, overview, quality, rollups, screen, throughput, weekly
-from data_access.area import resolve_streets
+from data_access.area import disjoint_spans, resolve_streets
 from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.demo import build_demo
@@ -535,3 +535,14 @@ def test_refresh_command(tmp_path, capsys):
             assert rollups.state(conn, NOW) is None
     finally:
         engine.dispose()
+
+
+def test_disjoint_spans_merge_overlaps_and_drop_empty_ones():
+    """The rolled-up rows are read one SELECT per span: spans that overlap
+    or touch are merged (no row read twice), empty ones dropped."""
+    d = datetime(2026, 11, 1)
+    h = timedelta(hours=1)
+    spans = [(d + 5 * h, d + 7 * h), (d, d + 2 * h), (d + 2 * h, d + 3 * h), (d + 6 * h, d + 9 * h)]
+    spans += [(d + 4 * h, d + 4 * h), (d + 11 * h, d + 10 * h)]
+    assert disjoint_spans(spans) == [(d, d + 3 * h), (d + 5 * h, d + 9 * h)]
+    assert disjoint_spans([]) == []
