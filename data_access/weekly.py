@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
@@ -787,14 +788,22 @@ def new_hotspots(
     cur = heatmap.repeat_hotspots(conn, week.area(f), week.as_of(now), cfg)
     prev_w = week.shift(-1)
     prev = heatmap.repeat_hotspots(conn, prev_w.area(f), prev_w.as_of(now), cfg)
+    # Last week's positions per category as arrays: a pandas filter per hot
+    # spot took 0.5 s for a district's 450 (2 s for the city's 2,400).
+    before = {
+        cat: (g["lat"].to_numpy(dtype=float), g["lon"].to_numpy(dtype=float))
+        for cat, g in prev.groupby("category", sort=False)
+    }
+    nowhere = (np.empty(0), np.empty(0))
+    started = pd.Timestamp(week.start_ts)
     keep = []
     for rec in records(cur):
-        if pd.isna(rec.last_at) or rec.last_at < pd.Timestamp(week.start_ts):
+        if pd.isna(rec.last_at) or rec.last_at < started:
             keep.append(False)
             continue
-        same = prev[prev["category"] == rec.category]
-        dy = (same["lat"] - rec.lat) * heatmap.M_PER_DEG_LAT
-        dx = (same["lon"] - rec.lon) * heatmap.M_PER_DEG_LON * math.cos(math.radians(rec.lat))
+        lat, lon = before.get(rec.category, nowhere)
+        dy = (lat - rec.lat) * heatmap.M_PER_DEG_LAT
+        dx = (lon - rec.lon) * heatmap.M_PER_DEG_LON * math.cos(math.radians(rec.lat))
         keep.append(not bool(((dx * dx + dy * dy) <= cfg.hotspots.grid_m**2).any()))
     out = cur[pd.Series(keep, index=cur.index, dtype=bool)] if len(cur) else cur
     return out[TABLE_COLUMNS["hotspots_new"]].reset_index(drop=True)
