@@ -56,6 +56,7 @@ from data_access.area import (
     in_area,
 )
 from data_access.config import SiteConfig
+from data_access.connection import side_by_side
 from data_access.filters import AreaFilter, FilterError
 from data_access.schema import MILESTONES, crowd_reading, incident, petition, street
 from data_access.sqlfn import count_if
@@ -906,17 +907,25 @@ def compute_review_tables(
     """:func:`review_tables` computed from the (rolled-up) cases."""
     week = _started_week(week_label, now)
     ontime: dict[str, pd.DataFrame] = {}
-    series = weekly_series(conn, f, now, cfg, week, rules, ontime)
+
+    def apart(c: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The tables that share nothing with the series (hot spots: two
+        30-day look-backs, the city's costliest part after the series)."""
+        hot = new_hotspots(c, f, now, cfg, week)
+        if rules is None:
+            return hot, pd.DataFrame(columns=TABLE_COLUMNS["red_open"])
+        return hot, red_still_open(c, f, now, cfg, week, rules)
+
+    # Side by side on two connections where the server allows it.
+    series, (hot, red) = side_by_side(
+        conn, lambda c: weekly_series(c, f, now, cfg, week, rules, ontime), apart
+    )
     tables = {
         "comparison": comparison(series, week),
         "weeks": series,
         "streets": street_league(conn, f, now, cfg, week, rules, ontime),
-        "hotspots_new": new_hotspots(conn, f, now, cfg, week),
-        "red_open": (
-            red_still_open(conn, f, now, cfg, week, rules)
-            if rules is not None
-            else pd.DataFrame(columns=TABLE_COLUMNS["red_open"])
-        ),
+        "hotspots_new": hot,
+        "red_open": red,
         "weeks_read": weeks_read(conn, f, now, week),
     }
     return tables
