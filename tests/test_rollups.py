@@ -131,7 +131,8 @@ def rolled(request, tmp_path_factory):
 
 def _bad_readings_before_refresh(writer) -> None:
     """Crowd readings the data-quality page flags, before the seal (the
-    demo's are all later), so the rollup's per-day counts hold some."""
+    demo's are all later), so the rollup's per-day counts hold some; and
+    open cases with statuses the contract does not name."""
     ts = REFRESHED - timedelta(days=2)
     bad = [
         {"street_code": None, "lat": 30.27, "lon": 120.15, "people": 5},
@@ -145,6 +146,21 @@ def _bad_readings_before_refresh(writer) -> None:
             insert(crowd_reading),
             [{"ts": ts, "cell_id": f"bad-{i}", **row} for i, row in enumerate(bad)],
         )
+        # Open cases in statuses outside the contract's (or none): never
+        # rolled up, so read live by the status ranges around the others.
+        odd = conn.execute(
+            select(incident.c.id)
+            .where(
+                incident.c.status.in_(("open", "dispatched", "on_site")),
+                incident.c.reported_at >= REFRESHED - timedelta(days=5),
+                incident.c.reported_at < REFRESHED - timedelta(days=1),
+            )
+            .order_by(incident.c.id)
+            .limit(5)
+        ).scalars()
+        statuses = ("awaiting", "checking", "deferred", "suspended", None)  # one per range
+        for case_id, status in zip(odd, statuses, strict=True):
+            conn.execute(update(incident).where(incident.c.id == case_id).values(status=status))
 
 
 def _change_after_refresh(writer) -> None:
