@@ -265,18 +265,26 @@ def case_throughput(
     if by not in GROUPS:
         raise ValueError(f"unknown grouping {by!r}")
     d = conn.dialect.name
+
+    def stage_stats(c: Connection) -> pd.DataFrame:
+        stats = _stage_stats_stored(c, f, now, cfg) if by == "street" else None
+        if stats is None:  # from the rows (a category breakdown: 2.5 M for the city's year)
+            inc = _prepared(
+                clean_incidents(f, now, rollup=rollups.state(c, now), stages=d), cfg, now, d
+            )
+            judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
+            stats = _stage_stats(c, inc, judged, inc.c[GROUPS[by]])
+        return stats
+
+    # The stage statistics and the counts side by side: each reads the
+    # window's cases on its own connection.
     stats, frame = side_by_side(
         conn,
-        lambda c: _stage_stats_stored(c, f, now, cfg) if by == "street" else None,
+        stage_stats,
         lambda c: grouped_counts(
             c, f, now, by, lambda inc: _throughput_counts(inc, cfg, now, d, by), cfg
         ),
     )
-    if stats is None:
-        state = rollups.state(conn, now)
-        inc = _prepared(clean_incidents(f, now, rollup=state, stages=d), cfg, now, d)
-        judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
-        stats = _stage_stats(conn, inc, judged, inc.c[GROUPS[by]])
 
     if by == "street":
         area = pd.DataFrame(conn.execute(area_streets(f)).all(), columns=["key", "district"])
