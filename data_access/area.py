@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, false, func, literal, null, or_, select, union_all
@@ -120,7 +121,11 @@ def incident_code_filters(f: AreaFilter, table: Any = incident) -> list[ColumnEl
 
 def _case_conds(f: AreaFilter, now: datetime, window: bool, table: Any) -> list[Any]:
     conds = [table.c.reported_at <= now, *incident_code_filters(f, table)]
-    if f.known_streets is not None:  # said again beside the join, as index ranges
+    # A district's or streets' list said again beside the join, as index
+    # ranges. Not the whole city's: it narrows nothing, and MariaDB then
+    # chose the (status, street_code) index, reading every open case of all
+    # history instead of the window's by (status, reported_at).
+    if f.known_streets is not None and (f.district or f.streets):
         conds.append(in_area(table.c.street_code, f))
     if window:
         conds += [table.c.reported_at >= f.start_ts, table.c.reported_at < f.end_ts]
@@ -128,15 +133,34 @@ def _case_conds(f: AreaFilter, now: datetime, window: bool, table: Any) -> list[
 
 
 def unsettled_ranges(status: Any) -> list[ColumnElement[bool]]:
-    """The conditions whose union is :func:`unsettled`: NULL and the three
-    ranges around the settled values ``cancelled`` < ``closed`` (so the
-    status index can find these rows; ``NOT IN`` cannot use it)."""
+    """Conditions whose union is :func:`unsettled`, each of which an index
+    on ``status`` can find (``NOT IN`` cannot): NULL, the ranges before and
+    between the settled values ``cancelled`` < ``closed``, each open status
+    by equality, and the ranges between and after those.
+
+    By equality, an open status is one range of the ``(status,
+    reported_at, …)`` index, so a window's open cases are found without the
+    rest of history's: for a year of the city MariaDB read all 104,000
+    open cases' rows where the window has 58,000 (its live part 7.8 ->
+    3.4 s; PostgreSQL unchanged). The ranges are a chain, so whatever the
+    collation's order every other value is in one of them; rows read twice
+    where a collation orders them otherwise are read once after
+    :func:`clean_incidents`' deduplication."""
     return [
         status.is_(None),
         status < "cancelled",
         and_(status > "cancelled", status < "closed"),
-        status > "closed",
+        *(status == s for s in _OPEN),
+        *(and_(status > a, status < b) for a, b in pairwise(_AFTER_CLOSED)),
+        status > _AFTER_CLOSED[-1],
     ]
+
+
+#: The contract's unsettled statuses (see ``data_access.schema``), and
+#: ``closed`` followed by them in sorted order: the bounds of the ranges
+#: between them.
+_OPEN = ("open", "dispatched", "on_site")
+_AFTER_CLOSED = ("closed", "dispatched", "on_site", "open")
 
 
 def unsettled(status: Any) -> ColumnElement[bool]:

@@ -152,13 +152,15 @@ def _bad_readings_before_refresh(writer) -> None:
             select(incident.c.id)
             .where(
                 incident.c.status.in_(("open", "dispatched", "on_site")),
-                incident.c.reported_at >= REFRESHED - timedelta(days=5),
+                incident.c.reported_at >= REFRESHED - timedelta(days=8),
                 incident.c.reported_at < REFRESHED - timedelta(days=1),
             )
             .order_by(incident.c.id)
-            .limit(5)
+            .limit(7)
         ).scalars()
-        statuses = ("awaiting", "checking", "deferred", "suspended", None)  # one per range
+        # One per range of unsettled_ranges (bytewise order: MariaDB's
+        # collation puts "onward" before "on_site").
+        statuses = ("awaiting", "checking", "deferred", "on_hold", "onward", "suspended", None)
         for case_id, status in zip(odd, statuses, strict=True):
             conn.execute(update(incident).where(incident.c.id == case_id).values(status=status))
 
