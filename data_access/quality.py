@@ -164,11 +164,21 @@ def _row_checks_by_day(
         )
     ).scalar()
     totals[0] += int(since or 0)
-    area = in_area(incident.c.street_code, f)
+    # Each part finds its rows by its own index range (with a district's or
+    # streets' list as more ranges), then joins the area's streets. With the
+    # whole city's streets in the parts, as a list or a subquery, MariaDB
+    # read every open case of all history by the (status, street_code)
+    # index instead of the window's (a year of the city: 6.2 s).
+    listed = [in_area(incident.c.street_code, f)] if f.district or f.streets else []
     live = union_all(
-        *(select(*incident.c).where(window, area, c) for c in live_parts(state))
+        *(select(*incident.c).where(window, *listed, c) for c in live_parts(state))
     ).subquery("live_rows")
-    added = conn.execute(select(*row_check_counts(live, cfg))).one()
+    known = area_streets(f).subquery("known_street")
+    added = conn.execute(
+        select(*row_check_counts(live, cfg)).select_from(
+            live.join(known, known.c.code == live.c.street_code)
+        )
+    ).one()
     removed: Any = (0, 0, 0)
     if state.changed_ids:
         rolled = rollups.rollup_case
