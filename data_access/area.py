@@ -20,7 +20,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from data_access.config import Bounds, SiteConfig
 from data_access.filters import AreaFilter
-from data_access.schema import MILESTONES, incident, street
+from data_access.schema import MILESTONES, OPEN_STATUSES, incident, street
 
 if TYPE_CHECKING:
     from data_access.rollups import RollupState
@@ -119,14 +119,25 @@ def incident_code_filters(f: AreaFilter, table: Any = incident) -> list[ColumnEl
     return conds
 
 
-def _case_conds(f: AreaFilter, now: datetime, window: bool, table: Any) -> list[Any]:
-    conds = [table.c.reported_at <= now, *incident_code_filters(f, table)]
-    # A district's or streets' list said again beside the join, as index
-    # ranges. Not the whole city's: it narrows nothing, and MariaDB then
-    # chose the (status, street_code) index, reading every open case of all
-    # history instead of the window's by (status, reported_at).
+def street_ranges(street_col: Any, f: AreaFilter) -> list[ColumnElement[bool]]:
+    """A district's or streets' literal list, to say again beside a join to
+    the area's streets, so that the database reads their index ranges; none
+    for the whole city or an unresolved area. The whole city's list narrows
+    nothing, and MariaDB then chose the ``(status, street_code)`` index,
+    reading every open case of all history instead of the window's by
+    ``(status, reported_at)`` (a year of the city's live part: 7.8 -> 3.4 s
+    without it; the data-quality checks' live rows 6.0 -> 2.8 s)."""
     if f.known_streets is not None and (f.district or f.streets):
-        conds.append(in_area(table.c.street_code, f))
+        return [in_area(street_col, f)]
+    return []
+
+
+def _case_conds(f: AreaFilter, now: datetime, window: bool, table: Any) -> list[Any]:
+    conds = [
+        table.c.reported_at <= now,
+        *incident_code_filters(f, table),
+        *street_ranges(table.c.street_code, f),
+    ]
     if window:
         conds += [table.c.reported_at >= f.start_ts, table.c.reported_at < f.end_ts]
     return conds
@@ -150,17 +161,15 @@ def unsettled_ranges(status: Any) -> list[ColumnElement[bool]]:
         status.is_(None),
         status < "cancelled",
         and_(status > "cancelled", status < "closed"),
-        *(status == s for s in _OPEN),
+        *(status == s for s in OPEN_STATUSES),
         *(and_(status > a, status < b) for a, b in pairwise(_AFTER_CLOSED)),
         status > _AFTER_CLOSED[-1],
     ]
 
 
-#: The contract's unsettled statuses (see ``data_access.schema``), and
-#: ``closed`` followed by them in sorted order: the bounds of the ranges
-#: between them.
-_OPEN = ("open", "dispatched", "on_site")
-_AFTER_CLOSED = ("closed", "dispatched", "on_site", "open")
+#: ``closed`` and the open statuses after it, in sorted order: the bounds of
+#: the ranges between them.
+_AFTER_CLOSED = ("closed", *sorted(OPEN_STATUSES))
 
 
 def unsettled(status: Any) -> ColumnElement[bool]:

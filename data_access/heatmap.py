@@ -30,7 +30,7 @@ from data_access.area import area_extreme, area_streets, clean_incidents, in_are
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
-from data_access.schema import MILESTONES, crowd_reading, street, venue
+from data_access.schema import MILESTONES, OPEN_STATUSES, crowd_reading, street, venue
 from data_access.sqlfn import count_if, grid_index, minutes_between
 
 #: Metres per degree of latitude, and of longitude at the equator (the
@@ -405,7 +405,7 @@ def _stored_cells(
             rows.c.gx,
             rows.c.gy,
             func.count(),
-            count_if(rows.c.status.in_(("open", "dispatched", "on_site"))),
+            count_if(rows.c.status.in_(OPEN_STATUSES)),
             func.sum(rows.c.lat),
             func.sum(rows.c.lon),
         ).group_by(rows.c.street_code, rows.c.gx, rows.c.gy)
@@ -461,7 +461,7 @@ def incident_cells(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConf
     src = rows.subquery("m")
     gx, gy = snap(src.c.lon, src.c.lat, cfg, cell_m, conn.dialect.name)
     snapped = select(gx, gy, src.c.lat, src.c.lon, src.c.status, src.c.street_code).subquery("s")
-    is_open = snapped.c.status.in_(("open", "dispatched", "on_site"))
+    is_open = snapped.c.status.in_(OPEN_STATUSES)
     q = (
         select(
             snapped.c.gx,

@@ -20,11 +20,9 @@ from data_access.area import (
 )
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
-from data_access.schema import crowd_reading, incident, petition, street, warning
+from data_access.schema import OPEN_STATUSES, crowd_reading, incident, petition, street, warning
 from data_access.sqlfn import count_if
 from data_access.throughput import grouped_counts, ontime_counts, ontime_rows
-
-OPEN_STATUSES = ("open", "dispatched", "on_site")
 
 CASE_COUNT_COLUMNS = ["today", "this_week", "in_window", "closed_in_window", "open_backlog"]
 

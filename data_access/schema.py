@@ -117,6 +117,8 @@ incident = Table(
 )
 
 INCIDENT_STATUSES = ("open", "dispatched", "on_site", "closed", "cancelled")
+#: The statuses of a case still being handled (the backlog).
+OPEN_STATUSES = ("open", "dispatched", "on_site")
 INCIDENT_OUTCOMES = ("resolved", "mediated", "unresolved", "referred")
 INCIDENT_SOURCES = ("110", "patrol", "camera_ai", "hotline", "walk_in")
 #: The handling milestones, in order, after ``reported_at``.

@@ -19,10 +19,9 @@ from data_access import heatmap, rollups, throughput
 from data_access.area import clean_incidents, in_area, milestone_in_order, target_minutes
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
-from data_access.schema import warning
+from data_access.schema import OPEN_STATUSES, warning
 from data_access.sqlfn import minutes_between
 
-OPEN_STATUSES = ("open", "dispatched", "on_site")
 #: The milestone whose target the screen judges (到场, on site).
 ON_SITE = "arrived"
 
