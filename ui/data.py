@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
-from data_access import connection, rollups
+from data_access import appstate, connection, rollups
 from data_access.area import listed_streets
 from data_access.config import SiteConfig, load_site_config
 from data_access.filters import AreaFilter, FilterError
@@ -134,6 +134,39 @@ def _ops_connection() -> Any:
     return st.connection("ops", type="sql", url=url, **_engine_kwargs(url))
 
 
+def operational_url() -> str:
+    """The operational database's URL, password included (never shown)."""
+    origin = database_origin()
+    if origin == "env":
+        return connection.env_url() or ""
+    if origin == "secrets":
+        return str(_ops_connection().engine.url.render_as_string(hide_password=False))
+    return connection.sqlite_url(connection.demo_path())
+
+
+def _secrets_appstate() -> tuple[str | None, str | None]:
+    try:
+        section = st.secrets.get("connections", {}).get("appstate", {})
+        return section.get("url") or None, section.get("schema") or None
+    except Exception:  # no secrets file, or an unreadable one
+        return None, None
+
+
+@st.cache_resource(show_spinner=False)
+def _appstate_engine(target: appstate.AppStateTarget, ops_url: str) -> Engine:
+    return appstate.make_engine(target, operational_url=ops_url)
+
+
+def appstate_engine() -> Engine:
+    """The writable app-state engine (audit log, alert state, import
+    ledger; see :mod:`data_access.appstate`), never the operational
+    database: a configuration naming that one raises
+    :class:`~data_access.appstate.AppStateError`."""
+    url, schema = _secrets_appstate()
+    target = appstate.resolve(secrets_url=url, secrets_schema=schema)
+    return _appstate_engine(target, operational_url())
+
+
 def engine() -> Engine:
     """The hardened (read-only, statement timeout) engine behind ``st.connection("ops")``."""
     cfg = site_config()
@@ -227,6 +260,9 @@ def page_guard() -> Iterator[None]:
         yield
     except FilterError as exc:
         st.error(t("error.filter", detail=str(exc)), icon=":material/warning:")
+    except appstate.AppStateError as exc:
+        _log.warning("app-state database problem: %s", exc)
+        st.error(t("error.appstate", detail=str(exc)), icon=":material/database:")
     except (DBAPIError, SQLAlchemyError) as exc:
         kind = _classify(exc)
         _log.warning("database problem (%s): %s", kind, exc)
