@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access.config import PROJECT_ROOT
+from ui import auth
 from ui.data import page_guard, site_config
 from ui.i18n import DEFAULT_LANG, LANGS, t
 from ui.shell import build_context, leave_pages_folder_mode
@@ -38,33 +39,23 @@ NAVIGATION = (
     ("section_review", "warnings", "traffic", "warnings"),
     ("section_review", "weekly_review", "event", "weekly-review"),
     ("section_review", "data_quality", "health_and_safety", "data-quality"),
+    ("section_admin", "audit", "policy", "audit"),
 )
 
-PAGES: dict[str, list[st.Page]] = {}
-for section, stem, icon, url_path in NAVIGATION:
-    PAGES.setdefault(t(f"nav.{section}"), []).append(
-        st.Page(
-            f"pages/{url_path}.py",
-            title=t(f"nav.{stem}"),
-            icon=f":material/{icon}:",
-            url_path=url_path,
-            default=stem == NAVIGATION[0][1],
-        )
-    )
-
-page = st.navigation(PAGES)
-st.sidebar.caption(t("app.title"))
-
-ready = False
+# Who the user is, before anything else: with no principal (sign-in needed,
+# unknown user, bad access.toml) the run stops here: no filters, no data.
+principal = None
+gate_failed = True
 with page_guard():
-    build_context()
-    ready = True
+    principal = auth.gate()
+    gate_failed = False
+if principal is None and not gate_failed:
+    st.stop()
 
-if ready:
-    page.run()
-else:
-    # The database was away when this page started: try again by itself
-    # every screen.refresh_s seconds (an unattended wall must recover).
+
+def _retry_soon() -> None:
+    """The database was away when this page started: try again by itself
+    every screen.refresh_s seconds (an unattended wall must recover)."""
     st.session_state["_start_retry_armed"] = False
 
     @st.fragment(run_every=site_config().screen.refresh_s)
@@ -74,3 +65,48 @@ else:
         st.session_state["_start_retry_armed"] = True
 
     _retry_start()
+
+
+if principal is None:
+    _retry_soon()
+    st.stop()
+
+# Only the principal's pages are in the menu; the first of them is at "/".
+shown = [entry for entry in NAVIGATION if principal.sees_page(entry[3])]
+PAGES: dict[str, list[st.Page]] = {}
+refused: list[st.Page] = []
+for section, stem, icon, url_path in NAVIGATION:
+    entry = st.Page(
+        f"pages/{url_path}.py",
+        title=t(f"nav.{stem}"),
+        icon=f":material/{icon}:",
+        url_path=url_path,
+        default=bool(shown) and url_path == shown[0][3],
+    )
+    if principal.sees_page(url_path):
+        PAGES.setdefault(t(f"nav.{section}"), []).append(entry)
+    else:
+        refused.append(entry)
+
+asked = auth.requested_page(refused)
+page = st.navigation(PAGES) if PAGES else None
+st.sidebar.caption(t("app.title"))
+auth.sidebar_identity(principal)
+auth.idle_watch(principal)
+if asked is not None:
+    # A direct URL to a page this role may not see: refused, not redirected.
+    auth.refuse(f"/{asked.url_path}", "page_refused", page=asked.title)
+    st.stop()
+if page is None:
+    auth.refuse("navigation", "no_pages")
+    st.stop()
+
+ready = False
+with page_guard():
+    build_context()
+    ready = True
+
+if ready:
+    page.run()
+else:
+    _retry_soon()

@@ -31,6 +31,10 @@ class AreaFilter:
     When set, the queries name them as a literal list, which MariaDB's
     planner can use as index ranges where it cannot use a subquery on
     ``street``; the figures are the same.
+    ``scope``: the street codes the user may see (row-level security, see
+    :mod:`data_access.access`), ``None`` for every street. Every query
+    restricted by area is restricted to it in SQL
+    (:func:`data_access.area.area_streets`); ``known_streets`` is cut to it.
     """
 
     start: date
@@ -41,6 +45,7 @@ class AreaFilter:
     sources: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     known_streets: tuple[str, ...] | None = None
+    scope: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.district is not None and not _DISTRICT.match(self.district):
@@ -65,6 +70,15 @@ class AreaFilter:
                 if not _STREET.match(s):
                     raise FilterError(f"known_streets: expected 9-digit codes, got {s!r}")
             object.__setattr__(self, "known_streets", tuple(sorted(set(self.known_streets))))
+        if self.scope is not None:
+            for s in self.scope:
+                if not _STREET.match(s):
+                    raise FilterError(f"scope: expected 9-digit codes, got {s!r}")
+            object.__setattr__(self, "scope", tuple(sorted(set(self.scope))))
+            if self.known_streets is not None:
+                allowed = set(self.scope)
+                kept = tuple(s for s in self.known_streets if s in allowed)
+                object.__setattr__(self, "known_streets", kept)
         # Normalise order so equal filters hash (and cache) equally.
         for name in ("streets", "categories", "sources", "statuses"):
             object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))

@@ -182,21 +182,27 @@ def largest_crowd(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFram
 FRESHNESS_COLUMNS = ["table", "latest"]
 
 
-def data_freshness(conn: Connection, now: datetime) -> pd.DataFrame:
+def data_freshness(
+    conn: Connection, now: datetime, scope: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """Latest timestamp per fact table at or before ``now`` ("data as of").
 
     Columns: ``table``, ``latest`` (naive local time; NaT when empty).
     Future-dated rows are ignored (they are a data-quality finding).
+    ``scope``: a user's street codes (row-level security): only their rows.
     """
     parts = [
-        ("incident", incident.c.reported_at),
-        ("crowd_reading", crowd_reading.c.ts),
-        ("petition", petition.c.received_at),
-        ("warning", warning.c.raised_at),
+        ("incident", incident.c.reported_at, incident.c.street_code),
+        ("crowd_reading", crowd_reading.c.ts, crowd_reading.c.street_code),
+        ("petition", petition.c.received_at, petition.c.street_code),
+        ("warning", warning.c.raised_at, warning.c.street_code),
     ]
     rows = []
-    for name, col in parts:
-        latest = conn.execute(select(func.max(col)).where(col <= now)).scalar()
+    for name, col, street_col in parts:
+        q = select(func.max(col)).where(col <= now)
+        if scope is not None:
+            q = q.where(street_col.in_(scope))
+        latest = conn.execute(q).scalar()
         rows.append((name, pd.to_datetime(latest) if latest is not None else pd.NaT))
     return pd.DataFrame(rows, columns=FRESHNESS_COLUMNS)
 

@@ -9,6 +9,7 @@ page cannot forget it.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pandas as pd
 
@@ -70,3 +71,41 @@ def mask_personal(frame: pd.DataFrame) -> pd.DataFrame:
         if column in out.columns:
             out[column] = out[column].map(fn).astype("object")
     return out
+
+
+REVEAL_COLUMNS = ["id", "street_code", "reported_at", "reporter_name", "reporter_phone", "address"]
+
+
+class RevealRefused(LookupError):
+    """The case is not there, or not within the user's scope: nothing is read."""
+
+
+def reveal_case(conn: Any, case_id: str, scope: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One case's personal data, unmasked: the copy :func:`data_access.
+    area.clean_incidents` keeps (the earliest reported) of incident
+    ``case_id``, only when its street is within ``scope`` (a user's street
+    codes; ``None`` = every street). One row, columns :data:`REVEAL_COLUMNS`;
+    :class:`RevealRefused` when there is none. Never cached: callers write
+    the audit row (:func:`data_access.audit.record`) before showing it."""
+    from sqlalchemy import select
+
+    from data_access.schema import incident
+
+    case_id = str(case_id).strip()
+    if not case_id or len(case_id) > 64:
+        raise RevealRefused("no such case")
+    c = incident.c
+    q = (
+        select(c.id, c.street_code, c.reported_at, c.reporter_name, c.reporter_phone, c.address)
+        .where(c.id == case_id)
+        .order_by(c.reported_at, c.accepted_at)
+        .limit(1)
+    )
+    if scope is not None:
+        q = q.where(c.street_code.in_(scope))
+    rows = conn.execute(q).all()
+    if not rows:
+        raise RevealRefused("no such case within your scope")
+    frame = pd.DataFrame(rows, columns=REVEAL_COLUMNS)
+    frame["reported_at"] = pd.to_datetime(frame["reported_at"])
+    return frame

@@ -76,6 +76,8 @@ def data_quality(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
     ``scope`` (``area`` or ``database``). Unknown street codes are counted
     over the whole database within the window, since they belong to no area.
     Future times are counted for the area regardless of the window.
+    With a user's ``scope`` the whole-database counts are 0 and ``scope``
+    is ``withheld``: they belong to no street of it.
 
     With the rollup (same map bounds), the rows before the seal are counted
     per day by the refresh (``rollup_incident_quality_day``): the checks
@@ -117,6 +119,12 @@ def data_quality(conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
         conn, row_checks, lambda c: _indexed_checks(c, f, now, window, area)
     )
     results = by_rows | by_index
+    if f.scope is not None:
+        # Rows of no known street belong to no scope: a scoped user is not
+        # told how many the whole database has (row-level security).
+        results = {
+            k: (0, "withheld") if s == "database" else (n, s) for k, (n, s) in results.items()
+        }
     rows = [(t, c, *results[(t, c)]) for t, c in CHECKS]
     return pd.DataFrame(rows, columns=QUALITY_COLUMNS)
 

@@ -538,11 +538,15 @@ def stored_review(
 ) -> dict[str, pd.DataFrame] | None:
     """The weekly review of ``week`` for ``f``'s district (or every district)
     as the refresh job computed it, or None to compute it live: no rollup,
-    a filter on streets or codes, a week not ended at both the refresh and
+    a filter on streets or codes, a user's scope (row-level security: the
+    stored reviews are whole districts'), a week not ended at both the refresh and
     ``now``, another configuration, rules or code version, or a table
     missing. Read on a connection of its own (see :func:`_safe_state`)."""
     found = state(conn, now)
     if found is None or f.streets or f.categories or f.sources or f.statuses:
+        return None
+    if getattr(f, "scope", None) is not None:
+        # Stored per district or city: never served to a narrower scope.
         return None
     if week.end_ts > found.sealed_until or week.end_ts > now:
         return None

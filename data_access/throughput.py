@@ -928,10 +928,15 @@ def excel_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
 GRID_NAME_COLUMNS = ["grid_code", "name_zh", "kind"]
 
 
-def grid_names(conn: Connection, street_code: str) -> pd.DataFrame:
+def grid_names(
+    conn: Connection, street_code: str, scope: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """The grids (网格) of one street, by code. Columns: ``grid_code``,
     ``name_zh`` (may be NULL), ``kind`` (community, building, market,
-    village, dedicated)."""
+    village, dedicated). None for a street outside ``scope`` (a user's
+    street codes, row-level security)."""
+    if scope is not None and street_code not in scope:
+        return pd.DataFrame(columns=GRID_NAME_COLUMNS)
     q = (
         select(grid.c.code, grid.c.name_zh, grid.c.kind)
         .where(grid.c.street_code == street_code)

@@ -9,8 +9,10 @@ import streamlit as st
 from data_access import heatmap
 from data_access.schema import INCIDENT_STATUSES, MILESTONES
 from ui import maps
+from ui.auth import allowed
 from ui.data import load, page_guard
 from ui.i18n import t
+from ui.reveal import reveal_form
 from ui.shell import context, footer, page_header
 
 ctx = context()
@@ -120,7 +122,7 @@ with page_guard():
             cases,
             hide_index=True,
             column_config={
-                "id": None,
+                "id": t("reveal.case") if allowed("unmask") else None,
                 "reported_at": st.column_config.DatetimeColumn(
                     t("incident_map.col_time"), format="YYYY-MM-DD HH:mm"
                 ),
@@ -134,6 +136,7 @@ with page_guard():
                 "reporter_phone": t("incident_map.col_phone"),
             },
         )
+        reveal_form(cases["id"], f, key="im_reveal")
 
     hs = cfg.hotspots
     st.subheader(

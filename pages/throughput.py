@@ -9,8 +9,10 @@ import streamlit as st
 
 from data_access import throughput as tp
 from ui import throughput_charts as charts
+from ui.auth import describe_filter
 from ui.data import load, page_guard
 from ui.i18n import t
+from ui.reveal import reveal_form
 from ui.shell import context, footer, page_header
 
 ctx = context()
@@ -74,7 +76,9 @@ with page_guard():
             st.dataframe(shown, column_order=order, column_config=config, hide_index=True)
             export = tp.export_frame(table, names)
             stem = f"throughput_{ctx.area.start}_{ctx.area.end}"
-            charts.download_buttons(export, lambda: tp.excel_bytes({"streets": export}), stem)
+            charts.download_buttons(
+                export, lambda: tp.excel_bytes({"streets": export}), stem, describe_filter(ctx.area)
+            )
     with tabs[1]:
         if tabs[1].open:
             grain = (
@@ -150,5 +154,6 @@ with page_guard():
             )
             if len(cases) >= ctx.cfg.row_cap:
                 st.caption(t("throughput.cases_capped", rows=f"{len(cases):,}"))
+            reveal_form(cases["id"], sub, key="tp_reveal")
 
 footer(ctx)

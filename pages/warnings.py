@@ -7,6 +7,7 @@ import streamlit as st
 from data_access import warnings
 from data_access.warning_rules import WarningRulesError, load_warning_rules
 from ui import warning_charts as wc
+from ui.auth import audited_download, describe_filter
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.palette import LEVEL_ORDER
@@ -106,9 +107,12 @@ if rules is not None:
             reds, rules, domain, {c: ctx.street_name(c) for c in reds["street_code"]}
         )
         st.dataframe(table, hide_index=True, height=420)
-        st.download_button(
+        audited_download(
+            st,
             t("warnings.download"),
             lambda: table.to_csv(index=False).encode("utf-8-sig"),  # made when pressed
+            action="export",
+            query=f"red list {domain} " + describe_filter(ctx.area),
             file_name=f"red_list_{domain}_{ctx.now:%Y%m%d_%H%M}.csv",
             mime="text/csv",
             icon=":material/download:",

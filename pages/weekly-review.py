@@ -10,6 +10,7 @@ from data_access import weekly
 from data_access.warning_rules import WarningRulesError, load_warning_rules
 from reports.weekly import area_label, display_names, excel_bytes, pdf_bytes
 from ui import weekly_view as wv
+from ui.auth import audited_download, describe_filter
 from ui.data import database_url, load, page_guard
 from ui.i18n import t
 from ui.shell import context, footer, page_header
@@ -46,19 +47,26 @@ with page_guard():
         st.markdown("\n".join(f"- {s.text}" for s in sentences))
     with right:
         b1, b2 = st.columns(2)
-        b1.download_button(
+        pack_query = f"week={week} " + describe_filter(ctx.area)
+        audited_download(
+            b1,
             t("weekly.download_pdf"),
             data=lambda: pdf_bytes(
                 tables, sentences, names, ctx.lang, week, area, ctx.now, database_url()
             ),
+            action="pack",
+            query=pack_query,
             file_name=f"weekly-{week}.pdf",
             mime="application/pdf",
             icon=":material/picture_as_pdf:",
             on_click="ignore",
         )
-        b2.download_button(
+        audited_download(
+            b2,
             t("weekly.download_xlsx"),
             data=lambda: excel_bytes(tables, sentences, names),
+            action="pack",
+            query=pack_query,
             file_name=f"weekly-{week}.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             icon=":material/table_view:",

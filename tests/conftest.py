@@ -323,6 +323,10 @@ def app_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AppTes
     - points ``secrets.files`` at an empty file, so a developer's own
       ``.streamlit/secrets.toml`` never reaches a test;
     - clears Streamlit's caches so no earlier test's data or connection leaks;
+    - sets ``OPS_ACCESS_CONFIG`` to a file with ``no_login_role = "admin"``
+      (no login, every page and permission, as on the embedded demo; a
+      test may point it elsewhere first) and ``OPS_APPSTATE_PATH`` to a
+      file of the test's own;
     - runs ``Home.py``; for another page, switches to it (``pages/x.py``) and
       runs again. ``query_params`` are sent with both runs.
     """
@@ -344,6 +348,15 @@ def app_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AppTes
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init_v2)
+
+    # Like the embedded demo: no login, everyone an administrator of the
+    # whole site (a test of sign-in sets OPS_ACCESS_CONFIG itself); the
+    # audit log in a file of this test's own.
+    demo_access = tmp_path / "access.toml"
+    demo_access.write_text('[login]\nno_login_role = "admin"\n')
+    monkeypatch.setenv("OPS_ACCESS_CONFIG", str(demo_access))
+    monkeypatch.setenv("OPS_APPSTATE_PATH", str(tmp_path / "appstate.sqlite"))
+    monkeypatch.delenv("OPS_APPSTATE_URL", raising=False)
 
     empty_secrets = tmp_path / "secrets.toml"
     empty_secrets.write_text("# empty: tests never read a developer's secrets\n")

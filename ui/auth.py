@@ -1,33 +1,171 @@
-"""The session's user: identity, role, scope (interim: no login modes yet).
+"""The session's user: login, role, scope, idle timeout and the audit trail.
 
-Pages call :func:`current_principal` and :func:`allowed`; writes to the
-audit log go through :func:`audit_event`.
+Who the user is comes from one of (``config/access.toml`` ``[login]``, see
+:mod:`data_access.access`):
+
+- OIDC: Streamlit's ``st.login`` with ``[auth]`` in ``secrets.toml``; the
+  name is the ``email`` claim (else ``sub``), the groups the
+  ``login.groups_claim`` claim;
+- a trusted proxy: the ``login.header`` (``X-Forwarded-User``) set by the
+  site's SSO gateway, accepted only when the connection comes from one of
+  ``login.trusted_proxies`` (a header from any other address is ignored and
+  audited ``denied``);
+- a wall token: ``?wall=TOKEN`` in an unattended wall's bookmark, compared
+  by SHA-256 with ``[[walls]]``; the ``wall`` role, no personal data, the
+  command screen only; never logged;
+- none: the embedded demo (and a site that configured no login) runs
+  without one, with a visible notice.
+
+:func:`gate` runs in Home.py before any page: it resolves the principal,
+draws the no-access or sign-in page and stops the run when there is none,
+and expires idle interactive sessions. Pages call :func:`current_principal`
+and :func:`allowed`; audit rows go through :func:`audit_event`.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-from data_access import audit
-from data_access.access import PERMISSIONS, Principal
-from ui.data import appstate_engine
+from data_access import audit, geography
+from data_access.access import (
+    AccessConfig,
+    AccessConfigError,
+    AccessDenied,
+    Identity,
+    Principal,
+    access_config_path,
+    effective_mode,
+    load_access_config,
+    resolve_principal,
+    resolve_wall,
+    trusted_proxy,
+)
+from data_access.appstate import AppStateError
+from ui.data import PRINCIPAL_KEY, appstate_engine, database_origin, load
+from ui.i18n import t
+
+_log = logging.getLogger(__name__)
+
+#: Session keys: the last full rerun of an interactive user (epoch s), the
+#: denials already audited this session, whether the sign-in was audited.
+_LAST_ACTIVE = "_auth_last_active"
+_DENIED_SEEN = "_auth_denied_seen"
+_LOGIN_AUDITED = "_auth_login_audited"
+_WALL_TOKEN = "_auth_wall_token"
+
+#: Purge the audit log at most this often per process (seconds).
+PURGE_EVERY_S = 3600.0
+_last_purge = [0.0]
+
+#: Principal of a run outside a gated session (a page in a test on its own).
+NOBODY = Principal(name="", role="wall", scope=(), permissions=frozenset(), pages=frozenset())
 
 
-def current_principal() -> Principal:
-    """The session's principal. Interim: no login is configured, everyone
-    is an administrator of the whole site."""
-    return Principal(name="", role="admin", scope=None, permissions=frozenset(PERMISSIONS))
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _access_config(path: str, mtime: float) -> AccessConfig:
+    return load_access_config(path)
 
 
-def allowed(permission: str) -> bool:
-    return current_principal().can(permission)
+def access_config() -> AccessConfig:
+    """``access.toml`` as parsed (read again when the file changes);
+    :class:`AccessConfigError` when it has a bad value."""
+    path = access_config_path()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return _access_config(str(path), mtime)
 
 
-def client_address() -> str:
+def oidc_configured() -> bool:
+    """True when ``secrets.toml`` has an ``[auth]`` section (``st.login``)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file, or an unreadable one
+        return False
+
+
+def _client_context() -> Any:
+    from streamlit.runtime.context import _get_client_context
+
+    try:
+        return _get_client_context()
+    except Exception:
+        return None
+
+
+def peer_address() -> str:
+    """The address the connection came from (the proxy's, behind a
+    proxy), loopback included (``st.context.ip_address`` hides it)."""
+    client = _client_context()
+    ip = getattr(client, "remote_ip", None) if client is not None else None
+    if ip:
+        return str(ip)
     try:
         return str(st.context.ip_address or "")
     except Exception:
         return ""
+
+
+def client_address() -> str:
+    """The browser's address for the audit log: the peer, or behind a
+    trusted proxy the first ``X-Forwarded-For`` address and the proxy."""
+    peer = peer_address()
+    try:
+        cfg = access_config()
+        forwarded = st.context.headers.get("X-Forwarded-For", "")
+    except Exception:
+        return peer
+    if forwarded and trusted_proxy(cfg, peer):
+        return f"{forwarded.split(',')[0].strip()} via {peer}"[:64]
+    return peer
+
+
+def read_identity(cfg: AccessConfig) -> Identity | None:
+    """Who the login says the user is (the one place that reads it; tests
+    replace this function): an :class:`Identity`, ``None`` when OIDC is
+    configured and the user has not signed in; :class:`AccessDenied` for a
+    proxy request that cannot be trusted."""
+    mode = effective_mode(cfg, oidc_configured())
+    if mode == "oidc":
+        if not st.user.is_logged_in:
+            return None
+        info = st.user.to_dict()
+        email = str(info.get("email") or "")
+        name = email or str(info.get("sub") or "")
+        from data_access.access import parse_groups
+
+        return Identity("oidc", name, email, parse_groups(info.get(cfg.login.groups_claim)))
+    if mode == "proxy":
+        from data_access.access import parse_groups
+
+        headers = st.context.headers
+        value = (headers.get(cfg.login.header) or "").strip()
+        if not trusted_proxy(cfg, peer_address()):
+            raise AccessDenied(f"{cfg.login.header} from an untrusted address", value)
+        if not value:
+            raise AccessDenied(f"no {cfg.login.header} header from the proxy")
+        groups = (
+            parse_groups(headers.get(cfg.login.groups_header)) if cfg.login.groups_header else ()
+        )
+        return Identity("proxy", value, groups=groups)
+    return Identity("none", "")
+
+
+def current_principal() -> Principal:
+    """The session's principal, as :func:`gate` resolved it this run (a
+    principal that may see nothing outside a gated run)."""
+    principal = st.session_state.get(PRINCIPAL_KEY)
+    return principal if isinstance(principal, Principal) else NOBODY
+
+
+def allowed(permission: str) -> bool:
+    return current_principal().can(permission)
 
 
 def audit_event(
@@ -36,7 +174,7 @@ def audit_event(
     """Write one audit row for the session's principal (raises
     :class:`~data_access.appstate.AppStateError` when it cannot)."""
     p = current_principal()
-    return audit.record(
+    row_id = audit.record(
         appstate_engine(),
         actor=p.name or "anonymous",
         role=p.role,
@@ -48,3 +186,275 @@ def audit_event(
         client_addr=client_address(),
         outcome=outcome,
     )
+    _purge_now_and_then()
+    return row_id
+
+
+def _purge_now_and_then() -> None:
+    """Apply the retention at most once per :data:`PURGE_EVERY_S` per process."""
+    now = time.monotonic()
+    if now - _last_purge[0] < PURGE_EVERY_S and _last_purge[0]:
+        return
+    _last_purge[0] = now
+    try:
+        audit.purge(appstate_engine(), access_config().retention_days)
+    except (AppStateError, AccessConfigError) as exc:
+        _log.warning("audit retention purge failed: %s", exc)
+
+
+def audit_denied(target: str, reason: str, name: str = "", query: str = "") -> None:
+    """Audit a refused attempt once per session and target (a page rerun
+    does not write it again); a failing audit database is logged only."""
+    seen = st.session_state.setdefault(_DENIED_SEEN, set())
+    key = (target, reason)
+    if key in seen:
+        return
+    seen.add(key)
+    p = current_principal()
+    try:
+        audit.record(
+            appstate_engine(),
+            actor=(name or p.name or "anonymous"),
+            role=p.role if p is not NOBODY else "",
+            auth_mode=p.mode,
+            action="denied",
+            target=target,
+            query=query,
+            reason=reason,
+            client_addr=client_address(),
+            outcome="refused",
+        )
+    except AppStateError as exc:
+        _log.warning("could not audit a denial (%s): %s", target, exc)
+
+
+def _wall_token() -> str:
+    """The wall token of this session: from ``?wall=`` (kept for the session)."""
+    token = st.query_params.get("wall", "")
+    if token:
+        st.session_state[_WALL_TOKEN] = token
+    return str(st.session_state.get(_WALL_TOKEN, ""))
+
+
+def _streets() -> pd.DataFrame:
+    return load(geography.streets)  # type: ignore[no-any-return]
+
+
+def resolve_session(cfg: AccessConfig) -> Principal | None:
+    """This run's principal (None: the sign-in page is needed);
+    :class:`AccessDenied` when this user gets none."""
+    token = _wall_token()
+    if token:
+        return resolve_wall(cfg, token, _streets())
+    identity = read_identity(cfg)
+    if identity is None:
+        return None
+    return resolve_principal(cfg, identity, _streets(), demo=database_origin() == "demo")
+
+
+def _no_access(reason: str) -> None:
+    st.title(t("auth.no_access_title"))
+    st.error(t("auth.no_access", reason=reason), icon=":material/block:")
+    st.caption(t("auth.no_access_help"))
+
+
+def _sign_in_page() -> None:
+    st.title(t("app.title"))
+    st.info(t("auth.sign_in_needed"), icon=":material/login:")
+    if st.session_state.pop("_auth_expired", False):
+        st.warning(t("auth.expired_notice"), icon=":material/timer_off:")
+    if st.button(t("auth.sign_in"), type="primary", key="auth_login"):
+        st.login()
+
+
+def _idle_expired(principal: Principal, cfg: AccessConfig) -> bool:
+    """True when an interactive user's last full rerun is older than
+    ``login.idle_timeout_min`` (walls and no-login sessions never expire);
+    otherwise marks this run as activity."""
+    now = time.time()
+    if principal.mode in ("wall", "none") or cfg.login.idle_timeout_min <= 0:
+        return False
+    last = st.session_state.get(_LAST_ACTIVE)
+    st.session_state[_LAST_ACTIVE] = now
+    return last is not None and now - float(last) > cfg.login.idle_timeout_min * 60
+
+
+def _expire(principal: Principal) -> None:
+    """End an idle session: audit ``logout``, forget the principal, and for
+    OIDC remove the login cookie (the sign-in page follows)."""
+    try:
+        audit_event("logout", target="idle timeout")
+    except AppStateError as exc:
+        _log.warning("could not audit an idle logout: %s", exc)
+    for key in (PRINCIPAL_KEY, _LAST_ACTIVE, _LOGIN_AUDITED):
+        st.session_state.pop(key, None)
+    st.session_state["_auth_expired"] = True
+    if principal.mode == "oidc":
+        st.logout()
+
+
+def _audit_sign_in(principal: Principal) -> None:
+    if principal.mode not in ("oidc", "proxy", "wall") or st.session_state.get(_LOGIN_AUDITED):
+        return
+    st.session_state[_LOGIN_AUDITED] = True
+    try:
+        audit_event("login", target=principal.mode)
+    except AppStateError as exc:
+        _log.warning("could not audit a sign-in: %s", exc)
+
+
+def gate() -> Principal | None:
+    """Resolve the session's principal before any page runs; draw the
+    sign-in or no-access page and return None when there is none (the
+    caller then stops: no sidebar filters, no data)."""
+    st.session_state.pop(PRINCIPAL_KEY, None)
+    try:
+        cfg = access_config()
+        principal = resolve_session(cfg)
+    except AccessConfigError as exc:
+        _log.warning("access configuration refused: %s", exc)
+        _no_access(t("auth.config_error", detail=str(exc)))
+        return None
+    except AccessDenied as exc:
+        audit_denied("login", exc.reason, name=exc.name)
+        _no_access(exc.reason)
+        return None
+    if principal is None:
+        _sign_in_page()
+        return None
+    if _idle_expired(principal, cfg):
+        _expire(principal)
+        _sign_in_page()
+        return None
+    st.session_state[PRINCIPAL_KEY] = principal
+    _audit_sign_in(principal)
+    return principal
+
+
+def sidebar_identity(principal: Principal) -> None:
+    """Who is signed in, the role and scope; sign-out for OIDC; the notice
+    when no login is configured."""
+    role = t(f"auth.role.{principal.role}")
+    if principal.mode == "none":
+        st.sidebar.warning(t("auth.no_login_notice", role=role), icon=":material/no_accounts:")
+        return
+    scope = (
+        t("auth.scope_city")
+        if principal.scope is None
+        else t("auth.scope_streets", n=len(principal.scope))
+    )
+    st.sidebar.caption(
+        ":material/account_circle: "
+        + t("auth.signed_in_as", name=principal.name, role=role, scope=scope)
+    )
+    if principal.mode == "oidc":
+        st.sidebar.button(t("auth.sign_out"), on_click=_sign_out, key="auth_logout")
+
+
+def _sign_out() -> None:
+    try:
+        audit_event("logout", target="button")
+    except AppStateError as exc:
+        _log.warning("could not audit a sign-out: %s", exc)
+    st.logout()
+
+
+def idle_watch(principal: Principal) -> None:
+    """For an interactive user with an idle timeout, a check every minute
+    that starts a full run once the timeout has passed (which signs out);
+    its own runs are not activity."""
+    try:
+        minutes = access_config().login.idle_timeout_min
+    except AccessConfigError:
+        return
+    if principal.mode in ("wall", "none") or minutes <= 0:
+        return
+
+    @st.fragment(run_every=60)
+    def _idle_check() -> None:
+        last = st.session_state.get(_LAST_ACTIVE)
+        if last is not None and time.time() - float(last) > minutes * 60:
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        _idle_check()
+
+
+def requested_page(pages: list[Any]) -> Any:
+    """The one of ``pages`` (``st.Page`` objects left out of the menu) that
+    this run's URL or page link asks for, or None (call before
+    ``st.navigation``, which would quietly run the default page instead)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return None
+    manager = ctx.pages_manager
+    wanted_hash = getattr(manager, "intended_page_script_hash", None)
+    wanted_name = getattr(manager, "intended_page_name", None)
+    for page in pages:
+        if (wanted_hash and page._script_hash == wanted_hash) or (
+            wanted_name and page.url_path == wanted_name
+        ):
+            return page
+    return None
+
+
+def refuse(target: str, reason_key: str, query: str = "", **kwargs: Any) -> None:
+    """Show a refusal (``auth.<reason_key>``) and audit it ``denied``."""
+    message = t(f"auth.{reason_key}", **kwargs)
+    st.error(message, icon=":material/block:")
+    audit_denied(target, reason_key, query=query)
+
+
+def describe_filter(f: Any) -> str:
+    """The filter behind an export or reveal, as the audit log's ``query``."""
+    parts = [f"district={f.district or 'all'}"]
+    if f.streets:
+        parts.append(f"streets={','.join(f.streets)}")
+    parts.append(f"dates={f.start.isoformat()}..{f.end.isoformat()}")
+    for name in ("categories", "sources", "statuses"):
+        if getattr(f, name):
+            parts.append(f"{name}={','.join(getattr(f, name))}")
+    if f.scope is not None:
+        parts.append(f"scope={len(f.scope)} streets")
+    return " ".join(parts)
+
+
+def audited_download(
+    container: Any,
+    label: str,
+    data: Any,
+    *,
+    action: str,
+    file_name: str,
+    query: str,
+    **kwargs: Any,
+) -> None:
+    """A download button that exists only for a role with ``export`` (or
+    ``pack`` for ``action="pack"``), whose file is made when pressed and
+    only after its audit row is written: the callable runs outside the
+    script, so the principal, address and engine are taken now; a failing
+    audit write raises there, and the browser gets no file."""
+    permission = "pack" if action == "pack" else "export"
+    if not allowed(permission):
+        container.caption(":material/lock: " + t(f"auth.no_{permission}"))
+        return
+    principal = current_principal()
+    address = client_address()
+    engine = appstate_engine()
+
+    def audited() -> Any:
+        audit.record(
+            engine,
+            actor=principal.name or "anonymous",
+            role=principal.role,
+            auth_mode=principal.mode,
+            action=action,
+            target=file_name,
+            query=query,
+            client_addr=address,
+        )
+        return data() if callable(data) else data
+
+    container.download_button(label, audited, file_name=file_name, **kwargs)

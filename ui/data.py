@@ -8,13 +8,16 @@ number of entries, so a busy wall of screens does not stampede the database.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from importlib import import_module
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -205,13 +208,76 @@ def _cached(
     return run_query(fn_path, args, kwargs)
 
 
+#: Session key of the signed-in :class:`~data_access.access.Principal`
+#: (set by :func:`ui.auth.gate`, read here to stamp its scope).
+PRINCIPAL_KEY = "_principal"
+#: The scope of a session with no principal yet: no street.
+NO_STREETS: tuple[str, ...] = ()
+
+
+def session_scope() -> tuple[str, ...] | None:
+    """The session principal's street codes (``None`` = every street); no
+    street while no principal is signed in."""
+    principal = st.session_state.get(PRINCIPAL_KEY)
+    return NO_STREETS if principal is None else principal.scope
+
+
+def intersect_scope(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Street codes in both scopes (``None`` = every street)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    allowed = set(b)
+    return tuple(s for s in a if s in allowed)
+
+
+@lru_cache(maxsize=256)
+def _takes_scope(fn: Callable[..., Any]) -> bool:
+    return "scope" in inspect.signature(fn).parameters
+
+
+def scoped_arguments(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    scope: tuple[str, ...] | None,
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``args``/``kwargs`` with ``scope`` intersected into every
+    :class:`AreaFilter` and given as ``scope=`` to a function that takes one
+    (row-level security stamped at the one door every page uses, so a page
+    that builds its own filter cannot widen it)."""
+    args = tuple(
+        replace(a, scope=intersect_scope(a.scope, scope)) if isinstance(a, AreaFilter) else a
+        for a in args
+    )
+    kwargs = {
+        k: replace(v, scope=intersect_scope(v.scope, scope)) if isinstance(v, AreaFilter) else v
+        for k, v in kwargs.items()
+    }
+    if _takes_scope(fn):
+        kwargs["scope"] = intersect_scope(kwargs.get("scope"), scope)
+    return args, kwargs
+
+
 def load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn(conn, *args, **kwargs)`` from ``data_access``, cached.
 
     Arguments must be hashable values (filters, dates, the site config).
+    The session principal's scope is stamped into them first
+    (:func:`scoped_arguments`), so it is part of the cache key.
     """
+    args, kwargs = scoped_arguments(fn, args, kwargs, session_scope())
     path = f"{fn.__module__}:{fn.__qualname__}"
     return _cached(database_url(), path, args, tuple(sorted(kwargs.items())))
+
+
+def load_uncached(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Like :func:`load` (the scope stamped in), never cached: for reads of
+    personal data, which must not sit in a shared cache."""
+    args, kwargs = scoped_arguments(fn, args, kwargs, session_scope())
+    path = f"{fn.__module__}:{fn.__qualname__}"
+    return run_query(path, args, tuple(sorted(kwargs.items())))
 
 
 def _classify(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ so the address bar is always a link to the current view.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -22,6 +22,9 @@ from ui.i18n import DEFAULT_LANG, LANGS, t
 ALL = ""
 _SEEDED = "_filters_seeded"
 _NOTICES = "_filter_notices"
+#: URL values naming a district or street that exists but is outside the
+#: user's scope: ``(name, value)`` pairs, refused with their own notice.
+SCOPE_REFUSED = "_filter_scope_refused"
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,16 @@ def default_window(cfg: SiteConfig, today: date) -> tuple[date, date]:
 
 
 def seed_from_url(
-    cfg: SiteConfig, districts: pd.DataFrame, streets: pd.DataFrame, today: date
+    cfg: SiteConfig,
+    districts: pd.DataFrame,
+    streets: pd.DataFrame,
+    today: date,
+    all_streets: pd.DataFrame | None = None,
 ) -> None:
-    """On the session's first run, put URL values (or defaults) into widget state."""
+    """On the session's first run, put URL values (or defaults) into widget
+    state. ``districts``/``streets``: those the user may see; a URL value
+    that is a street or district of ``all_streets`` but not of those is
+    refused as outside the scope (:data:`SCOPE_REFUSED`)."""
     if st.session_state.get(_SEEDED):
         return
     params = {k: st.query_params.get(k, "") for k in st.query_params}
@@ -99,6 +109,14 @@ def seed_from_url(
         dict(zip(streets["code"], streets["district_code"], strict=True)),
         today,
     )
+    if all_streets is not None:
+        exists = {
+            "district": set(all_streets["district_code"]),
+            "streets": set(all_streets["code"]),
+        }
+        outside = [(n, v) for n, v in state.rejected if v in exists.get(n, set())]
+        st.session_state[SCOPE_REFUSED] = outside
+        state = replace(state, rejected=tuple(r for r in state.rejected if r not in outside))
     default_district = (
         cfg.default_district if cfg.default_district in set(districts["code"]) else ALL
     )
@@ -144,8 +162,10 @@ def area_filter_widgets(
 
     st.sidebar.subheader(t("filter.heading"))
     options = [ALL, *districts["code"].tolist()]
+    if len(options) == 2:  # a scope within one district: no "all districts"
+        options = options[1:]
     if st.session_state.get("f_district") not in options:
-        st.session_state["f_district"] = ALL
+        st.session_state["f_district"] = options[0]
     district = st.sidebar.selectbox(
         t("filter.district"),
         options,
@@ -175,6 +195,25 @@ def area_filter_widgets(
     if (end - start).days + 1 > MAX_WINDOW_DAYS:
         start = end - timedelta(days=MAX_WINDOW_DAYS - 1)
     return AreaFilter(start=start, end=end, district=district or None, streets=tuple(chosen))
+
+
+def scoped_area(f: AreaFilter, streets: pd.DataFrame, scope: tuple[str, ...] | None) -> AreaFilter:
+    """``f`` within ``scope`` (the user's street codes; ``None`` = all),
+    naming the scope's streets when it covers only part of the chosen area
+    so that every title says what the figures are of. ``streets``: every
+    street (``code``, ``district_code``)."""
+    if scope is None:
+        return f
+    allowed = set(scope)
+    if f.streets:
+        chosen = tuple(s for s in f.streets if s in allowed)
+        return replace(f, streets=chosen, scope=scope)
+    area = streets if not f.district else streets.loc[streets["district_code"] == f.district]
+    codes = set(area["code"])
+    inside = tuple(sorted(codes & allowed))
+    if inside and set(inside) == codes and f.district:
+        return replace(f, scope=scope)  # the whole district: its name is honest
+    return replace(f, streets=inside, scope=scope)
 
 
 def _date_pair(value: object, fallback: tuple[date, date]) -> tuple[date, date]:
@@ -212,3 +251,5 @@ def show_notices() -> None:
     """Say which URL parameters were rejected (once, on the first page shown)."""
     for name, value in st.session_state.pop(_NOTICES, []):
         st.warning(t("filter.invalid_param", name=name, value=value), icon=":material/link:")
+    for name, value in st.session_state.pop(SCOPE_REFUSED, []):
+        st.error(t("auth.outside_scope_param", name=name, value=value), icon=":material/block:")

@@ -39,7 +39,14 @@ from data_access.config import SCREEN_PAGES, ScreenConfig, ScreenView
 from data_access.filters import AreaFilter
 from data_access.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
-from ui.data import database_url, local_now, run_query, site_config
+from ui.data import (
+    database_url,
+    local_now,
+    run_query,
+    scoped_arguments,
+    session_scope,
+    site_config,
+)
 from ui.i18n import current_lang, t
 from ui.palette import LEVELS, MUTED
 from ui.shell import PageContext
@@ -241,7 +248,10 @@ def _screen_cached(
 
 
 def screen_load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Like ``ui.data.load``, cached for ``screen.refresh_s`` seconds."""
+    """Like ``ui.data.load`` (the session's scope stamped in), cached for
+    ``screen.refresh_s`` seconds."""
+    args, kw = scoped_arguments(fn, args, kwargs, session_scope())
+    kwargs = kw
     path = f"{fn.__module__}:{fn.__qualname__}"
     return _screen_cached(database_url(), path, args, tuple(sorted(kwargs.items())))
 

@@ -14,6 +14,7 @@ from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.overview import data_freshness
 from ui import filters
+from ui.auth import audit_denied, current_principal
 from ui.data import database_origin, database_url, load, local_now, site_config
 from ui.i18n import current_lang, t
 
@@ -78,10 +79,20 @@ def build_context(with_sidebar: bool = True) -> PageContext:
     now = local_now(cfg)
     districts = load(geography.districts)
     streets = load(geography.streets)
-    filters.seed_from_url(cfg, districts, streets, now.date())
+    scope = current_principal().scope
+    # The filters offer only the districts and streets of the user's scope.
+    own_streets = streets if scope is None else streets.loc[streets["code"].isin(scope)]
+    own_districts = (
+        districts
+        if scope is None
+        else districts.loc[districts["code"].isin(own_streets["district_code"])]
+    )
+    filters.seed_from_url(cfg, own_districts, own_streets, now.date(), all_streets=streets)
+    for name, value in st.session_state.get(filters.SCOPE_REFUSED, []):
+        audit_denied(f"?{name}={value}", "outside_scope_param", query=f"{name}={value}")
     if with_sidebar:
         filters.language_switch()
-        area = filters.area_filter_widgets(cfg, districts, streets, now.date())
+        area = filters.area_filter_widgets(cfg, own_districts, own_streets, now.date())
     else:
         dates = st.session_state.get("f_dates") or filters.default_window(cfg, now.date())
         start, end = filters._date_pair(dates, filters.default_window(cfg, now.date()))
@@ -92,6 +103,7 @@ def build_context(with_sidebar: bool = True) -> PageContext:
             streets=tuple(st.session_state.get("f_streets", [])),
         )
     filters.write_url(area)
+    area = filters.scoped_area(area, streets, scope)
     ctx = PageContext(cfg=cfg, area=area, now=now, districts=districts, streets=streets)
     st.session_state[_CTX] = ctx
     return ctx
@@ -125,7 +137,7 @@ def context() -> PageContext:
 
 def freshness_badge(ctx: PageContext) -> None:
     """ "Data as of …" with a warning tint when the newest case is over an hour old."""
-    fresh = load(data_freshness, ctx.now)
+    fresh = load(data_freshness, ctx.now)  # the scope is stamped in by load
     latest = fresh.loc[fresh["table"] == "incident", "latest"].iloc[0]
     if pd.isna(latest):
         st.caption(":material/schedule: " + t("app.data_as_of", ts=t("app.no_data_yet")))
