@@ -255,7 +255,7 @@ def _every_street(conn: Connection, f: AreaFilter, per_street: pd.DataFrame) -> 
     """:func:`street_summary`'s frame: every street of the area, zeros where
     ``per_street`` (keyed by ``key``) has none."""
     codes = conn.execute(area_streets(f).order_by(street.c.code)).scalars().all()
-    frame = pd.DataFrame({"street_code": codes}).merge(
+    frame = pd.DataFrame({"street_code": pd.Series(codes, dtype=object)}).merge(
         per_street.rename(columns={"key": "street_code"})[STREET_SUMMARY_COLUMNS],
         on="street_code",
         how="left",

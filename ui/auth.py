@@ -157,6 +157,9 @@ def read_identity(cfg: AccessConfig) -> Identity | None:
     return Identity("none", "")
 
 
+_real_read_identity = read_identity
+
+
 def current_principal() -> Principal:
     """The session's principal, as :func:`gate` resolved it this run (a
     principal that may see nothing outside a gated run)."""

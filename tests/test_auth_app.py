@@ -1,0 +1,312 @@
+"""Roles and scopes under AppTest: the identity is injected at the one
+function that reads it (ui.auth.read_identity); everything after it (the
+rules, the gate, the scope in every query, the audit log) is the real code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from data_access import appstate, audit
+from data_access.access import Identity, token_sha256
+from tests.conftest import FIXTURE_END
+from ui.i18n import translate
+
+NOW = FIXTURE_END
+DISTRICT = "330105"
+OTHER_DISTRICT = "330102"
+WALL_TOKEN = "wall-token-for-room-a-7f3c"
+OLD_TOKEN = "revoked-token-b"
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch):
+    monkeypatch.setenv("OPS_NOW", NOW.isoformat())
+
+
+@pytest.fixture(scope="module")
+def street(sqlite_demo) -> str:
+    q = text(
+        "SELECT street_code FROM incident WHERE street_code LIKE :d "
+        "GROUP BY street_code ORDER BY COUNT(*) DESC, street_code"
+    )
+    with sqlite_demo.raw_engine.connect() as conn:
+        return str(conn.execute(q, {"d": DISTRICT + "%"}).first()[0])
+
+
+@pytest.fixture
+def signed_in(monkeypatch, tmp_path, street):
+    """``signed_in(name)``: write an access.toml and make the login say
+    ``name`` (None: no identity, the sign-in page); returns the audit log's
+    engine."""
+
+    def setup(name: str | None, mode: str = "proxy", groups: tuple[str, ...] = ()) -> object:
+        config = tmp_path / "access-test.toml"
+        config.write_text(
+            f"""
+[login]
+mode = "proxy"
+trusted_proxies = ["127.0.0.1"]
+idle_timeout_min = 30
+
+[[users]]
+name = "staff@hz.gov.cn"
+role = "street_staff"
+streets = ["{street}"]
+
+[[users]]
+name = "analyst@hz.gov.cn"
+role = "analyst"
+districts = ["{DISTRICT}"]
+
+[[users]]
+name = "leader@hz.gov.cn"
+role = "leader"
+city = true
+
+[[groups]]
+group = "admins"
+role = "admin"
+city = true
+
+[[walls]]
+name = "room-a"
+token_sha256 = "{token_sha256(WALL_TOKEN)}"
+streets = ["{street}"]
+
+[[walls]]
+name = "room-b"
+token_sha256 = "{token_sha256(OLD_TOKEN)}"
+city = true
+revoked = true
+""",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("OPS_ACCESS_CONFIG", str(config))
+        identity = None if name is None else Identity(mode, name, groups=groups)
+        monkeypatch.setattr("ui.auth.read_identity", lambda cfg: identity)
+        return appstate.make_engine(f"sqlite:///{tmp_path / 'appstate.sqlite'}")
+
+    return setup
+
+
+def tr(key: str, **kwargs) -> str:
+    return translate(key, "zh", **kwargs)
+
+
+def no_errors(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def audit_rows(engine) -> pd.DataFrame:
+    return audit.recent(engine)
+
+
+def test_an_unknown_user_sees_nothing_but_a_message(app_test, sqlite_demo, signed_in):
+    log = signed_in("stranger@hz.gov.cn")
+    at = app_test("Home.py", sqlite_demo.url)
+    assert not at.exception
+    assert [t.value for t in at.title] == [tr("auth.no_access_title")]
+    assert not at.metric and not at.sidebar.selectbox and not at.dataframe
+    rows = audit_rows(log)
+    assert list(rows["action"]) == ["denied"] and rows["actor"].iloc[0] == "stranger@hz.gov.cn"
+
+
+def test_no_identity_shows_the_sign_in_page_only(app_test, sqlite_demo, signed_in):
+    signed_in(None)
+    at = app_test("Home.py", sqlite_demo.url)
+    assert not at.exception
+    assert [b.label for b in at.button] == [tr("auth.sign_in")]
+    assert not at.metric and not at.sidebar.selectbox
+
+
+def test_a_street_scoped_user_sees_the_figures_of_that_street_alone(
+    app_test, sqlite_demo, signed_in, street
+):
+    signed_in("staff@hz.gov.cn")
+    mine = app_test("Home.py", sqlite_demo.url)
+    no_errors(mine)
+    assert mine.session_state["_principal"].scope == (street,)
+    # The filters offer only the scope: the street's district, its one street.
+    district = mine.sidebar.selectbox(key="f_district")
+    assert (district.value, len(district.options)) == (DISTRICT, 1)
+    assert len(mine.sidebar.multiselect(key="f_streets").options) == 1
+    signed_in("leader@hz.gov.cn")
+    alone = app_test(
+        "Home.py", sqlite_demo.url, query_params={"district": DISTRICT, "streets": street}
+    )
+    no_errors(alone)
+    assert metrics(mine) == metrics(alone)
+    whole = app_test("Home.py", sqlite_demo.url, query_params={"district": DISTRICT})
+    assert metrics(whole) != metrics(mine)  # the comparison can fail
+
+
+def test_a_url_outside_the_scope_is_refused_and_audited(app_test, sqlite_demo, signed_in, street):
+    log = signed_in("staff@hz.gov.cn")
+    at = app_test("Home.py", sqlite_demo.url, query_params={"district": OTHER_DISTRICT})
+    assert not at.exception
+    refused = tr("auth.outside_scope_param", name="district", value=OTHER_DISTRICT)
+    assert refused in [e.value for e in at.error]
+    assert at.session_state["_principal"].scope == (street,)
+    rows = audit_rows(log)
+    denied = rows.loc[rows["action"] == "denied"]
+    assert list(denied["target"]) == [f"?district={OTHER_DISTRICT}"]
+    assert denied["outcome"].iloc[0] == "refused"
+
+
+def open_path(at, url_path: str):
+    """Ask for a page by its URL path, as a bookmark or typed address does
+    (the page is not in this role's menu, so AppTest.switch_page cannot)."""
+    from streamlit.navigation.page import calc_hash
+
+    at._page_hash = calc_hash(url_path)
+    return at.run(timeout=60)
+
+
+def test_a_page_the_role_may_not_see_is_refused(app_test, sqlite_demo, signed_in):
+    log = signed_in("leader@hz.gov.cn")
+    at = open_path(app_test("Home.py", sqlite_demo.url), "audit")
+    assert not at.exception
+    assert tr("auth.page_refused", page=tr("nav.audit")) in [e.value for e in at.error]
+    assert not at.dataframe
+    assert "denied" in set(audit_rows(log)["action"])
+
+
+def test_an_admin_group_reads_the_audit_page(app_test, sqlite_demo, signed_in):
+    signed_in("ops@hz.gov.cn", groups=("admins",))
+    at = app_test("pages/audit.py", sqlite_demo.url)
+    no_errors(at)
+    assert at.title[0].value == tr("nav.audit")
+    assert at.dataframe  # the rows (the sign-in row at least)
+    assert at.download_button
+
+
+def test_a_wall_token_gives_the_command_screen_only(app_test, sqlite_demo, signed_in, street):
+    log = signed_in(None)
+    at = app_test("Home.py", sqlite_demo.url, query_params={"wall": WALL_TOKEN})
+    assert not at.exception
+    p = at.session_state["_principal"]
+    assert (p.name, p.role, p.scope, p.permissions) == ("wall:room-a", "wall", (street,), set())
+    rows = audit_rows(log)
+    assert list(rows["action"]) == ["login"] and WALL_TOKEN not in rows.to_csv()
+    over = open_path(at, "overview")
+    assert tr("auth.page_refused", page=tr("nav.overview")) in [e.value for e in over.error]
+    assert not over.metric
+
+
+def test_a_revoked_or_unknown_wall_token_sees_nothing(app_test, sqlite_demo, signed_in):
+    log = signed_in(None)
+    for token in (OLD_TOKEN, "guessed"):
+        at = app_test("Home.py", sqlite_demo.url, query_params={"wall": token})
+        assert [t.value for t in at.title] == [tr("auth.no_access_title")]
+        assert not at.metric
+    rows = audit_rows(log)
+    assert set(rows["action"]) == {"denied"} and "guessed" not in rows.to_csv()
+
+
+def test_exports_and_packs_follow_the_role(app_test, sqlite_demo, signed_in):
+    signed_in("staff@hz.gov.cn")  # street_staff: export, no pack
+    weekly = app_test("pages/weekly-review.py", sqlite_demo.url)
+    no_errors(weekly)
+    assert not weekly.download_button
+    assert ":material/lock: " + tr("auth.no_pack") in [c.value for c in weekly.caption]
+    throughput = app_test("pages/throughput.py", sqlite_demo.url)
+    no_errors(throughput)
+    assert len(throughput.download_button) == 2
+    signed_in("analyst@hz.gov.cn")
+    weekly = app_test("pages/weekly-review.py", sqlite_demo.url)
+    no_errors(weekly)
+    assert len(weekly.download_button) == 2
+
+
+def _reveal(at, case_id: str, reason: str):
+    at.selectbox(key="tp_reveal_case").set_value(case_id)
+    at.text_area(key="tp_reveal_reason").input(reason)
+    [submit] = [b for b in at.button if b.label == tr("reveal.submit")]
+    submit.click()
+    return at.run(timeout=60)
+
+
+def test_unmask_writes_exactly_one_audit_row_then_shows(app_test, sqlite_demo, signed_in, street):
+    log = signed_in("analyst@hz.gov.cn")
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    no_errors(at)
+    at.selectbox(key="tp_drill").set_value(street)
+    at.run(timeout=60)
+    no_errors(at)
+    ids = at.selectbox(key="tp_reveal_case").options
+    assert ids
+    case_id = ids[0]
+    with sqlite_demo.raw_engine.connect() as conn:
+        name, phone = conn.execute(
+            text(
+                "SELECT reporter_name, reporter_phone FROM incident WHERE id = :i "
+                "ORDER BY reported_at LIMIT 1"
+            ),
+            {"i": case_id},
+        ).one()
+    before = audit.count(log, "unmask")
+    at = _reveal(at, case_id, "短")  # too short: refused, nothing written
+    assert audit.count(log, "unmask") == before
+    assert not any(str(phone) in m.value for m in at.markdown if phone)
+    at = _reveal(at, case_id, "回访报事人核实处置结果")
+    no_errors(at)
+    rows = audit_rows(log)
+    unmasks = rows.loc[rows["action"] == "unmask"]
+    assert len(unmasks) == before + 1
+    row = unmasks.iloc[0]
+    assert (row["actor"], row["target"], row["reason"]) == (
+        "analyst@hz.gov.cn",
+        f"case {case_id}",
+        "回访报事人核实处置结果",
+    )
+    shown = "\n".join(m.value for m in at.markdown)
+    if name:
+        assert str(name) in shown
+    if phone:
+        assert str(phone) in shown
+
+
+def test_a_role_without_unmask_gets_no_reveal_form(app_test, sqlite_demo, signed_in, street):
+    signed_in("staff@hz.gov.cn")
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    at.selectbox(key="tp_drill").set_value(street)
+    at.run(timeout=60)
+    no_errors(at)
+    assert not [b for b in at.button if b.label == tr("reveal.submit")]
+    assert ":material/lock: " + tr("reveal.masked_note") in [c.value for c in at.caption]
+
+
+def test_a_proxy_header_from_an_untrusted_address_is_refused(
+    app_test, sqlite_demo, signed_in, monkeypatch
+):
+    """The real read_identity: AppTest has no connection, so no peer address."""
+    log = signed_in("ignored")
+    import ui.auth
+
+    monkeypatch.setattr("ui.auth.read_identity", ui.auth.__dict__["_real_read_identity"])
+    at = app_test("Home.py", sqlite_demo.url)
+    assert [t.value for t in at.title] == [tr("auth.no_access_title")]
+    assert not at.metric
+    assert list(audit_rows(log)["action"]) == ["denied"]
+
+
+def test_no_login_on_a_real_database_is_a_leader_with_the_notice(
+    app_test, sqlite_demo, monkeypatch, tmp_path: Path
+):
+    config = tmp_path / "none.toml"
+    config.write_text("[login]\nmode = 'none'\n")
+    monkeypatch.setenv("OPS_ACCESS_CONFIG", str(config))
+    at = app_test("Home.py", sqlite_demo.url)
+    no_errors(at)
+    role = tr("auth.role.leader")
+    assert tr("auth.no_login_notice", role=role) in [w.value for w in at.sidebar.warning]
+    assert not at.session_state["_principal"].can("unmask")
