@@ -1,0 +1,175 @@
+"""Signing in with a real OpenID Connect provider, in a real browser.
+
+A local authorization-code provider (the PyPI package ``oidc-provider-mock``,
+a Flask app) runs in a thread on loopback; ``streamlit run Home.py`` runs as
+a subprocess with a ``secrets.toml`` whose ``[auth]`` points
+``server_metadata_url`` at it, and an ``access.toml`` that gives the
+provider's ``groups`` claim a role and a one-street scope. Headless Chromium
+clicks 登录, completes the provider's form, comes back signed in, and must
+see the user's name and role, only the scope's district and street in the
+filters, and the sign-in row in the audit log. Nothing is mocked on
+Streamlit's side: st.login, its callback, its cookie, st.user.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from data_access import appstate, audit
+from tests.conftest import FIXTURE_END, ROOT, Backend, skip_or_fail
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_idle
+
+pytestmark = pytest.mark.browser
+
+USER_SUB = "analyst-1"
+USER_EMAIL = "li.na@hz.gov.cn"
+GROUP = "gongshu-analysts"
+DISTRICT = "330105"
+SERVER_START_S = 60
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    """The OIDC provider's base URL (``http://localhost:PORT``)."""
+    try:
+        from oidc_provider_mock import User, run_server_in_thread
+    except ImportError:
+        skip_or_fail("oidc-provider-mock is not installed (pip install -e '.[test]')")
+    user = User(sub=USER_SUB, claims={"email": USER_EMAIL, "groups": [GROUP], "name": "李娜"})
+    with run_server_in_thread(port=free_port(), user_claims=[user]) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture(scope="module")
+def street(sqlite_demo: Backend) -> str:
+    q = text(
+        "SELECT street_code FROM incident WHERE street_code LIKE :d "
+        "GROUP BY street_code ORDER BY COUNT(*) DESC, street_code"
+    )
+    with sqlite_demo.raw_engine.connect() as conn:
+        return str(conn.execute(q, {"d": DISTRICT + "%"}).first()[0])
+
+
+@pytest.fixture(scope="module")
+def app(
+    provider: str, sqlite_demo: Backend, street: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """The app signed in through ``provider``: (base URL, app-state file)."""
+    if not CHROMIUM.exists():
+        skip_or_fail(f"{CHROMIUM} not found: install Debian's chromium")
+    folder = tmp_path_factory.mktemp("oidc")
+    port = free_port()
+    secrets = folder / "secrets.toml"
+    secrets.write_text(
+        f"""[auth]
+redirect_uri = "http://localhost:{port}/oauth2callback"
+cookie_secret = "a-long-random-cookie-secret-for-the-test-only"
+client_id = "dashboards"
+client_secret = "dashboards-secret"
+server_metadata_url = "{provider}/.well-known/openid-configuration"
+""",
+        encoding="utf-8",
+    )
+    access = folder / "access.toml"
+    access.write_text(
+        f"""[login]
+mode = "oidc"
+groups_claim = "groups"
+
+[[groups]]
+group = "{GROUP}"
+role = "analyst"
+streets = ["{street}"]
+""",
+        encoding="utf-8",
+    )
+    state = folder / "appstate.sqlite"
+    log = folder / "server.log"
+    env = dict(
+        os.environ,
+        OPS_DB_URL=sqlite_demo.url,
+        OPS_NOW=FIXTURE_END.isoformat(timespec="minutes"),
+        OPS_ACCESS_CONFIG=str(access),
+        OPS_APPSTATE_PATH=str(state),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("OPS_APPSTATE_URL", None)
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "Home.py",
+        "--server.headless", "true", "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--secrets.files", str(secrets),
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://localhost:{port}/"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited:\n{log.read_text()[-3000:]}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{base}_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.3)
+        yield base, state
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_sign_in_with_the_provider_gives_the_role_and_the_scope(app, street, sqlite_demo):
+    from playwright.sync_api import sync_playwright
+
+    with sqlite_demo.raw_engine.connect() as conn:
+        street_name = conn.execute(
+            text("SELECT name_zh FROM street WHERE code = :c"), {"c": street}
+        ).scalar_one()
+
+    base, state = app
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_context(locale="zh-CN").new_page()
+            page.goto(base, wait_until="domcontentloaded")
+            wait_until_idle(page)
+            body = page.inner_text("body")
+            assert "请先登录" in body and "总览" not in body  # no page, no data before sign-in
+            page.get_by_role("button", name="登录").click()
+            # The provider's own form: the predefined user's button.
+            page.wait_for_selector(f'button[name="sub"][value="{USER_SUB}"]', timeout=30_000)
+            assert page.url.startswith("http://localhost:") and "/oauth2/authorize" in page.url
+            page.click(f'button[name="sub"][value="{USER_SUB}"]')
+            page.wait_for_url(f"{base}**", timeout=30_000)
+            page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+            wait_until_idle(page)
+            sidebar = page.inner_text('[data-testid="stSidebar"]')
+            assert USER_EMAIL in sidebar and "分析员" in sidebar and "1 个街道" in sidebar
+            assert "退出登录" in sidebar
+            # The scope applied: the page's title names the scope's street.
+            title = page.inner_text('[data-testid="stMain"] h1')
+            assert street_name in title, title
+        finally:
+            chromium.close()
+    rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
+    logins = rows.loc[rows["action"] == "login"]
+    assert list(logins["actor"]) == [USER_EMAIL] and logins["auth_mode"].iloc[0] == "oidc"
+    assert logins["role"].iloc[0] == "analyst"
