@@ -395,3 +395,26 @@ def test_every_page_for_a_street_scope_equals_that_street_alone(
         for i, (a, b) in enumerate(zip(got[kind], expected[kind], strict=True)):
             assert a == b, f"{kind}[{i}]"
     assert any(got.values())
+
+
+def test_an_idle_session_is_signed_out_and_a_wall_is_not(app_test, sqlite_demo, signed_in):
+    import time as clock
+
+    log = signed_in("analyst@hz.gov.cn")
+    at = app_test("Home.py", sqlite_demo.url)
+    no_errors(at)
+    assert at.metric
+    at.session_state["_auth_last_active"] = clock.time() - 31 * 60  # idle_timeout_min = 30
+    at.run(timeout=60)
+    assert not at.metric and "_principal" not in at.session_state
+    assert tr("auth.expired_notice") in [w.value for w in at.warning]
+    logouts = audit_rows(log).query("action == 'logout'")
+    assert list(logouts["target"]) == ["idle timeout"]
+    at.run(timeout=60)  # behind the proxy the gateway still vouches: carrying on works
+    assert at.metric
+
+    signed_in(None)
+    wall = app_test("Home.py", sqlite_demo.url, query_params={"wall": WALL_TOKEN})
+    wall.session_state["_auth_last_active"] = clock.time() - 24 * 3600
+    wall.run(timeout=60)
+    assert wall.session_state["_principal"].role == "wall"

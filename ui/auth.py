@@ -261,11 +261,17 @@ def _no_access(reason: str) -> None:
     st.caption(t("auth.no_access_help"))
 
 
-def _sign_in_page() -> None:
+def _sign_in_page(mode: str = "oidc") -> None:
+    """OIDC: the sign-in button (``st.login``). Behind a proxy (after an
+    idle timeout) a button to carry on: the gateway has authenticated the
+    user, the dashboards only stopped showing data until they are back."""
     st.title(t("app.title"))
-    st.info(t("auth.sign_in_needed"), icon=":material/login:")
     if st.session_state.pop("_auth_expired", False):
         st.warning(t("auth.expired_notice"), icon=":material/timer_off:")
+    if mode != "oidc":
+        st.button(t("auth.resume"), type="primary", key="auth_resume")
+        return
+    st.info(t("auth.sign_in_needed"), icon=":material/login:")
     if st.button(t("auth.sign_in"), type="primary", key="auth_login"):
         st.login()
 
@@ -327,7 +333,7 @@ def gate() -> Principal | None:
         return None
     if _idle_expired(principal, cfg):
         _expire(principal)
-        _sign_in_page()
+        _sign_in_page(principal.mode)
         return None
     st.session_state[PRINCIPAL_KEY] = principal
     _audit_sign_in(principal)
