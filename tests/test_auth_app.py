@@ -418,3 +418,30 @@ def test_an_idle_session_is_signed_out_and_a_wall_is_not(app_test, sqlite_demo, 
     wall.session_state["_auth_last_active"] = clock.time() - 24 * 3600
     wall.run(timeout=60)
     assert wall.session_state["_principal"].role == "wall"
+
+
+def test_a_reveal_on_the_incident_map_cell_cases(app_test, sqlite_demo, signed_in):
+    from datetime import timedelta
+
+    from data_access import heatmap
+    from data_access.config import load_site_config
+    from data_access.filters import AreaFilter
+
+    log = signed_in("analyst@hz.gov.cn")  # 拱墅区
+    f = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date(), district=DISTRICT)
+    with sqlite_demo.engine.connect() as conn:
+        cells = heatmap.incident_cells(conn, f, NOW, load_site_config())
+    top = cells.sort_values("cases", ascending=False).iloc[0]
+    at = app_test("pages/incident-map.py", sqlite_demo.url)
+    at.session_state["im_cell"] = (int(top["gx"]), int(top["gy"]))
+    at.run(timeout=60)
+    no_errors(at)
+    ids = at.selectbox(key="im_reveal_case").options
+    assert len(ids) == int(top["cases"])
+    at.selectbox(key="im_reveal_case").set_value(ids[0])
+    at.text_area(key="im_reveal_reason").input("核实报事人联系方式以便回访")
+    [submit] = [b for b in at.button if b.label == tr("reveal.submit")]
+    submit.click()
+    at.run(timeout=60)
+    no_errors(at)
+    assert list(audit_rows(log).query("action == 'unmask'")["target"]) == [f"case {ids[0]}"]

@@ -160,12 +160,15 @@ def streamlit_server(
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     # OPS_NOW pins the app's clock to the fixture's end, so "today" has data
     # and the screenshot does not depend on the day the suite runs.
+    # The downloads write audit rows: to a file of this run's own.
     env = dict(
         os.environ,
         OPS_DB_URL=sqlite_demo.url,
         OPS_NOW=FIXTURE_END.isoformat(timespec="minutes"),
+        OPS_APPSTATE_PATH=str(log.parent / "appstate.sqlite"),
         PYTHONUNBUFFERED="1",
     )
+    env.pop("OPS_APPSTATE_URL", None)
     cmd = [
         sys.executable,
         "-m",

@@ -564,3 +564,57 @@ def test_disjoint_spans_merge_overlaps_and_drop_empty_ones():
     spans += [(d + 4 * h, d + 4 * h), (d + 11 * h, d + 10 * h)]
     assert disjoint_spans(spans) == [(d, d + 3 * h), (d + 5 * h, d + 9 * h)]
     assert disjoint_spans([]) == []
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_a_scope_through_the_rollup_is_its_streets_figures(rolled, name):
+    """Row-level security through the rollup tables: a user scoped to two
+    of 拱墅's streets, with no district picked, gets the figures of those
+    two streets named, read from the source tables."""
+    with_rollup, without, _, _ = rolled
+    with without.connect() as conn:
+        codes = tuple(
+            conn.execute(
+                select(incident.c.street_code)
+                .where(incident.c.street_code.like("330105%"))
+                .group_by(incident.c.street_code)
+                .order_by(func.count().desc(), incident.c.street_code)
+                .limit(2)
+            ).scalars()
+        )
+        want = QUERIES[name](conn, replace(WHOLE, district="330105", streets=codes))
+    if name == "data_quality":  # the whole database's counts are withheld from a scope
+        whole_db = want["scope"] == "database"
+        want.loc[whole_db, "rows"] = 0
+        want.loc[whole_db, "scope"] = "withheld"
+    scoped = replace(WHOLE, scope=codes)
+    with with_rollup.connect() as conn:
+        assert rollups.state(conn, NOW) is not None
+        got = QUERIES[name](conn, scoped)
+        listed = QUERIES[name](conn, resolve_streets(conn, scoped))
+    for frame in (got, listed):
+        pd.testing.assert_frame_equal(
+            frame.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+        )
+
+
+def test_a_stored_weekly_review_is_never_served_to_a_scope(rolled):
+    with_rollup, _, _, _ = rolled
+    week = weekly.last_complete_week(NOW)
+    rules = load_warning_rules()
+    with with_rollup.connect() as conn:
+        f = replace(GONGSHU_WEEK, start=week.monday, end=week.sunday)
+        stored = rollups.stored_review(conn, f, NOW, CFG, rules, week, weekly.REVIEW_TABLES)
+        streets = tuple(
+            conn.execute(
+                select(func.distinct(rollup_case.c.street_code)).where(
+                    rollup_case.c.street_code.like("330105%")
+                )
+            ).scalars()
+        )
+        scoped = replace(f, scope=streets[:1])
+        assert stored is not None  # the district's review is stored ...
+        # ... and not handed to a user who may see one of its streets.
+        assert (
+            rollups.stored_review(conn, scoped, NOW, CFG, rules, week, weekly.REVIEW_TABLES) is None
+        )

@@ -41,6 +41,7 @@ from data_access.access import (
     access_config_path,
     effective_mode,
     load_access_config,
+    parse_groups,
     resolve_principal,
     resolve_wall,
     trusted_proxy,
@@ -138,12 +139,8 @@ def read_identity(cfg: AccessConfig) -> Identity | None:
         info = st.user.to_dict()
         email = str(info.get("email") or "")
         name = email or str(info.get("sub") or "")
-        from data_access.access import parse_groups
-
         return Identity("oidc", name, email, parse_groups(info.get(cfg.login.groups_claim)))
     if mode == "proxy":
-        from data_access.access import parse_groups
-
         headers = st.context.headers
         value = (headers.get(cfg.login.header) or "").strip()
         if not trusted_proxy(cfg, peer_address()):
