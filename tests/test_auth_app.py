@@ -445,3 +445,30 @@ def test_a_reveal_on_the_incident_map_cell_cases(app_test, sqlite_demo, signed_i
     at.run(timeout=60)
     no_errors(at)
     assert list(audit_rows(log).query("action == 'unmask'")["target"]) == [f"case {ids[0]}"]
+
+
+def test_without_an_audit_log_there_is_no_reveal_and_no_download(
+    app_test, sqlite_demo, signed_in, monkeypatch, street
+):
+    """The app-state URL names the operational database: refused
+    (data_access.appstate), so nothing that must be audited happens."""
+    signed_in("analyst@hz.gov.cn")
+    monkeypatch.setenv("OPS_APPSTATE_URL", sqlite_demo.url)
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    assert not at.exception
+    assert not at.download_button
+    assert any(tr("auth.no_audit_no_download", detail="")[:8] in c.value for c in at.caption)
+    at.selectbox(key="tp_drill").set_value(street)
+    at.run(timeout=60)
+    case_id = at.selectbox(key="tp_reveal_case").options[0]
+    with sqlite_demo.raw_engine.connect() as conn:
+        phone = conn.execute(
+            text(
+                "SELECT reporter_phone FROM incident WHERE id = :i AND reporter_phone IS NOT NULL"
+            ),
+            {"i": case_id},
+        ).scalar()
+    at = _reveal(at, case_id, "回访报事人核实处置结果")
+    assert not at.exception
+    assert any(tr("reveal.audit_failed", detail="")[:8] in e.value for e in at.error)
+    assert not any(str(phone) in m.value for m in at.markdown) if phone else True

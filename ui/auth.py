@@ -448,7 +448,11 @@ def audited_download(
         return
     principal = current_principal()
     address = client_address()
-    engine = appstate_engine()
+    try:
+        engine = appstate_engine()
+    except AppStateError as exc:  # no audit log, no download
+        container.caption(":material/database: " + t("auth.no_audit_no_download", detail=str(exc)))
+        return
 
     def audited() -> Any:
         audit.record(
