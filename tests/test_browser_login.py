@@ -13,6 +13,7 @@ Streamlit's side: st.login, its callback, its cookie, st.user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -60,46 +61,25 @@ def street(sqlite_demo: Backend) -> str:
         return str(conn.execute(q, {"d": DISTRICT + "%"}).first()[0])
 
 
-@pytest.fixture(scope="module")
-def app(
-    provider: str, sqlite_demo: Backend, street: str, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_app(
+    folder: Path, db_url: str, access: str, secrets: str | None = None, port: int | None = None
 ) -> Iterator[tuple[str, Path]]:
-    """The app signed in through ``provider``: (base URL, app-state file)."""
+    """``streamlit run Home.py`` with this access.toml (and secrets.toml),
+    its audit log in ``folder``: (base URL on localhost, app-state file)."""
     if not CHROMIUM.exists():
         skip_or_fail(f"{CHROMIUM} not found: install Debian's chromium")
-    folder = tmp_path_factory.mktemp("oidc")
-    port = free_port()
-    secrets = folder / "secrets.toml"
-    secrets.write_text(
-        f"""[auth]
-redirect_uri = "http://localhost:{port}/oauth2callback"
-cookie_secret = "a-long-random-cookie-secret-for-the-test-only"
-client_id = "dashboards"
-client_secret = "dashboards-secret"
-server_metadata_url = "{provider}/.well-known/openid-configuration"
-""",
-        encoding="utf-8",
-    )
-    access = folder / "access.toml"
-    access.write_text(
-        f"""[login]
-mode = "oidc"
-groups_claim = "groups"
-
-[[groups]]
-group = "{GROUP}"
-role = "analyst"
-streets = ["{street}"]
-""",
-        encoding="utf-8",
-    )
+    port = port or free_port()
+    (folder / "access.toml").write_text(access, encoding="utf-8")
+    secrets_file = folder / "secrets.toml"
+    secrets_file.write_text(secrets or "# no [auth]\n", encoding="utf-8")
     state = folder / "appstate.sqlite"
     log = folder / "server.log"
     env = dict(
         os.environ,
-        OPS_DB_URL=sqlite_demo.url,
+        OPS_DB_URL=db_url,
         OPS_NOW=FIXTURE_END.isoformat(timespec="minutes"),
-        OPS_ACCESS_CONFIG=str(access),
+        OPS_ACCESS_CONFIG=str(folder / "access.toml"),
         OPS_APPSTATE_PATH=str(state),
         PYTHONUNBUFFERED="1",
     )
@@ -107,7 +87,7 @@ streets = ["{street}"]
     cmd = [
         sys.executable, "-m", "streamlit", "run", "Home.py",
         "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--secrets.files", str(secrets),
+        "--server.address", "127.0.0.1", "--secrets.files", str(secrets_file),
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -134,6 +114,33 @@ streets = ["{street}"]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def app(
+    provider: str, sqlite_demo: Backend, street: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """The app signed in through ``provider``: (base URL, app-state file)."""
+    port = free_port()
+    secrets = f"""[auth]
+redirect_uri = "http://localhost:{port}/oauth2callback"
+cookie_secret = "a-long-random-cookie-secret-for-the-test-only"
+client_id = "dashboards"
+client_secret = "dashboards-secret"
+server_metadata_url = "{provider}/.well-known/openid-configuration"
+"""
+    access = f"""[login]
+mode = "oidc"
+groups_claim = "groups"
+
+[[groups]]
+group = "{GROUP}"
+role = "analyst"
+streets = ["{street}"]
+"""
+    folder = tmp_path_factory.mktemp("oidc")
+    with running_app(folder, sqlite_demo.url, access, secrets, port) as running:
+        yield running
 
 
 def test_sign_in_with_the_provider_gives_the_role_and_the_scope(app, street, sqlite_demo):
@@ -167,9 +174,75 @@ def test_sign_in_with_the_provider_gives_the_role_and_the_scope(app, street, sql
             # The scope applied: the page's title names the scope's street.
             title = page.inner_text('[data-testid="stMain"] h1')
             assert street_name in title, title
+            # A typed address of a page the role may not open: refused.
+            page.goto(f"{base}audit", wait_until="domcontentloaded")
+            wait_until_idle(page)
+            main = page.inner_text('[data-testid="stMain"]')
+            assert "无权访问页面" in main and "审计日志" in main
         finally:
             chromium.close()
     rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
+    # One sign-in row per browser session (the typed address was a second).
     logins = rows.loc[rows["action"] == "login"]
-    assert list(logins["actor"]) == [USER_EMAIL] and logins["auth_mode"].iloc[0] == "oidc"
-    assert logins["role"].iloc[0] == "analyst"
+    assert list(logins["actor"]) == [USER_EMAIL] * 2
+    assert set(logins["auth_mode"]) == {"oidc"} and set(logins["role"]) == {"analyst"}
+    denied = rows.loc[rows["action"] == "denied"]
+    assert list(denied["target"]) == ["/audit"] and denied["actor"].iloc[0] == USER_EMAIL
+
+
+PROXY_USER = "zhang.wei@hz.gov.cn"
+
+
+def _proxy_access(street: str, proxies: str) -> str:
+    return f"""[login]
+mode = "proxy"
+trusted_proxies = [{proxies}]
+
+[[users]]
+name = "{PROXY_USER}"
+role = "street_staff"
+streets = ["{street}"]
+"""
+
+
+def _open(chromium, base: str, headers: dict[str, str]) -> str:
+    context = chromium.new_context(locale="zh-CN", extra_http_headers=headers)
+    try:
+        page = context.new_page()
+        page.goto(base, wait_until="domcontentloaded")
+        wait_until_idle(page)
+        return page.inner_text("body")
+    finally:
+        context.close()
+
+
+def test_the_proxy_header_is_believed_only_from_a_trusted_address(
+    sqlite_demo, street, tmp_path_factory
+):
+    """The header on the browser's own requests (as an SSO gateway on the
+    same host would set it): believed from 127.0.0.1 when that is a trusted
+    proxy, ignored (no access, audited) when only another address is."""
+    from playwright.sync_api import sync_playwright
+
+    header = {"X-Forwarded-User": PROXY_USER}
+    trusted = tmp_path_factory.mktemp("proxy_trusted")
+    untrusted = tmp_path_factory.mktemp("proxy_untrusted")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            access = _proxy_access(street, '"127.0.0.1", "::1"')
+            with running_app(trusted, sqlite_demo.url, access) as (base, state):
+                body = _open(chromium, base, header)
+                assert PROXY_USER in body and "街道工作人员" in body and "无访问权限" not in body
+                assert "无访问权限" in _open(chromium, base, {})  # no header: no access
+            rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
+            assert set(rows["action"]) == {"login", "denied"}
+            access = _proxy_access(street, '"10.9.9.9"')
+            with running_app(untrusted, sqlite_demo.url, access) as (base, state):
+                body = _open(chromium, base, header)
+                assert "无访问权限" in body and PROXY_USER not in body
+            rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
+            assert list(rows["action"]) == ["denied"] and rows["actor"].iloc[0] == PROXY_USER
+            assert "untrusted" in rows["reason"].iloc[0]
+        finally:
+            chromium.close()
