@@ -122,12 +122,16 @@ class AccessConfigError(ValueError):
 
 class AccessDenied(PermissionError):
     """This identity gets no principal; ``reason`` says why (for the audit
-    log and the no-access page), ``name`` who asked."""
+    log), ``code`` the same as a word for the no-access page
+    (``unknown_user``, ``empty_scope``, ``no_login``, ``no_name``,
+    ``bad_mode``, ``unknown_wall``, ``revoked_wall``, ``untrusted_proxy``,
+    ``no_header``), ``name`` who asked."""
 
-    def __init__(self, reason: str, name: str = "") -> None:
+    def __init__(self, reason: str, name: str = "", code: str = "unknown_user") -> None:
         super().__init__(reason)
         self.reason = reason
         self.name = name
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -519,7 +523,9 @@ def _principal(
 ) -> Principal:
     codes = scope_streets(scope, streets)
     if codes is not None and not codes:
-        raise AccessDenied(f"scope {scope.describe()} names no street of the database", name)
+        raise AccessDenied(
+            f"scope {scope.describe()} names no street of the database", name, "empty_scope"
+        )
     spec = cfg.role(role)
     return Principal(name, role, codes, spec.permissions, spec.pages, mode)
 
@@ -564,12 +570,14 @@ def resolve_principal(
     if identity.mode == "none":
         role = no_login_role(cfg, demo)
         if role is None:
-            raise AccessDenied("no login configured and login.no_login_role = 'deny'")
+            raise AccessDenied(
+                "no login configured and login.no_login_role = 'deny'", code="no_login"
+            )
         return _principal(cfg, "", role, Scope(city=True), "none", streets)
     if identity.mode not in ("oidc", "proxy"):
-        raise AccessDenied(f"unknown login mode {identity.mode!r}", identity.name)
+        raise AccessDenied(f"unknown login mode {identity.mode!r}", identity.name, "bad_mode")
     if not identity.name.strip():
-        raise AccessDenied("no user name from the login", "")
+        raise AccessDenied("no user name from the login", "", "no_name")
     grant = match_grant(cfg, identity)
     if grant is None:
         raise AccessDenied("user not in access.toml (users or groups)", identity.name)
@@ -582,9 +590,9 @@ def resolve_wall(cfg: AccessConfig, token: str, streets: pd.DataFrame) -> Princi
     unknown or revoked token (the token itself is never in the message)."""
     wall = find_wall(cfg, token)
     if wall is None:
-        raise AccessDenied("unknown wall token", "wall:?")
+        raise AccessDenied("unknown wall token", "wall:?", "unknown_wall")
     if wall.revoked:
-        raise AccessDenied("revoked wall token", f"wall:{wall.name}")
+        raise AccessDenied("revoked wall token", f"wall:{wall.name}", "revoked_wall")
     return _principal(cfg, f"wall:{wall.name}", "wall", wall.scope, "wall", streets)
 
 

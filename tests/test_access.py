@@ -222,3 +222,20 @@ def test_an_area_filter_scope_cuts_its_known_streets():
     assert f.known_streets == ("330105002",)
     with pytest.raises(FilterError, match="scope"):
         AreaFilter(start=date(2026, 11, 1), end=date(2026, 11, 2), scope=("33",))
+
+
+def test_every_denial_has_a_message_in_both_languages():
+    import re
+    from pathlib import Path
+
+    from ui.i18n import catalogue
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "data_access/access.py").read_text() + (root / "ui/auth.py").read_text()
+    codes = set(re.findall(r'"(\w+)"\s*\)', source)) & {
+        c for c in re.findall(r"``(\w+)``", AccessDenied.__doc__ or "")
+    }
+    assert len(codes) >= 8, codes
+    for code in codes | {"unknown_user"}:
+        entry = catalogue()[f"auth.denied.{code}"]
+        assert entry["zh"] and entry["en"], code

@@ -144,9 +144,11 @@ def read_identity(cfg: AccessConfig) -> Identity | None:
         headers = st.context.headers
         value = (headers.get(cfg.login.header) or "").strip()
         if not trusted_proxy(cfg, peer_address()):
-            raise AccessDenied(f"{cfg.login.header} from an untrusted address", value)
+            raise AccessDenied(
+                f"{cfg.login.header} from an untrusted address", value, "untrusted_proxy"
+            )
         if not value:
-            raise AccessDenied(f"no {cfg.login.header} header from the proxy")
+            raise AccessDenied(f"no {cfg.login.header} header from the proxy", code="no_header")
         groups = (
             parse_groups(headers.get(cfg.login.groups_header)) if cfg.login.groups_header else ()
         )
@@ -323,7 +325,7 @@ def gate() -> Principal | None:
         return None
     except AccessDenied as exc:
         audit_denied("login", exc.reason, name=exc.name)
-        _no_access(exc.reason)
+        _no_access(t(f"auth.denied.{exc.code}"))
         return None
     if principal is None:
         _sign_in_page()
