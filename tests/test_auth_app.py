@@ -472,3 +472,26 @@ def test_without_an_audit_log_there_is_no_reveal_and_no_download(
     assert not at.exception
     assert any(tr("reveal.audit_failed", detail="")[:8] in e.value for e in at.error)
     assert not any(str(phone) in m.value for m in at.markdown) if phone else True
+
+
+def test_the_retention_purges_old_rows_at_most_once_an_hour(
+    app_test, sqlite_demo, signed_in, monkeypatch
+):
+    from datetime import timedelta
+
+    import ui.auth
+
+    log = signed_in("analyst@hz.gov.cn")  # access.toml: retention_days default 180
+    old = audit.utc_now() - timedelta(days=181)
+    kept = audit.utc_now() - timedelta(days=179)
+    for at_utc in (old, kept):
+        audit.record(log, actor="x", role="analyst", auth_mode="proxy", action="export",
+                     at_utc=at_utc)  # fmt: skip
+    monkeypatch.setattr(ui.auth, "_last_purge", [0.0])
+    app_test("Home.py", sqlite_demo.url)  # the sign-in row is written: purge
+    rows = audit_rows(log)
+    assert old not in set(rows["at_utc"]) and kept in set(rows["at_utc"])
+    audit.record(log, actor="y", role="analyst", auth_mode="proxy", action="export", at_utc=old)
+    signed_in("leader@hz.gov.cn")
+    app_test("Home.py", sqlite_demo.url)  # within the hour: no second purge
+    assert audit.count(log, "login") == 2 and old in set(audit_rows(log)["at_utc"])

@@ -209,3 +209,17 @@ def test_reading_one_case_outside_the_scope_is_refused(backend, street):
         assert not throughput.grid_names(conn, street, scope=(street,)).empty
         other = rows.loc[rows["s"] != street, "s"].iloc[0]
         assert throughput.grid_names(conn, other, scope=(street,)).empty
+
+
+def test_a_grid_drill_down_of_a_street_outside_the_scope_is_empty(backend, street):
+    start, end = window(28)
+    q = text(
+        "SELECT street_code FROM petition WHERE street_code LIKE :d AND street_code <> :s "
+        "GROUP BY street_code ORDER BY COUNT(*) DESC"
+    )
+    with backend.raw_engine.connect() as conn:
+        other = str(conn.execute(q, {"d": DISTRICT + "%", "s": street}).first()[0])
+    city = AreaFilter(start=start, end=end)
+    scoped = AreaFilter(start=start, end=end, scope=(street,))
+    assert not run(backend, warnings.distribution, city, NOW, RULES, "petition", other).empty
+    assert run(backend, warnings.distribution, scoped, NOW, RULES, "petition", other).empty
