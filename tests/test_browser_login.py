@@ -246,3 +246,41 @@ def test_the_proxy_header_is_believed_only_from_a_trusted_address(
             assert "untrusted" in rows["reason"].iloc[0]
         finally:
             chromium.close()
+
+
+def test_a_wall_bookmark_opens_its_command_screen_and_a_revoked_one_nothing(
+    sqlite_demo, tmp_path_factory
+):
+    from playwright.sync_api import sync_playwright
+
+    from data_access.access import token_sha256
+
+    access = f"""[[walls]]
+name = "room-a"
+token_sha256 = "{token_sha256("wall-token-a")}"
+districts = ["{DISTRICT}"]
+
+[[walls]]
+name = "room-b"
+token_sha256 = "{token_sha256("wall-token-b")}"
+city = true
+revoked = true
+"""
+    folder = tmp_path_factory.mktemp("walls")
+    with running_app(folder, sqlite_demo.url, access) as (base, state), sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page()
+            page.goto(f"{base}command-screen?playlist=default&wall=wall-token-a")
+            wait_until_idle(page)
+            body = page.inner_text("body")
+            assert "拱墅区 · 综合指挥大屏" in body and "not found" not in body.lower()
+            assert "无访问权限" not in body
+            page.goto(f"{base}command-screen?wall=wall-token-b")
+            wait_until_idle(page)
+            assert "无访问权限" in page.inner_text("body")
+        finally:
+            chromium.close()
+    rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
+    assert list(rows.sort_values("id")["action"]) == ["login", "denied"]
+    assert "wall-token" not in rows.to_csv()
