@@ -200,9 +200,9 @@ def cmd_status(args: argparse.Namespace, clock: Clock) -> int:
     for st_name in ("firing", "pending", "resolved"):
         part = inst.loc[inst["state"] == st_name]
         print(f"{st_name}: {len(part)}")
-        for r in part.head(20).itertuples():
-            unk = " UNKNOWN" if r.unknown else ""
-            print(f"  {r.rule} {r.street_code} {r.subject}{unk} since {r.active_since}")
+        for i in part.head(20).to_dict("records"):
+            unk = " UNKNOWN" if i["unknown"] else ""
+            print(f"  {i['rule']} {i['street_code']} {i['subject']}{unk} since {i['active_since']}")
     unknown = inst.loc[inst["unknown"].astype(bool)]
     print(f"unknown: {len(unknown)}")
     counts = state.outbox_counts(st_engine)

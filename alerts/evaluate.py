@@ -105,7 +105,7 @@ def _instance(rule: Rule, names: Names, street: str, subject: str, **values: Any
 
 def _rows(frame: pd.DataFrame) -> list[Any]:
     """A frame's rows as objects with one attribute per column."""
-    return [SimpleNamespace(**r) for r in frame.to_dict("records")]
+    return [SimpleNamespace(**{str(k): v for k, v in r.items()}) for r in frame.to_dict("records")]
 
 
 def _iso(value: Any) -> str:
