@@ -353,7 +353,7 @@ def test_messages_fit_the_byte_limit_on_a_utf8_boundary(kind, fmt, limit):
     assert "未列出" in msg.text and "/alerts?rule=backlog_high" in msg.text  # the link survives
     kept = msg.text.count("：积压案件")  # lines, not the title
     assert f"另有 {400 - kept} 条未列出" in msg.text
-    long_line = [{**ALERT, "values": {**ALERT["values"], "street_zh": "街" * 5000}}]
+    long_line = [{**ALERT, "values": {**ALERT["values"], "street_zh": "街" * 8000}}]
     one = message.render({"alerts": long_line}, "firing", "r", ch, rules.Service(), T0, TZ)
     assert len(one.text.encode("utf-8")) <= limit and "…" in one.text
 
