@@ -249,7 +249,9 @@ def apply_observations(
         for fp, o in seen.items():
             prev = existing.get(fp)
             labels = o.labels
-            snapshot = json.dumps({"labels": labels, "values": o.values}, default=str)
+            snapshot = json.dumps(
+                {"labels": labels, "kind": rule.kind, "values": o.values}, default=str
+            )
             if prev is None or prev["state"] == "resolved":
                 row: dict[str, Any] = {
                     "fingerprint": fp,
@@ -453,6 +455,7 @@ def mark_disabled(engine: Engine, names: Iterable[str], detail: str, now_utc: da
 INSTANCE_COLUMNS = [
     "fingerprint",
     "rule",
+    "kind",
     "severity",
     "state",
     "unknown",
@@ -489,6 +492,7 @@ def instances(
             {
                 **{k: r.get(k) for k in INSTANCE_COLUMNS if k in r},
                 "subject": snap["labels"].get("subject", ""),
+                "kind": snap.get("kind", ""),
                 "values": snap.get("values", {}),
             }
         )
