@@ -123,6 +123,7 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
             if t >= next_eval:
                 next_eval = t + interval
                 ev = evaluate.evaluate_rules(ops, st_engine, cfg, site, clock, data_now())
+                state.purge(st_engine, clock.now(), cfg.service.history_days)
                 if ev.fired or ev.resolved or ev.errors:
                     _log.info(
                         "fired %d, resolved %d, unknown %s",

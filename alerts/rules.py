@@ -143,6 +143,7 @@ class Service:
     quiet_hours: QuietHours | None = None
     quiet_bypass: str = "critical"
     resolved_retention_h: float = 72.0
+    history_days: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -449,6 +449,23 @@ def mark_disabled(engine: Engine, names: Iterable[str], detail: str, now_utc: da
             _rule_status(conn, name, now, "disabled", detail, 0)
 
 
+def purge(engine: Engine, now_utc: datetime, days: float) -> int:
+    """Delete settled outbox rows (sent, failed, digested) created more than
+    ``days`` days ago with their deliveries, and silences ended as long
+    ago; returns the outbox rows deleted."""
+    cutoff = naive_utc(now_utc) - timedelta(days=days)
+    o, d, s = alert_outbox.c, alert_delivery.c, alert_silence.c
+    old = select(o.id).where(o.status.in_(("sent", "failed", "digested")), o.created_at < cutoff)
+    with appstate.begin(engine, metadata) as conn:
+        ids = [int(i) for i in conn.execute(old).scalars()]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            conn.execute(delete(alert_delivery).where(d.outbox_id.in_(chunk)))
+            conn.execute(delete(alert_outbox).where(o.id.in_(chunk)))
+        conn.execute(delete(alert_silence).where(s.ends_at < cutoff))
+    return len(ids)
+
+
 # ---------------------------------------------------------------------------
 # Reading, for the page and `status`
 

@@ -288,3 +288,21 @@ def test_state_tables_on_every_backend(state_url):
         n = conn.execute(select(func.count()).select_from(state.alert_outbox)).scalar()
     assert n == 1
     engine.dispose()
+
+
+def test_purge_keeps_what_is_owed_and_recent(engine):
+    cfg, clock = config(), ManualClock(T0)
+    rule = cfg.rule("quiet_warning")
+    state.apply_observations(engine, cfg, rule, [seen("quiet_warning", "330105009")], T0, TZ)
+    [old] = outbox_rows(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            state.alert_outbox.update()
+            .where(state.alert_outbox.c.id == old["id"])
+            .values(status="sent")
+        )
+        state.enqueue(conn, rule="r", group="g", channel="hook", kind="firing", payload={},
+                      now=old["created_at"])  # fmt: skip
+    clock.advance(days=31)
+    assert state.purge(engine, clock.now(), 30) == 1
+    assert [r["status"] for r in outbox_rows(engine)] == ["pending"]  # still owed: kept
