@@ -161,3 +161,24 @@ def test_quiet_hours_across_midnight():
 def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path):
     cfg = rules.load(tmp_path / "none.toml")
     assert cfg.rules == () and "none.toml" in cfg.problems[0]
+
+
+def test_every_alerts_setting_is_in_the_readme():
+    from dataclasses import fields
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## Alert delivery" in readme and "`OPS_ALERTS_CONFIG`" in readme
+    assert "deploy/alerts.service" in readme and (ROOT / "deploy" / "alerts.service").is_file()
+    keys = [f"service.{f.name}" for f in fields(rules.Service)]
+    keys += [f"rules.<name>.{f.name}" for f in fields(rules.Rule) if f.name != "name"]
+    keys += [f"channels.<name>.{f.name}" for f in fields(rules.Channel) if f.name != "name"]
+    keys += [f"routes[].{f.name}" for f in fields(rules.Route)]
+    with SHIPPED.open("rb") as fh:
+        shipped = tomllib.load(fh)
+    keys += [f"service.{k}" for k in shipped["service"]]
+    for rule in shipped["rules"].values():
+        keys += [f"rules.<name>.{k}" for k in rule]
+    for ch in shipped["channels"].values():
+        keys += [f"channels.<name>.{k}" for k in ch]
+    missing = sorted({k for k in keys if f"`{k}`" not in readme})
+    assert not missing, missing
