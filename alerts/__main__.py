@@ -24,6 +24,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from alerts import dispatch, evaluate, rules, state
@@ -172,16 +173,10 @@ def cmd_test_channel(args: argparse.Namespace, clock: Clock) -> int:
     if mine.empty:
         print(f"channel {ch.name}: not sent (rate limit reached; queued as outbox {row_id})")
         return 1
-    last = mine.iloc[0]
-    print(
-        f"channel {ch.name} ({ch.type}): {last['outcome']}"
-        + (f" - {last['error']}" if last["error"] else "")
-        + (
-            f" [HTTP {int(last['http_status'])}]"
-            if last["http_status"] == last["http_status"] and last["http_status"] is not None
-            else ""
-        )
-    )
+    last = mine.iloc[0].to_dict()
+    error = f" - {last['error']}" if last["error"] else ""
+    http = f" [HTTP {int(last['http_status'])}]" if pd.notna(last["http_status"]) else ""
+    print(f"channel {ch.name} ({ch.type}): {last['outcome']}{error}{http}")
     return 0 if last["outcome"] == "sent" else 1
 
 

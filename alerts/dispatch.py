@@ -175,7 +175,9 @@ def dispatch(
             rows = [*keep, digest]
         for row in rows:
             status = _send_one(engine, cfg, ch, row, clock, timezone, sender)
-            getattr(out, status if status != "sent" else "sent").append(row["id"])
+            {"sent": out.sent, "retrying": out.retrying, "failed": out.failed}[status].append(
+                row["id"]
+            )
     return out
 
 

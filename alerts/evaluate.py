@@ -228,8 +228,10 @@ def evaluate_rules(
     now = data_now or local(now_utc, site.timezone)
     result = EvaluationResult()
     names: Names | None = None
-    if cfg.disabled_rules:
-        state.mark_disabled(state_engine, cfg.disabled_rules, "configuration problem", now_utc)
+    state.retire_rules(state_engine, [*(r.name for r in cfg.rules), *cfg.disabled_rules], now_utc)
+    for name in cfg.disabled_rules:
+        problem = next((p for p in cfg.problems if p.startswith(f"rules.{name}")), "")
+        state.mark_disabled(state_engine, [name], problem or "configuration problem", now_utc)
     for rule in cfg.rules:
         if not rule.enabled:
             state.mark_disabled(state_engine, [rule.name], "enabled = false", now_utc)

@@ -443,10 +443,38 @@ def mark_unknown(engine: Engine, rule: Rule, detail: str, now_utc: datetime) -> 
 
 
 def mark_disabled(engine: Engine, names: Iterable[str], detail: str, now_utc: datetime) -> None:
+    """Rules switched off or refused by the configuration: not evaluated,
+    so their open instances are unknown (kept, neither firing on nor
+    resolving)."""
     now = naive_utc(now_utc)
+    c = alert_instance.c
     with appstate.begin(engine, metadata) as conn:
         for name in names:
+            conn.execute(
+                update(alert_instance)
+                .where(c.rule == name, c.state != "resolved")
+                .values(unknown=True, unknown_detail=f"rule disabled: {detail}"[:300])
+            )
             _rule_status(conn, name, now, "disabled", detail, 0)
+
+
+def retire_rules(engine: Engine, keep: Iterable[str], now_utc: datetime) -> int:
+    """Rules no longer in the configuration: their pending instances are
+    dropped, firing ones resolved without a notice, their status row
+    removed. Returns the instances touched."""
+    now = naive_utc(now_utc)
+    names = list(keep) or [""]
+    c = alert_instance.c
+    gone = c.rule.not_in(names)
+    with appstate.begin(engine, metadata) as conn:
+        n = conn.execute(delete(alert_instance).where(gone, c.state == "pending")).rowcount
+        n += conn.execute(
+            update(alert_instance)
+            .where(gone, c.state == "firing")
+            .values(state="resolved", resolved_at=now, resolved_notified=True, unknown=False)
+        ).rowcount
+        conn.execute(delete(alert_rule_status).where(alert_rule_status.c.rule.not_in(names)))
+    return int(n)
 
 
 def purge(engine: Engine, now_utc: datetime, days: float) -> int:

@@ -306,3 +306,42 @@ def test_purge_keeps_what_is_owed_and_recent(engine):
     clock.advance(days=31)
     assert state.purge(engine, clock.now(), 30) == 1
     assert [r["status"] for r in outbox_rows(engine)] == ["pending"]  # still owed: kept
+
+
+def test_a_rule_broken_in_the_config_is_held_and_a_removed_one_retired(engine, sqlite_demo):
+    clock = ManualClock(T0)
+    now = datetime(2026, 11, 20, 18)
+    good = config().rule("quiet_warning")
+    cfg = _only(config(), good)
+    evaluate.evaluate_rules(sqlite_demo.engine, engine, cfg, SITE, clock, now)
+    firing = state.instances(engine)
+
+    def sent() -> int:
+        return sum(r["rule"] == "quiet_warning" for r in outbox_rows(engine))
+
+    before = sent()
+    assert len(firing) >= 2 and before >= 1
+
+    bad = rules.parse(tomllib.loads(CONFIG.replace("threshold = 4", 'threshold = "four"')))
+    assert bad.disabled_rules == ("quiet_warning",)
+    clock.advance(hours=5)
+    evaluate.evaluate_rules(sqlite_demo.engine, engine, bad, SITE, clock, now)
+    held = state.instances(engine).set_index("fingerprint")
+    mine = held.loc[firing["fingerprint"]]
+    assert set(mine["state"]) == {"firing"} and mine["unknown"].all()
+    assert "rules.quiet_warning.threshold" in mine["unknown_detail"].iloc[0]
+    status = state.rule_status(engine).set_index("rule")
+    assert status.loc["quiet_warning", "outcome"] == "disabled"
+
+    gone = rules.parse(
+        tomllib.loads(
+            CONFIG.split("[rules.quiet_warning]")[0]
+            + CONFIG.split('threshold = 4\nchannels = ["hook"]\n')[1]
+        )
+    )
+    assert gone.rule("quiet_warning") is None
+    evaluate.evaluate_rules(sqlite_demo.engine, engine, gone, SITE, clock, now)
+    after = state.instances(engine).set_index("fingerprint").loc[firing["fingerprint"]]
+    assert set(after["state"]) == {"resolved"} and not after["unknown"].any()
+    assert "quiet_warning" not in set(state.rule_status(engine)["rule"])
+    assert sent() == before  # held silently, retired silently
