@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -132,6 +132,11 @@ def page_data(
         silences=silences,
         rules=state.rule_status(engine),
     )
+
+
+def last_evaluation(rule_status: pd.DataFrame) -> datetime:
+    """The newest ``evaluated_at`` of ``alert_rule_status`` rows, aware UTC."""
+    return pd.Timestamp(rule_status["evaluated_at"].max()).to_pydatetime().replace(tzinfo=UTC)
 
 
 def silence_end(now_utc: datetime, hours: float) -> datetime:

@@ -34,6 +34,20 @@ with page_guard():
     )  # fmt: skip
     if data.rules.empty:
         st.info(t("alerts.service_idle"), icon=":material/notifications_off:")
+    else:
+        last = view.last_evaluation(data.rules)
+        at = local(last, ctx.cfg.timezone).strftime("%Y-%m-%d %H:%M")
+        minutes = (now_utc - last).total_seconds() / 60
+        if minutes * 60 > 3 * cfg.service.interval_s + 60:
+            st.warning(
+                t("alerts.service_stale", minutes=f"{minutes:.0f}", at=at),
+                icon=":material/timer_off:",
+            )
+        else:
+            st.caption(t("alerts.last_pass", at=at))
+        for r in data.rules.loc[data.rules["outcome"] != "ok"].to_dict("records"):
+            key = "alerts.rule_unknown" if r["outcome"] == "unknown" else "alerts.rule_disabled"
+            st.warning(t(key, rule=r["rule"], detail=r["detail"]), icon=":material/help:")
     inst = data.instances.assign(
         where=[ctx.street_name(s) for s in data.instances["street_code"]],
         state_label=[t(f"alerts.state.{s}") for s in data.instances["state"]],

@@ -3,7 +3,7 @@ silence created from the page is stored and audited, then expired."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -86,3 +86,19 @@ def test_page_without_reason_stores_nothing(app_test, sqlite_demo, stored_alerts
     at.run()
     assert [e.value for e in at.error] == [translate("alerts.silence_need_reason", "zh")]
     assert state.silences(stored_alerts, datetime.now(UTC)).empty
+
+
+def test_page_says_when_the_service_stopped_and_which_rule_is_unknown(
+    app_test, sqlite_demo, stored_alerts, tmp_path
+):
+    from sqlalchemy import create_engine as plain_engine
+
+    cfg = rules.load()
+    broken = plain_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    old = ManualClock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2))
+    evaluate.evaluate_rules(broken, stored_alerts, cfg, load_site_config(), old, FIXTURE_END)
+    at = app_test("pages/alerts.py", sqlite_demo.url)
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert any("未评估规则" in w for w in warnings), warnings
+    assert any("规则 backlog_high 查询失败" in w and "no such table" in w for w in warnings)
