@@ -52,6 +52,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 
 from alerts.clock import local, naive_utc
 from alerts.rules import SEVERITIES, AlertConfig, Rule
@@ -59,12 +60,16 @@ from data_access import appstate
 
 metadata = MetaData()
 
+#: Up to 16 MB: MySQL/MariaDB make it MEDIUMTEXT (plain TEXT stops at 64 KB,
+#: a few hundred alerts in one message).
+BigText = Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
+
 alert_instance = Table(
     "alert_instance",
     metadata,
     Column("fingerprint", String(64), primary_key=True),
     Column("rule", String(64), nullable=False),
-    Column("labels", Text, nullable=False),
+    Column("labels", BigText, nullable=False),
     Column("severity", String(16), nullable=False),
     Column("district_code", String(16), nullable=False, default=""),
     Column("street_code", String(16), nullable=False, default=""),
@@ -78,7 +83,7 @@ alert_instance = Table(
     Column("notified_at", DateTime),
     Column("resolved_notified", Boolean, nullable=False, default=False),
     Column("muted", String(32), nullable=False, default=""),
-    Column("snapshot", Text, nullable=False),
+    Column("snapshot", BigText, nullable=False),
     Index("ix_alert_instance_rule", "rule", "state"),
 )
 
@@ -92,7 +97,7 @@ alert_outbox = Table(
     Column("group_key", String(300), nullable=False),
     Column("channel", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("payload", Text, nullable=False),
+    Column("payload", BigText, nullable=False),
     Column("idempotency_key", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -124,7 +129,7 @@ alert_silence = Table(
     "alert_silence",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("matchers", Text, nullable=False),
+    Column("matchers", BigText, nullable=False),
     Column("comment", String(500), nullable=False, default=""),
     Column("created_by", String(200), nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),

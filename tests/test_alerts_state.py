@@ -287,6 +287,16 @@ def test_state_tables_on_every_backend(state_url):
     with engine.connect() as conn:
         n = conn.execute(select(func.count()).select_from(state.alert_outbox)).scalar()
     assert n == 1
+    # A message of a few hundred alerts (MariaDB's plain TEXT would stop at 64 KB).
+    big = {"alerts": [{"values": {"street_zh": "祥符街道" * 10, "i": i}} for i in range(2000)]}
+    with appstate.begin(engine, state.metadata) as conn:
+        oid = state.enqueue(conn, rule="r", group="g", channel="hook", kind="firing",
+                            payload=big, now=datetime(2026, 11, 20, 10))  # fmt: skip
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(state.alert_outbox.c.payload).where(state.alert_outbox.c.id == oid)
+        ).scalar_one()
+    assert len(stored.encode()) > 200_000 and json.loads(stored) == big
     engine.dispose()
 
 
