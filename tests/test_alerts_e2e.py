@@ -250,6 +250,33 @@ def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(receivers, tmp
     st_engine.dispose()
 
 
+def test_run_delivers_and_stops_cleanly_on_sigterm(receivers, tmp_path, sqlite_demo):
+    rx, smtp = receivers
+    one_rule = '[rules.new_red_warning]\nkind = "red_warning"\n'
+    config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["ding"], one_rule)
+    env = service_env(tmp_path, sqlite_demo.url, config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerts", "run", "--interval", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert len(rx.wait_for(1, "/dingtalk", timeout=60)) == 1
+        time.sleep(3)  # three more evaluations: nothing new is owed
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping after this pass" in err
+    assert len(rx.accepted("/dingtalk")) == 1 and not rx.rejected
+
+
 # ---------------------------------------------------------------------------
 # The new data_access queries against independent computations
 
