@@ -201,6 +201,13 @@ def cmd_status(args: argparse.Namespace, clock: Clock) -> int:
             print(f"  {i['rule']} {i['street_code']} {i['subject']}{unk} since {i['active_since']}")
     unknown = inst.loc[inst["unknown"].astype(bool)]
     print(f"unknown: {len(unknown)}")
+    for h in state.channel_health(st_engine).to_dict("records"):
+        last = f"; last {h['last_outcome']} at {h['last_at']} UTC" if h["last_outcome"] else ""
+        err = f" - {h['last_error']}" if h["last_error"] else ""
+        print(
+            f"channel {h['channel']}: sent {h['sent']}, retrying {h['retrying']}, "
+            f"failed {h['failed']}, queued {h['pending']}{last}{err}"
+        )
     counts = state.outbox_counts(st_engine)
     print(
         "outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

@@ -601,6 +601,39 @@ def rule_status(engine: Engine) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[c.name for c in alert_rule_status.c])
 
 
+CHANNEL_HEALTH_COLUMNS = [
+    "channel", "pending", "retrying", "sent", "failed", "digested",
+    "last_at", "last_outcome", "last_error",
+]  # fmt: skip
+
+
+def channel_health(engine: Engine) -> pd.DataFrame:
+    """Per channel: outbox rows by status, and its last attempt (``at``
+    naive UTC, ``outcome`` sent/retry/failed, ``error``). Columns
+    :data:`CHANNEL_HEALTH_COLUMNS`; channels by name."""
+    o, d = alert_outbox.c, alert_delivery.c
+    with appstate.begin(engine, metadata) as conn:
+        counts = conn.execute(
+            select(o.channel, o.status, func.count()).group_by(o.channel, o.status)
+        ).all()
+        last_id = select(func.max(d.id)).group_by(d.channel).scalar_subquery()
+        last = conn.execute(
+            select(d.channel, d.at, d.outcome, d.error).where(d.id.in_(last_id))
+        ).all()
+    table: dict[str, dict[str, Any]] = {}
+    for ch, status, n in counts:
+        table.setdefault(ch, {})[status] = int(n)
+    for ch, at, outcome, error in last:
+        table.setdefault(ch, {}).update(last_at=at, last_outcome=outcome, last_error=error)
+    rows = [
+        {"channel": ch, **{s: v.get(s, 0) for s in OUTBOX_STATUSES},
+         "last_at": v.get("last_at"), "last_outcome": v.get("last_outcome", ""),
+         "last_error": v.get("last_error", "")}
+        for ch, v in sorted(table.items())
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=CHANNEL_HEALTH_COLUMNS)
+
+
 def outbox_counts(engine: Engine) -> dict[str, int]:
     o = alert_outbox.c
     with appstate.begin(engine, metadata) as conn:

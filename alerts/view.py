@@ -134,6 +134,28 @@ def page_data(
     )
 
 
+def channel_summary(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """Per channel, of the listed deliveries: how many are ``sent``,
+    ``retrying``, ``failed``, queued (``pending``), and the newest error.
+    Columns: ``channel``, ``sent``, ``retrying``, ``failed``, ``pending``,
+    ``last_error``."""
+    cols = ["channel", "sent", "retrying", "failed", "pending", "last_error"]
+    if deliveries.empty:
+        return pd.DataFrame(columns=cols)
+    counts = pd.crosstab(deliveries["channel"], deliveries["status"])
+    for status in ("sent", "retrying", "failed", "pending"):
+        if status not in counts:
+            counts[status] = 0
+    errors = (
+        deliveries.loc[deliveries["last_error"] != ""]
+        .sort_values("outbox_id", ascending=False)
+        .drop_duplicates("channel")
+        .set_index("channel")["last_error"]
+    )
+    out = counts[["sent", "retrying", "failed", "pending"]].join(errors).fillna({"last_error": ""})
+    return out.reset_index()[cols]
+
+
 def last_evaluation(rule_status: pd.DataFrame) -> datetime:
     """The newest ``evaluated_at`` of ``alert_rule_status`` rows, aware UTC."""
     return pd.Timestamp(rule_status["evaluated_at"].max()).to_pydatetime().replace(tzinfo=UTC)

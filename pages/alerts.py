@@ -88,6 +88,19 @@ with page_guard():
     if data.deliveries.empty:
         st.caption(t("alerts.no_deliveries"))
     else:
+        summary = view.channel_summary(data.deliveries)
+        st.dataframe(
+            summary,
+            hide_index=True,
+            column_config={
+                "channel": t("alerts.col.channel"),
+                "sent": t("alerts.status.sent"),
+                "retrying": t("alerts.status.retrying"),
+                "failed": t("alerts.status.failed"),
+                "pending": t("alerts.status.pending"),
+                "last_error": t("alerts.col.error"),
+            },
+        )
         d = data.deliveries.assign(
             status_label=[t(f"alerts.status.{s}") for s in data.deliveries["status"]]
         )

@@ -203,6 +203,9 @@ def test_signature_error_310000_is_not_retried(rx, engine):
     assert "310000" in row["last_error"] and "sign not match" in row["last_error"]
     d = state.deliveries(engine)
     assert d.iloc[0]["errcode"] == 310000 and d.iloc[0]["http_status"] == 200
+    health = state.channel_health(engine).set_index("channel").loc["ding"]
+    assert health["failed"] == 1 and health["sent"] == 0 and health["last_outcome"] == "failed"
+    assert "310000" in health["last_error"]
 
 
 def test_stale_timestamp_is_refused_by_the_receiver(rx):

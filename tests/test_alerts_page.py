@@ -102,3 +102,40 @@ def test_page_says_when_the_service_stopped_and_which_rule_is_unknown(
     warnings = [w.value for w in at.warning]
     assert any("未评估规则" in w for w in warnings), warnings
     assert any("规则 backlog_high 查询失败" in w and "no such table" in w for w in warnings)
+
+
+def test_page_shows_each_channels_deliveries_with_the_error(
+    app_test, sqlite_demo, monkeypatch, tmp_path
+):
+    from alerts import dispatch
+    from tests.alert_receivers import Receiver
+
+    rx = Receiver().start()
+    try:
+        path = tmp_path / "alerts.toml"
+        path.write_text(
+            CONFIG + f'[defaults]\nchannels = ["ding"]\n[channels.ding]\ntype = "dingtalk"\n'
+            f'enabled = true\nurl = "{rx.dingtalk_url}"\nsecret = "SECwrong"\n',
+            encoding="utf-8",
+        )
+        url = f"sqlite:///{tmp_path / 'appstate.sqlite'}"
+        monkeypatch.setenv("OPS_ALERTS_CONFIG", str(path))
+        monkeypatch.setenv("OPS_APPSTATE_URL", url)
+        engine = appstate.make_engine(url)
+        cfg = rules.load(path)
+        site = load_site_config()
+        clock = ManualClock(datetime.now(UTC))
+        evaluate.evaluate_rules(sqlite_demo.engine, engine, cfg, site, clock, FIXTURE_END)
+        assert dispatch.dispatch(engine, cfg, clock, site.timezone).failed
+    finally:
+        rx.stop()
+    at = app_test("pages/alerts.py", sqlite_demo.url)
+    assert not at.exception, [e.value for e in at.exception]
+    summary = next(
+        df.value
+        for df in at.dataframe
+        if "last_error" in df.value.columns and "sent" in df.value.columns
+    )
+    row = summary.set_index("channel").loc["ding"]
+    assert row["failed"] >= 1 and row["sent"] == 0 and "310000" in row["last_error"]
+    engine.dispose()
