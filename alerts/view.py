@@ -123,6 +123,8 @@ def page_data(
     deliveries = mine.rename(columns={"id": "outbox_id"}).copy()
     for col in ("created_at", "sent_at", "next_attempt_at"):
         deliveries[col] = [_local(v, timezone) for v in deliveries[col]]
+    settled = ~deliveries["status"].isin(["pending", "retrying"])
+    deliveries.loc[settled, "next_attempt_at"] = pd.NaT  # nothing more will be tried
     silences = state.silences(engine, now_utc)
     for col in ("created_at", "starts_at", "ends_at", "expired_at"):
         silences[col] = [_local(v, timezone) for v in silences[col]]

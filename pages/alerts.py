@@ -51,6 +51,7 @@ with page_guard():
     inst = data.instances.assign(
         where=[ctx.street_name(s) for s in data.instances["street_code"]],
         state_label=[t(f"alerts.state.{s}") for s in data.instances["state"]],
+        severity_label=[t(f"alerts.severity.{s}") for s in data.instances["severity"]],
         muted_label=[
             t("alerts.muted_quiet") if m == "quiet" else t("alerts.muted_silence") if m else ""
             for m in data.instances["muted"]
@@ -58,7 +59,7 @@ with page_guard():
     )
     columns = {
         "rule": t("alerts.col.rule"),
-        "severity": t("alerts.col.severity"),
+        "severity_label": t("alerts.col.severity"),
         "state_label": t("alerts.col.state"),
         "where": t("alerts.col.where"),
         "summary": t("alerts.col.summary"),
@@ -102,14 +103,16 @@ with page_guard():
             },
         )
         d = data.deliveries.assign(
-            status_label=[t(f"alerts.status.{s}") for s in data.deliveries["status"]]
+            status_label=[t(f"alerts.status.{s}") for s in data.deliveries["status"]],
+            kind_label=[t(f"alerts.kind.{k}") for k in data.deliveries["kind"]],
         )
         st.dataframe(
-            d[["channel", "kind", "status_label", "attempts", "last_error", "created_at",
+            d[["channel", "kind_label", "status_label", "attempts", "last_error", "created_at",
                "sent_at", "next_attempt_at"]],
             hide_index=True,
             column_config={
                 "channel": t("alerts.col.channel"),
+                "kind_label": t("alerts.col.kind"),
                 "status_label": t("alerts.col.status"),
                 "attempts": t("alerts.col.attempts"),
                 "last_error": t("alerts.col.error"),
