@@ -25,7 +25,7 @@ from data_access import alerting, appstate, geography, heatmap, overview, screen
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
 from tests.alert_receivers import Receiver, SmtpReceiver
-from tests.conftest import FIXTURE_END, ROOT
+from tests.conftest import BACKEND_PARAMS, FIXTURE_END, ROOT, scratch_database
 
 NOW = FIXTURE_END
 SITE = load_site_config()
@@ -96,13 +96,24 @@ recipients = ["duty@dash.test"]
     return path
 
 
-def service_env(tmp_path: Path, db_url: str, config: Path) -> dict[str, str]:
+@pytest.fixture(params=BACKEND_PARAMS)
+def state_url(request, tmp_path_factory):
+    """A new, empty app-state database on each backend."""
+    url, drop = scratch_database(request.param, tmp_path_factory)
+    yield url
+    if drop:
+        drop()
+
+
+def service_env(
+    tmp_path: Path, db_url: str, config: Path, state_url: str | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_")}
     env.update(
         OPS_DB_URL=db_url,
         OPS_NOW=NOW.isoformat(),
         OPS_ALERTS_CONFIG=str(config),
-        OPS_APPSTATE_URL=f"sqlite:///{tmp_path / 'appstate.sqlite'}",
+        OPS_APPSTATE_URL=state_url or f"sqlite:///{tmp_path / 'appstate.sqlite'}",
         PYTHONPATH=str(ROOT),
     )
     return env
@@ -125,11 +136,12 @@ def street_names(conn) -> dict[str, str]:
 
 
 def test_once_delivers_the_right_streets_and_figures_then_a_restart_sends_nothing(
-    receivers, tmp_path, sqlite_demo
+    receivers, tmp_path, sqlite_demo, state_url
 ):
+    """The app-state database on each backend; the operational one SQLite."""
     rx, smtp = receivers
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["ding", "wc", "hook", "mail"])
-    env = service_env(tmp_path, sqlite_demo.url, config)
+    env = service_env(tmp_path, sqlite_demo.url, config, state_url)
     run = alerts_cli(env, "once")
     assert run.returncode == 0, run.stderr
     assert "rule backlog_high: ok" in run.stdout
@@ -205,12 +217,14 @@ def test_test_channel_reports_what_the_receiver_said(receivers, tmp_path, sqlite
     assert missing.returncode == 2 and "no channel named 'nope'" in missing.stderr
 
 
-def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(receivers, tmp_path, sqlite_demo):
+def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(
+    receivers, tmp_path, sqlite_demo, state_url
+):
     rx, smtp = receivers
     # One rule, one message: the district's red warnings.
     one_rule = '[rules.new_red_warning]\nkind = "red_warning"\n'
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["hook"], one_rule)
-    env = service_env(tmp_path, sqlite_demo.url, config)
+    env = service_env(tmp_path, sqlite_demo.url, config, state_url)
     rx.hold.set()  # take the message, do not answer: the sender cannot mark it sent
     proc = subprocess.Popen(
         [sys.executable, "-m", "alerts", "run", "--interval", "3600"],
