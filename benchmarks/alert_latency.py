@@ -18,6 +18,10 @@ database built here (the test fixture's slice: 28 days to 2026-11-20
    whole city (queries only, no channel).
 
     python benchmarks/alert_latency.py --runs 20 --service-runs 5 --interval 5
+    python benchmarks/alert_latency.py --service-runs 0 --state-url postgresql+psycopg://postgres@127.0.0.1:5432/alerts_bench
+
+``--state-url`` repeats part 1 with the app state on that database (its
+alert tables are emptied: give it a scratch database).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine  # noqa: E402
 
 from alerts import dispatch, evaluate, rules  # noqa: E402
+from alerts import state as alert_state  # noqa: E402
 from alerts.clock import SystemClock  # noqa: E402
 from data_access import appstate  # noqa: E402
 from data_access.config import load_site_config  # noqa: E402
@@ -95,11 +100,24 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def bench_pass(db_url: str, runs: int, tmp: Path) -> None:
+def fresh_state(state_url: str | None, tmp: Path, name: str):
+    """A fresh app-state engine: a new SQLite file, or ``state_url`` with
+    the alert tables emptied."""
+    if not state_url:
+        return appstate.make_engine(f"sqlite:///{tmp / f'{name}.sqlite'}")
+    engine = appstate.make_engine(state_url)
+    with appstate.begin(engine, alert_state.metadata) as conn:
+        for table in reversed(alert_state.metadata.sorted_tables):
+            conn.execute(table.delete())
+    return engine
+
+
+def bench_pass(db_url: str, runs: int, tmp: Path, state_url: str | None = None) -> None:
     site = load_site_config()
     ops = make_engine(db_url)
     rx, smtp = Receiver(rate_per_min=10_000).start(), SmtpReceiver().start()
-    print("\n1. one evaluation + delivery pass (condition already true), ms")
+    where = state_url.split("://")[0] if state_url else "sqlite"
+    print(f"\n1. one evaluation + delivery pass (condition already true), app state on {where}, ms")
     print(f"{'channel':14} {'runs':>4} {'median':>8} {'p90':>8} {'max':>8}")
     try:
         for kind in CHANNEL_TYPES:
@@ -108,7 +126,7 @@ def bench_pass(db_url: str, runs: int, tmp: Path) -> None:
             cfg = replace(cfg, channels={"c": replace(cfg.channels["c"], rate_per_min=10_000)})
             got = []
             for i in range(runs):
-                st = appstate.make_engine(f"sqlite:///{tmp / f'{kind}-{i}.sqlite'}")
+                st = fresh_state(state_url, tmp, f"{kind}-{i}")
                 before = arrivals(kind, rx, smtp)
                 start = time.time()
                 evaluate.evaluate_rules(ops, st, cfg, site, SystemClock(), END)
@@ -205,6 +223,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--service-runs", type=int, default=5)
     ap.add_argument("--interval", type=float, default=5.0)
+    ap.add_argument("--state-url", help="app-state database for part 1 (its alert tables emptied)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="alert-bench-"))
     try:
@@ -214,6 +233,8 @@ def main() -> None:
         print(f"demo database built in {time.time() - t:.1f} s; now pinned at {END}; "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}")  # fmt: skip
         bench_pass(f"sqlite:///{db}", args.runs, tmp)
+        if args.state_url:
+            bench_pass(f"sqlite:///{db}", args.runs, tmp, args.state_url)
         if args.service_runs:
             bench_service(db, args.service_runs, args.interval, tmp)
         bench_rules(f"sqlite:///{db}")
