@@ -113,12 +113,25 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
         _log.info("signal %s: stopping after this pass", signum)
         stop.set()
 
+    reload = threading.Event()
+
+    def _reload(signum: int, _frame: Any) -> None:
+        reload.set()
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _reload)
     interval = args.interval or cfg.service.interval_s
     _log.info("alert service: %d rules, every %.0f s", len(cfg.rules), interval)
     next_eval = 0.0
     while not stop.is_set():
+        if reload.is_set():  # SIGHUP (systemctl reload): read alerts.toml again
+            reload.clear()
+            cfg = rules.load(args.config)
+            _print_problems(cfg)
+            interval = args.interval or cfg.service.interval_s
+            next_eval = 0.0
+            _log.info("configuration reloaded: %d rules", len(cfg.rules))
         t = clock.now().timestamp()
         try:
             if t >= next_eval:

@@ -264,7 +264,9 @@ def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(
     st_engine.dispose()
 
 
-def test_run_delivers_and_stops_cleanly_on_sigterm(receivers, tmp_path, sqlite_demo):
+def test_run_delivers_reloads_on_sighup_and_stops_cleanly_on_sigterm(
+    receivers, tmp_path, sqlite_demo
+):
     rx, smtp = receivers
     one_rule = '[rules.new_red_warning]\nkind = "red_warning"\n'
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["ding"], one_rule)
@@ -280,6 +282,16 @@ def test_run_delivers_and_stops_cleanly_on_sigterm(receivers, tmp_path, sqlite_d
     try:
         assert len(rx.wait_for(1, "/dingtalk", timeout=60)) == 1
         time.sleep(3)  # three more evaluations: nothing new is owed
+        # Reload with a second rule (SIGHUP): its alerts go, the first rule's are not repeated.
+        config.write_text(
+            config.read_text(encoding="utf-8").replace(
+                one_rule, one_rule + '[rules.backlog_high]\nkind = "backlog"\nthreshold = 4\n'
+            ),
+            encoding="utf-8",
+        )
+        proc.send_signal(signal.SIGHUP)
+        assert len(rx.wait_for(2, "/dingtalk", timeout=60)) == 2
+        time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -287,8 +299,11 @@ def test_run_delivers_and_stops_cleanly_on_sigterm(receivers, tmp_path, sqlite_d
             proc.kill()
             proc.wait(timeout=30)
     assert proc.returncode == 0, err
-    assert "stopping after this pass" in err
-    assert len(rx.accepted("/dingtalk")) == 1 and not rx.rejected
+    assert "stopping after this pass" in err and "configuration reloaded: 2 rules" in err
+    got = rx.accepted("/dingtalk")
+    assert len(got) == 2 and not rx.rejected
+    assert "红色预警" in got[0].body["markdown"]["text"]
+    assert "积压案件" in got[1].body["markdown"]["text"]
 
 
 # ---------------------------------------------------------------------------
