@@ -300,8 +300,8 @@ def apply_observations(
                     due.append((row, "firing"))
             _save(conn, row, insert=prev is None)
         for fp, prev in existing.items():
-            if fp in seen:
-                continue
+            if fp in seen or (prev["state"] == "resolved" and prev["resolved_notified"]):
+                continue  # settled: nothing to write
             row = {**prev, "unknown": False, "unknown_detail": ""}
             if prev["state"] == "pending":  # never fired: forgotten
                 conn.execute(delete(alert_instance).where(c.fingerprint == fp))
