@@ -35,6 +35,7 @@ NAVIGATION = (
     ("section_monitor", "crowd_map", "groups", "crowd-map"),
     ("section_monitor", "incident_map", "location_on", "incident-map"),
     ("section_monitor", "command_screen", "tv", "command-screen"),
+    ("section_monitor", "alerts", "notifications", "alerts"),
     ("section_review", "throughput", "timer", "throughput"),
     ("section_review", "warnings", "traffic", "warnings"),
     ("section_review", "weekly_review", "event", "weekly-review"),

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,7 +49,10 @@ from data_access.config import PROJECT_ROOT
 
 DEFAULT_APPSTATE_PATH = PROJECT_ROOT / "var" / "appstate.sqlite"
 
-_ensured: set[tuple[int, int]] = set()
+#: Engine -> ids of the MetaData ensured on it. Keyed by the engine itself
+#: (weakly), not its id(): a new engine can get a disposed one's id, and was
+#: then taken as ensured with no tables created on its database.
+_ensured: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
 _ensure_lock = threading.Lock()
 
 
@@ -172,15 +176,14 @@ def _safe_schema(name: str) -> str:
 def ensure(engine: Engine, metadata: MetaData) -> None:
     """Create ``metadata``'s tables on ``engine`` if they are missing (once
     per engine and metadata in this process)."""
-    key = (id(engine), id(metadata))
-    if key in _ensured:
+    if id(metadata) in _ensured.get(engine, ()):
         return
     with _ensure_lock:
-        if key in _ensured:
+        if id(metadata) in _ensured.get(engine, ()):
             return
         with engine.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
-        _ensured.add(key)
+        _ensured.setdefault(engine, set()).add(id(metadata))
 
 
 @contextmanager

@@ -1,0 +1,3 @@
+"""The alert service: rules from ``config/alerts.toml`` evaluated against the
+operational database, state and outbox in the app-state database, delivered
+to DingTalk / 浙政钉 / WeCom robots, webhooks and e-mail. See docs/alerts.md."""
