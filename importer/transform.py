@@ -199,7 +199,7 @@ def parse_timestamps(
     serial = serial.where(serial.between(*EXCEL_SERIAL_RANGE))
     if serial.notna().any():
         days = serial[serial.notna()].astype(float)
-        out[days.index] = (EXCEL_EPOCH + pd.to_timedelta(days * 86400.0, unit="s")).round("s")
+        out[days.index] = (EXCEL_EPOCH + pd.to_timedelta(days * 86400.0, unit="s")).dt.round("s")
     todo = (text != "") & out.isna()
     for fmt in formats:
         if not todo.any():
