@@ -115,10 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     load = sub.add_parser("load", help="load export files into the staging database")
     load.add_argument("files", nargs="+", metavar="FILE", help="CSV (UTF-8/GBK) or Excel exports")
     load.add_argument("--mapping", required=True, help="mapping file, or a shipped mapping's name")
-    load.add_argument("--db", help="staging database URL (default OPS_IMPORT_DB_URL or var/import.sqlite)")
+    load.add_argument(
+        "--db", help="staging database URL (default OPS_IMPORT_DB_URL or var/import.sqlite)"
+    )
     load.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     load.add_argument(
-        "--max-errors", type=int, default=None, metavar="N",
+        "--max-errors",
+        type=int,
+        default=None,
+        metavar="N",
         help="stop a file (load none of it) with more than N rejected rows",
     )
     load.add_argument("--site", help="site configuration (default: the mapping's site_config)")

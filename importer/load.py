@@ -12,11 +12,13 @@ its ``import_batch`` row commit together or not at all. A case is upserted
 by id and never has a value overwritten with NULL (``COALESCE``), so an
 overlapping re-export updates its cases in place and a file with fewer
 columns loses nothing. A file whose SHA-256 is already in ``import_batch``
-as loaded is skipped: the same file twice changes nothing.
+as loaded with the same mapping is skipped: the same file twice changes
+nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -211,14 +213,19 @@ def known_streets(engine: Engine, extra: Iterable[dict[str, Any]]) -> list[dict[
     return rows + list(extra)
 
 
-def loaded_batch(engine: Engine, digest: str) -> dict[str, Any] | None:
-    """The earlier batch that loaded a file with this SHA-256, if any."""
+def loaded_batch(engine: Engine, digest: str, mapping: str) -> dict[str, Any] | None:
+    """The earlier batch that loaded a file with this SHA-256 with this
+    mapping, if any (another mapping may read the same file otherwise)."""
     with engine.connect() as conn:
         if not inspect(conn).has_table("import_batch"):
             return None
         q = (
             select(import_batch)
-            .where(import_batch.c.sha256 == digest, import_batch.c.status == "loaded")
+            .where(
+                import_batch.c.sha256 == digest,
+                import_batch.c.mapping == mapping[:64],
+                import_batch.c.status == "loaded",
+            )
             .order_by(import_batch.c.id)
             .limit(1)
         )
@@ -296,23 +303,28 @@ def import_export(
     now = now or datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
     result = FileResult(name=name, status="dry_run" if dry_run else "loaded")
     districts, streets = geography_rows(mapping, cfg)
-    try:
-        raw: RawExport = read_export(data, name, mapping)
-    except ReadError as exc:
-        result.status, result.message = "stopped", str(exc)
-        result.seconds = time.perf_counter() - t0
-        return result
-    result.sha256, result.rows_read = raw.sha256, len(raw.frame)
-    earlier = loaded_batch(engine, raw.sha256)
+    result.sha256 = hashlib.sha256(data).hexdigest()
+    earlier = loaded_batch(engine, result.sha256, mapping.name)
     if earlier is not None:
         result.status = "skipped"
         result.message = (
-            f"{name}: the same file (sha256 {raw.sha256[:12]}…) was loaded in batch "
+            f"{name}: the same file (sha256 {result.sha256[:12]}…) was loaded in batch "
             f"{earlier['id']} ({earlier['file_name']}, {earlier['finished_at']}); nothing changed"
         )
         result.batch_id = int(earlier["id"])
         result.seconds = time.perf_counter() - t0
         return result
+    try:
+        raw: RawExport = read_export(data, name, mapping)
+    except ReadError as exc:
+        result.status, result.message = "stopped", str(exc)
+        if not dry_run:  # in the history too: which file, why
+            with engine.begin() as conn:
+                ensure_tables(conn)
+                result.batch_id = _record_batch(conn, result, mapping.name, started)
+        result.seconds = time.perf_counter() - t0
+        return result
+    result.rows_read = len(raw.frame)
     known = known_streets(engine, streets)
     idx = StreetIndex.build(known, mapping.street, cfg.coord_system)
     shaped = transform(raw, mapping, cfg, idx)

@@ -28,7 +28,13 @@ GROUP_RULES = ("first", "last", "min", "max")
 STREET_BY = ("code", "name", "point")
 COORD_ORDERS = ("lat_lon", "lon_lat")
 #: Quality rules a mapping may ask to reject instead of load-and-flag.
-QUALITY_RULES = ("unknown_street", "missing_coordinates", "out_of_area", "out_of_order", "future_time")
+QUALITY_RULES = (
+    "unknown_street",
+    "missing_coordinates",
+    "out_of_area",
+    "out_of_order",
+    "future_time",
+)
 DEFAULT_TIMESTAMP_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d %H:%M",
@@ -215,7 +221,9 @@ class _Keys:
             raise self.fail(f"{where}.{key}", f"expected a list of text, got {value!r}")
         return tuple(value)
 
-    def pairs(self, table: TomlTable[str, Any], key: str, where: str) -> tuple[tuple[str, str], ...]:
+    def pairs(
+        self, table: TomlTable[str, Any], key: str, where: str
+    ) -> tuple[tuple[str, str], ...]:
         value = self.table(table, key, where)
         out = []
         for k, v in value.items():
@@ -225,11 +233,18 @@ class _Keys:
         return tuple(out)
 
     def choice(
-        self, table: TomlTable[str, Any], key: str, where: str, allowed: tuple[str, ...], default: str
+        self,
+        table: TomlTable[str, Any],
+        key: str,
+        where: str,
+        allowed: tuple[str, ...],
+        default: str,
     ) -> str:
         value = self.text(table, key, where) or default
         if value not in allowed:
-            raise self.fail(f"{where}.{key}", f"expected one of {', '.join(allowed)}, got {value!r}")
+            raise self.fail(
+                f"{where}.{key}", f"expected one of {', '.join(allowed)}, got {value!r}"
+            )
         return value
 
 
@@ -384,7 +399,9 @@ def parse_mapping(data: TomlTable[str, Any], path: str, name: str | None = None)
     g = k.table(data, "geography", "")
     k.known(g, "geography", ("districts", "streets", "districts_file", "streets_file"))
     geography = Geography(
-        districts=_rows(k, g.get("districts", []), "geography.districts", ("code", "name_zh", "name_en")),
+        districts=_rows(
+            k, g.get("districts", []), "geography.districts", ("code", "name_zh", "name_en")
+        ),
         streets=_rows(
             k,
             g.get("streets", []),

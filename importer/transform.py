@@ -316,7 +316,10 @@ def _coordinates(rows: _Rows, mapping: ImportMapping, cfg: SiteConfig) -> tuple[
     else:
         assert rule.lat and rule.lon
         lat_text, lon_text = _texts(rows.frame, rule.lat), _texts(rows.frame, rule.lon)
-        lat, lon = pd.to_numeric(lat_text, errors="coerce"), pd.to_numeric(lon_text, errors="coerce")
+        lat, lon = (
+            pd.to_numeric(lat_text, errors="coerce"),
+            pd.to_numeric(lon_text, errors="coerce"),
+        )
         rows.reject((lat_text != "") & lat.isna(), rule.lat, lat_text, "bad_coordinates")
         rows.reject((lon_text != "") & lon.isna(), rule.lon, lon_text, "bad_coordinates")
         text, label = lat_text + "," + lon_text, f"{rule.lat},{rule.lon}"
@@ -418,13 +421,17 @@ def transform(
         too_long = kept[col].map(lambda v, n=length: isinstance(v, str) and len(v) > n)
         for i in too_long[too_long & ~bad].index:
             problems.append(
-                Problem(raw.name, int(kept.at[i, "_row"]), col, str(kept.at[i, col])[:80], "too_long")
+                Problem(
+                    raw.name, int(kept.at[i, "_row"]), col, str(kept.at[i, col])[:80], "too_long"
+                )
             )
         bad |= too_long
     dup = kept["id"].duplicated(keep="first") & ~bad
     for i in dup[dup].index:
         problems.append(
-            Problem(raw.name, int(kept.at[i, "_row"]), id_label, str(kept.at[i, "id"]), "duplicate_id")
+            Problem(
+                raw.name, int(kept.at[i, "_row"]), id_label, str(kept.at[i, "id"]), "duplicate_id"
+            )
         )
     kept = kept[~(bad | dup)].reset_index(drop=True)
     return Transformed(cases=kept, rows_read=len(rows.frame), problems=problems)

@@ -141,7 +141,12 @@ def validate(
             row = cases.loc[i]
             problems.append(
                 Problem(
-                    file_name, int(row["_row"]), _column(labels, rule), _value(row, rule), rule, action
+                    file_name,
+                    int(row["_row"]),
+                    _column(labels, rule),
+                    _value(row, rule),
+                    rule,
+                    action,
                 )
             )
         if action == "rejected":

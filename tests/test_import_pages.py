@@ -111,7 +111,9 @@ def test_overview_cases_per_neighbourhood_equal_pandas_on_the_raw_export(app_tes
     assert set(table["name"]) == names  # every neighbourhood, in English
     shown = dict(zip(table["name"], table["cases"], strict=True))
     by_name = in_default_window(raw_cases()).groupby("hood").size()
-    assert {k: int(v) for k, v in shown.items() if v} == {k: int(v) for k, v in by_name.items() if k in names}
+    assert {k: int(v) for k, v in shown.items() if v} == {
+        k: int(v) for k, v in by_name.items() if k in names
+    }
 
 
 def test_throughput_median_dispatch_minutes_equal_pandas_on_the_raw_export(app_test, sf_db):
@@ -120,10 +122,14 @@ def test_throughput_median_dispatch_minutes_equal_pandas_on_the_raw_export(app_t
     cases = in_default_window(raw_cases())
     minutes = (cases["dispatched"] - cases["received"]).dt.total_seconds() / 60
     # The dashboards leave a case out of the stage its times break.
-    in_order = (cases["dispatched"] >= cases["received"]) & (cases["dispatched"] >= cases["entered"])
+    in_order = (cases["dispatched"] >= cases["received"]) & (
+        cases["dispatched"] >= cases["entered"]
+    )
     expected = minutes[in_order].groupby(cases.loc[in_order, "hood"]).median()
     table = next(df.value for df in at.dataframe if "dispatched_median_min" in df.value.columns)
-    shown = table.dropna(subset=["dispatched_median_min"]).set_index("name")["dispatched_median_min"]
+    shown = table.dropna(subset=["dispatched_median_min"]).set_index("name")[
+        "dispatched_median_min"
+    ]
     zh = {s["name_zh"]: s["name_en"] for s in load_mapping("sf_fire_calls").geography.streets}
     assert len(shown) >= 35
     for name, value in shown.items():

@@ -161,8 +161,16 @@ def test_unmapped_values_reject_their_row_unless_a_default_is_given():
     out = transform(read_export(csv_bytes(text), "u.csv", strict), strict, cfg, StreetIndex())
     assert list(out.cases["id"]) == ["t-1", "t-2"]
     [p] = out.problems
-    assert (p.file, p.row, p.column, p.value, p.rule) == ("u.csv", 4, "Type", "Graffiti", "unmapped_value")
-    lenient = parse_mapping_text(SMALL.replace('"illegal_parking" }', '"illegal_parking" }, default = "other"'))
+    assert (p.file, p.row, p.column, p.value, p.rule) == (
+        "u.csv",
+        4,
+        "Type",
+        "Graffiti",
+        "unmapped_value",
+    )
+    lenient = parse_mapping_text(
+        SMALL.replace('"illegal_parking" }', '"illegal_parking" }, default = "other"')
+    )
     out = transform(read_export(csv_bytes(text), "u.csv", lenient), lenient, cfg, StreetIndex())
     assert list(out.cases["category"]) == ["renovation_noise", "illegal_parking", "other"]
     assert not out.problems
@@ -264,11 +272,23 @@ def test_excel_with_serial_and_date_cells(tmp_path):
     [
         ('[fields]\nreported_at = "x"\n', "fields.id: missing"),
         ('[fields]\nid = "a"\nreported_at = "x"\nlat = "y"\n', "fields.lat: not a contract column"),
-        ('[fields]\nid = { column = "a", value = "b" }\nreported_at = "x"\n', "fields.id: give exactly one"),
-        ('[source]\ntimezone = "Mars/Base"\n[fields]\nid = "a"\nreported_at = "x"\n', "source.timezone"),
-        ('[fields]\nid = "a"\nreported_at = { column = "x", group = "median" }\n', "fields.reported_at.group"),
+        (
+            '[fields]\nid = { column = "a", value = "b" }\nreported_at = "x"\n',
+            "fields.id: give exactly one",
+        ),
+        (
+            '[source]\ntimezone = "Mars/Base"\n[fields]\nid = "a"\nreported_at = "x"\n',
+            "source.timezone",
+        ),
+        (
+            '[fields]\nid = "a"\nreported_at = { column = "x", group = "median" }\n',
+            "fields.reported_at.group",
+        ),
         ('[fields]\nid = "a"\nreported_at = "x"\n[street]\nby = "point"\n', "street.file"),
-        ('[fields]\nid = "a"\nreported_at = "x"\n[validate]\nreject = ["typo"]\n', "validate.reject"),
+        (
+            '[fields]\nid = "a"\nreported_at = "x"\n[validate]\nreject = ["typo"]\n',
+            "validate.reject",
+        ),
         ('[feilds]\nid = "a"\n', "feilds: unknown key"),
     ],
 )
