@@ -245,13 +245,13 @@ def batches(engine: Engine, limit: int = 200) -> pd.DataFrame:
 def _records(cases: pd.DataFrame) -> list[dict[str, Any]]:
     frame = cases[INCIDENT_COLUMNS].astype(object)
     frame = frame.where(cases[INCIDENT_COLUMNS].notna(), None)
-    out = frame.to_dict("records")
+    out: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in frame.to_dict("records")
+    ]
     for rec in out:
         for k, v in rec.items():
             if isinstance(v, pd.Timestamp):
                 rec[k] = v.to_pydatetime()
-            elif isinstance(v, float) and k not in ("lat", "lon"):
-                rec[k] = v
     return out
 
 
@@ -271,7 +271,9 @@ def _record_batch(conn: Connection, result: FileResult, mapping: str, started: d
         "finished_at": datetime.now().replace(microsecond=0),
         "message": result.message[:500] or None,
     }
-    return int(conn.execute(import_batch.insert().values(**row)).inserted_primary_key[0])
+    key = conn.execute(import_batch.insert().values(**row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def site_for(mapping: ImportMapping, site_path: str | None = None) -> SiteConfig:

@@ -36,8 +36,8 @@ INCIDENT_COLUMNS = [c.name for c in incident.c]
 TIMESTAMP_COLUMNS = [c for c in INCIDENT_COLUMNS if c.endswith("_at")]
 #: Longest text each contract column holds (longer values are rejected:
 #: PostgreSQL and MariaDB would refuse the whole batch).
-MAX_LENGTH = {
-    c.name: c.type.length
+MAX_LENGTH: dict[str, int] = {
+    c.name: int(getattr(c.type, "length", 0))
     for c in incident.c
     if getattr(c.type, "length", None) is not None and c.name not in TIMESTAMP_COLUMNS
 }
@@ -48,6 +48,11 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _POINT = re.compile(rf"^\s*(?:POINT\s*)?\(?\s*({_NUMBER})\s*[,\s]\s*({_NUMBER})\s*\)?\s*$", re.I)
 _SERIAL = re.compile(r"^\d+(?:\.\d+)?$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+#: One polygon of a street outline: its code, bounding box (min lon, min
+#: lat, max lon, max lat) and rings (outer first, then holes) as arrays.
+Polygon = tuple[str, tuple[float, float, float, float], list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,7 @@ class StreetIndex:
 
     codes: set[str] = field(default_factory=set)
     by_name: dict[str, str] = field(default_factory=dict)
-    polygons: list[tuple[str, tuple[float, float, float, float], list[list[np.ndarray]]]] = field(
-        default_factory=list
-    )
+    polygons: list[Polygon] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -104,9 +107,7 @@ def name_key(name: str) -> str:
     return header_key(name)
 
 
-def _polygons(
-    path: str, crs: str, site_crs: str
-) -> list[tuple[str, tuple[float, float, float, float], list[list[np.ndarray]]]]:
+def _polygons(path: str, crs: str, site_crs: str) -> list[Polygon]:
     with resolve(path).open(encoding="utf-8") as fh:
         data = convert_geojson(json.load(fh), crs, site_crs)
     out = []
@@ -123,7 +124,12 @@ def _polygons(
             if not rings or not code:
                 continue
             outer = rings[0]
-            bbox = (outer[:, 0].min(), outer[:, 1].min(), outer[:, 0].max(), outer[:, 1].max())
+            bbox = (
+                float(outer[:, 0].min()),
+                float(outer[:, 1].min()),
+                float(outer[:, 0].max()),
+                float(outer[:, 1].max()),
+            )
             out.append((code, bbox, rings))
     return out
 
@@ -422,7 +428,7 @@ def transform(
         for i in too_long[too_long & ~bad].index:
             problems.append(
                 Problem(
-                    raw.name, int(kept.at[i, "_row"]), col, str(kept.at[i, col])[:80], "too_long"
+                    raw.name, int(kept.loc[i, "_row"]), col, str(kept.at[i, col])[:80], "too_long"
                 )
             )
         bad |= too_long
@@ -430,7 +436,7 @@ def transform(
     for i in dup[dup].index:
         problems.append(
             Problem(
-                raw.name, int(kept.at[i, "_row"]), id_label, str(kept.at[i, "id"]), "duplicate_id"
+                raw.name, int(kept.loc[i, "_row"]), id_label, str(kept.at[i, "id"]), "duplicate_id"
             )
         )
     kept = kept[~(bad | dup)].reset_index(drop=True)

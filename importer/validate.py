@@ -91,8 +91,8 @@ def quality_flags(
             codes = [{"code": c, "district_code": "", "name_zh": ""} for c in set(street_codes)]
             if codes:
                 conn.execute(insert(known), codes)
-            rows = [
-                {"_i": i, **{k: _plain(v) for k, v in rec.items()}}
+            rows: list[dict[str, Any]] = [
+                {"_i": i, **{str(k): _plain(v) for k, v in rec.items()}}
                 for i, rec in zip(range(len(records)), records.to_dict("records"), strict=True)
             ]
             if rows:
