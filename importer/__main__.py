@@ -13,25 +13,19 @@ file was stopped or refused, 2 for a bad mapping or arguments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from data_access.config import PROJECT_ROOT
-from importer.load import FileResult, batches, import_export, site_for, staging_engine
+from importer.load import (
+    FileResult,
+    batches,
+    default_db_url,
+    import_export,
+    site_for,
+    staging_engine,
+)
 from importer.mapping import MappingError, load_mapping, shipped_mappings
-
-DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "import.sqlite"
-
-
-def default_db_url() -> str:
-    """``OPS_IMPORT_DB_URL``, else the SQLite file ``var/import.sqlite``."""
-    url = os.environ.get("OPS_IMPORT_DB_URL", "").strip()
-    if url:
-        return url
-    DEFAULT_DB_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_DB_PATH}"
 
 
 def _summary(r: FileResult) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,8 +46,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import make_url
 
-from data_access.config import SiteConfig, load_site_config
+from data_access.config import PROJECT_ROOT, SiteConfig, load_site_config
 from data_access.coords import convert
 from data_access.schema import CONTRACT_TABLES
 from importer.mapping import ImportMapping, resolve
@@ -117,8 +119,31 @@ class FileResult:
         return len({(p.file, p.row) for p in self.problems})
 
 
+DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "import.sqlite"
+
+
+def default_db_url() -> str:
+    """The staging database: ``OPS_IMPORT_DB_URL``, else the SQLite file
+    ``var/import.sqlite``."""
+    url = os.environ.get("OPS_IMPORT_DB_URL", "").strip()
+    return url or f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def staging_exists(url: str) -> bool:
+    """False for a SQLite file that does not exist yet (nothing imported);
+    True otherwise (a server database is asked when used)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and Path(database).exists()
+
+
 def staging_engine(url: str) -> Engine:
     """A writable engine on the staging database (not the dashboards' read-only one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
         kwargs["connect_args"] = {"connect_timeout": 10}
@@ -233,11 +258,21 @@ def loaded_batch(engine: Engine, digest: str, mapping: str) -> dict[str, Any] | 
     return dict(row._mapping) if row else None
 
 
+def batches_frame() -> pd.DataFrame:
+    """An empty batch history (columns :data:`BATCH_COLUMNS`)."""
+    return pd.DataFrame(columns=BATCH_COLUMNS)
+
+
+def describe(url: str) -> str:
+    """The staging database's URL for display (password hidden)."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def batches(engine: Engine, limit: int = 200) -> pd.DataFrame:
     """The batch history, newest first. Columns: :data:`BATCH_COLUMNS`."""
     with engine.connect() as conn:
         if not inspect(conn).has_table("import_batch"):
-            return pd.DataFrame(columns=BATCH_COLUMNS)
+            return batches_frame()
         q = select(import_batch).order_by(import_batch.c.id.desc()).limit(limit)
         return pd.DataFrame(conn.execute(q).all(), columns=BATCH_COLUMNS)
 
