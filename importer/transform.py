@@ -182,7 +182,7 @@ def as_text(value: Any) -> str:
 
 def _texts(frame: pd.DataFrame, column: str) -> pd.Series:
     s = frame[column]
-    if s.dtype == object and all(isinstance(v, str) for v in s.head(200)):
+    if pd.api.types.infer_dtype(s, skipna=False) == "string":
         return s.astype(str).str.strip()
     return s.map(as_text)
 
@@ -195,11 +195,15 @@ def parse_timestamps(
     numbers, or digits when ``excel_serial``), and date/datetime cells
     as they are. ``failed`` marks non-empty values that matched nothing."""
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    is_native = values.map(lambda v: isinstance(v, datetime | date) and not isinstance(v, time))
-    if is_native.any():
-        out[is_native] = pd.to_datetime(values[is_native].map(pd.Timestamp))
-    is_number = values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool))
-    text = values.where(~(is_native | is_number), "").map(as_text)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":  # CSV: text only
+        is_native = is_number = pd.Series(False, index=values.index)
+        text = values.astype(str).str.strip()
+    else:  # Excel: dates, numbers and text
+        is_native = values.map(lambda v: isinstance(v, datetime | date) and not isinstance(v, time))
+        if is_native.any():
+            out[is_native] = pd.to_datetime(values[is_native].map(pd.Timestamp))
+        is_number = values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+        text = values.where(~(is_native | is_number), "").map(as_text)
     serial_text = text.str.match(_SERIAL) if excel_serial else pd.Series(False, index=text.index)
     serial = pd.to_numeric(values.where(is_number, text.where(serial_text, "")), errors="coerce")
     serial = serial.where(serial.between(*EXCEL_SERIAL_RANGE))
