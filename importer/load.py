@@ -53,7 +53,7 @@ from data_access.coords import convert
 from data_access.schema import CONTRACT_TABLES
 from importer.mapping import ImportMapping, resolve
 from importer.read import RawExport, ReadError, read_export
-from importer.transform import INCIDENT_COLUMNS, Problem, StreetIndex, transform
+from importer.transform import Problem, StreetIndex, records, transform
 from importer.validate import validate, write_report
 
 #: The staging database's tables: copies of the contract's, plus the
@@ -277,19 +277,6 @@ def batches(engine: Engine, limit: int = 200) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(q).all(), columns=BATCH_COLUMNS)
 
 
-def _records(cases: pd.DataFrame) -> list[dict[str, Any]]:
-    frame = cases[INCIDENT_COLUMNS].astype(object)
-    frame = frame.where(cases[INCIDENT_COLUMNS].notna(), None)
-    out: list[dict[str, Any]] = [
-        {str(k): v for k, v in r.items()} for r in frame.to_dict("records")
-    ]
-    for rec in out:
-        for k, v in rec.items():
-            if isinstance(v, pd.Timestamp):
-                rec[k] = v.to_pydatetime()
-    return out
-
-
 def _record_batch(conn: Connection, result: FileResult, mapping: str, started: datetime) -> int:
     row = {
         "file_name": result.name[:255],
@@ -388,15 +375,15 @@ def import_export(
                 result.batch_id = _record_batch(conn, result, mapping.name, started)
         result.seconds = time.perf_counter() - t0
         return result
-    records = _records(cases)
-    ids = [r["id"] for r in records]
+    rows = records(cases)
+    ids = [r["id"] for r in rows]
     try:
         with engine.begin() as conn:
             ensure_tables(conn)
             _upsert(conn, staged_district, districts, ["code"])
             _upsert(conn, staged_street, streets, ["code"])
             existing = _existing_ids(conn, ids)
-            _upsert(conn, staged_incident, records, ["id"])
+            _upsert(conn, staged_incident, rows, ["id"])
             result.inserted = len(set(ids) - existing)
             result.updated = len(existing)
             result.batch_id = _record_batch(conn, result, mapping.name, started)

@@ -26,7 +26,7 @@ from data_access import quality
 from data_access.config import SiteConfig
 from data_access.schema import incident, street
 from importer.mapping import ImportMapping
-from importer.transform import INCIDENT_COLUMNS, REPORT_COLUMNS, Problem, as_text
+from importer.transform import INCIDENT_COLUMNS, REPORT_COLUMNS, Problem, as_text, records
 
 #: The quality rules checked on every imported case, in report order.
 RULES = ("unknown_street", "missing_coordinates", "out_of_area", "out_of_order", "future_time")
@@ -84,17 +84,13 @@ def quality_flags(
         **quality.row_checks(cand, cfg),
         "future_time": quality.future_time(cand, now),
     }
-    records = cases[INCIDENT_COLUMNS].astype(object).where(cases[INCIDENT_COLUMNS].notna(), None)
     try:
         with engine.begin() as conn:
             md.create_all(conn)
             codes = [{"code": c, "district_code": "", "name_zh": ""} for c in set(street_codes)]
             if codes:
                 conn.execute(insert(known), codes)
-            rows: list[dict[str, Any]] = [
-                {"_i": i, **{str(k): _plain(v) for k, v in rec.items()}}
-                for i, rec in zip(range(len(records)), records.to_dict("records"), strict=True)
-            ]
+            rows = records(cases.assign(_i=range(len(cases))), ["_i", *INCIDENT_COLUMNS])
             if rows:
                 conn.execute(insert(cand), rows)
             q = select(
@@ -106,12 +102,6 @@ def quality_flags(
     flags = found[list(RULES)].astype(bool)
     flags.index = cases.index[found["_i"].to_numpy()] if len(found) else cases.index[:0]
     return flags
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
 
 
 def validate(
