@@ -185,3 +185,14 @@ def test_the_dashboards_run_on_the_other_imported_databases(
     # The data-quality page counts the rows the importer reported as flagged.
     shown = next(df.value for df in at.dataframe if "rows" in df.value.columns)
     assert int(shown["rows"].sum()) > 0
+
+
+def test_the_incident_map_centres_on_the_site_without_outlines(app_test, sf_db):
+    """(The crowd map has no readings to draw here: a fire-calls export has none.)"""
+    import json
+
+    at = app_test("pages/incident-map.py", sf_db)
+    no_errors(at)
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    view = spec["initialViewState"]
+    assert -122.53 < view["longitude"] < -122.34 and 37.69 < view["latitude"] < 37.84
