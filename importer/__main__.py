@@ -17,10 +17,13 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from importer.load import (
     FileResult,
     batches,
     default_db_url,
+    describe,
     import_export,
     site_for,
     staging_engine,
@@ -71,17 +74,27 @@ def _load(args: argparse.Namespace) -> int:
                 print(f"{path}: cannot read ({exc.strerror or exc})", file=sys.stderr)
                 worst = 1
                 continue
-            result = import_export(
-                engine,
-                data,
-                path.name,
-                mapping,
-                cfg,
-                dry_run=args.dry_run,
-                max_errors=args.max_errors,
-                now=now,
-                report_dir=Path(args.report_dir) if args.report_dir else path.parent,
-            )
+            try:
+                result = import_export(
+                    engine,
+                    data,
+                    path.name,
+                    mapping,
+                    cfg,
+                    dry_run=args.dry_run,
+                    max_errors=args.max_errors,
+                    now=now,
+                    report_dir=Path(args.report_dir) if args.report_dir else path.parent,
+                )
+            except SQLAlchemyError as exc:  # e.g. the server is away
+                first = str(getattr(exc, "orig", exc)).strip().splitlines()
+                print(
+                    f"{path.name}: staging database {describe(engine.url.render_as_string())}: "
+                    f"{type(exc).__name__}: {first[0] if first else ''}",
+                    file=sys.stderr,
+                )
+                worst = 1
+                continue
             print(_summary(result))
             if result.status in ("stopped", "failed"):
                 worst = 1

@@ -325,6 +325,16 @@ def test_the_command_line_dry_run_writes_nothing_then_loads(tmp_path):
     assert stopped.returncode == 1 and "missing required columns" in stopped.stdout
     bad = run("load", str(fixture), "--mapping", "no_such_mapping", "--db", url)
     assert bad.returncode == 2 and "no such mapping file" in bad.stderr
+    away = run(
+        "load",
+        str(fixture),
+        "--mapping",
+        "hangzhou_12345",
+        "--db",
+        "postgresql+psycopg://postgres@127.0.0.1:1/none",
+    )  # nothing listens on port 1
+    assert away.returncode == 1 and "staging database" in away.stderr
+    assert "Traceback" not in away.stderr
     history = run("batches", "--db", url)
     assert "hangzhou_12345_gbk.csv" in history.stdout
 
