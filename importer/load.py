@@ -139,6 +139,16 @@ def staging_exists(url: str) -> bool:
     return database not in ("", ":memory:") and Path(database).exists()
 
 
+def report_folder(url: str) -> Path:
+    """Where the upload page keeps bad-row reports: beside a SQLite staging
+    file (``<its folder>/import-reports``), else ``var/import-reports``."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        return Path(database).parent / "import-reports"
+    return PROJECT_ROOT / "var" / "import-reports"
+
+
 def staging_engine(url: str) -> Engine:
     """A writable engine on the staging database (not the dashboards' read-only one)."""
     parsed = make_url(url)

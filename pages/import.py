@@ -5,7 +5,8 @@ upload files, check them (a dry run: rows read, what would load, the bad
 rows), then load. Writes go to the staging database (``OPS_IMPORT_DB_URL``,
 else ``var/import.sqlite``) through the importer's own writable engine,
 never through the dashboards' read-only connection; every check and load
-is audited. The logic is in :mod:`importer`.
+is audited. Bad-row reports are kept beside a SQLite staging file
+(``import-reports/``), else under ``var/import-reports``. The logic is in :mod:`importer`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from ui.data import page_guard
 from ui.i18n import t
 from ui.shell import context, footer, page_header
 
-REPORT_DIR = importer_load.PROJECT_ROOT / "var" / "import-reports"
 OWN = "__own__"
 
 ctx = context()
@@ -72,6 +72,7 @@ with page_guard():
         st.info(t("import.not_allowed"), icon=":material/lock:")
         st.stop()
     url = importer_load.default_db_url()
+    report_dir = importer_load.report_folder(url)
     st.caption(t("import.database", url=importer_load.describe(url)))
     names = shipped_mappings()
     choice = st.selectbox(
@@ -119,7 +120,7 @@ with page_guard():
                     mapping,
                     cfg,
                     dry_run=dry,
-                    report_dir=REPORT_DIR,
+                    report_dir=report_dir,
                 )
                 show_result(result)
 
@@ -133,5 +134,15 @@ with page_guard():
         st.caption(t("import.no_history"))
     else:
         st.dataframe(history.drop(columns=["sha256"]), hide_index=True)
+    saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
+    if saved:
+        pick = st.selectbox(t("import.saved_reports"), [p.name for p in saved], key="imp_saved")
+        st.download_button(
+            t("import.report"),
+            (report_dir / pick).read_bytes(),
+            file_name=pick,
+            mime="text/csv",
+            key="imp_saved_download",
+        )
 
 footer(ctx)

@@ -59,6 +59,9 @@ def test_check_then_load_a_gbk_export(app_test, sqlite_demo, stores):
         assert len(ids) == 22
         history = next(df.value for df in at.dataframe if "rows_read" in df.value.columns)
         assert list(history["status"]) == ["loaded"] and int(history["cases"][0]) == 22
+        # The report is kept beside the staging database, for later download.
+        assert at.selectbox(key="imp_saved").options == ["hangzhou_12345_gbk.bad-rows.csv"]
+        assert (Path(staging.removeprefix("sqlite:///")).parent / "import-reports").is_dir()
         # Again: the same file changes nothing.
         at.button[1].click().run()
         assert any("batch 1" in i.value for i in at.info)
