@@ -56,19 +56,42 @@ def load(engine, data: bytes, name: str, mapping, cfg=HANGZHOU, tmp_path=None, *
 
 
 def test_round_trip_through_every_contract_column(staging, sqlite_demo, tmp_path):
-    """Rows of the demo generator, exported as CSV with the contract's
-    header, imported, read back: every column equal."""
+    """Rows of the demo generator (its deliberately bad ones included),
+    exported as CSV with the contract's header, imported, read back: every
+    column equal; and what the importer flagged is what the 数据质量 page
+    counts on the imported rows, rule by rule."""
+    from data_access.schema import district, street
+    from importer.load import ensure_tables
+    from tests.conftest import FIXTURE_END
+
     with sqlite_demo.raw_engine.connect() as conn:
-        source = pd.read_sql(select(incident).order_by(incident.c.id).limit(600), conn)
-    source = source.drop_duplicates("id", keep=False).head(400).reset_index(drop=True)
+        every = pd.read_sql(select(incident).order_by(incident.c.id), conn)
+        streets = pd.read_sql(select(street), conn)
+        districts = pd.read_sql(select(district), conn)
+    every = every.drop_duplicates("id", keep=False)
     for col in INCIDENT_COLUMNS:
         if col.endswith("_at"):
-            source[col] = pd.to_datetime(source[col])
-    assert source["reporter_name"].notna().any() and source["closed_at"].isna().any()
-    data = source.to_csv(index=False).encode("utf-8")
-    result = load(
-        staging, data, "contract.csv", load_mapping("contract_incident"), tmp_path=tmp_path
+            every[col] = pd.to_datetime(every[col])
+    b = HANGZHOU.bounds
+    odd = (
+        every["lat"].isna()
+        | ~every["street_code"].isin(streets["code"])
+        | (every["accepted_at"] < every["reported_at"])
+        | (every["closed_at"] < every["reported_at"])
+        | ~every["lat"].between(b.min_lat, b.max_lat)
+        | (every["reported_at"] > FIXTURE_END)
     )
+    source = pd.concat([every[~odd].head(300), every[odd]]).reset_index(drop=True)
+    assert source["reporter_name"].notna().any() and source["closed_at"].isna().any()
+    with staging.begin() as conn:  # the demo's geography, as a site would load it
+        ensure_tables(conn)
+        conn.execute(
+            street.insert(), streets.astype(object).where(streets.notna(), None).to_dict("records")
+        )
+        conn.execute(district.insert(), districts.to_dict("records"))
+    data = source.to_csv(index=False).encode("utf-8")
+    mapping = load_mapping("contract_incident")
+    result = load(staging, data, "contract.csv", mapping, tmp_path=tmp_path, now=FIXTURE_END)
     assert result.status == "loaded", result.message
     assert not [p for p in result.problems if p.action == "rejected"]
     back = incidents(staging)
@@ -86,6 +109,19 @@ def test_round_trip_through_every_contract_column(staging, sqlite_demo, tmp_path
             assert [None if pd.isna(v) else v for v in got] == [
                 None if pd.isna(v) else v for v in want
             ], col
+    whole = AreaFilter(start=source["reported_at"].min().date(), end=FIXTURE_END.date())
+    reader = make_engine(staging.url.render_as_string(hide_password=False))
+    try:
+        with reader.connect() as conn:
+            found = quality.data_quality(conn, whole, FIXTURE_END, HANGZHOU)
+    finally:
+        reader.dispose()
+    page = found[found["table"] == "incident"].set_index("check")["rows"].astype(int)
+    flagged = pd.Series([p.rule for p in result.problems]).value_counts()
+    rules = ("unknown_street", "missing_coordinates", "out_of_area", "out_of_order", "future_time")
+    for rule in rules:
+        assert page[rule] == int(flagged.get(rule, 0)), rule
+    assert sum(page[r] > 0 for r in rules) >= 4  # the demo's bad rows reach most rules
 
 
 def test_the_same_file_twice_changes_nothing(staging, tmp_path):
@@ -255,6 +291,20 @@ def test_sf_fire_calls_on_the_real_sample(staging, tmp_path):
     ]
     assert rows["street_code"].isna().sum() == 2
     assert rows["street_code"].dropna().str.match(r"^060750\d{3}$").all()
+    # What the importer flagged is what the 数据质量 page counts, rule by rule.
+    cfg = site_for(m)
+    whole = AreaFilter(start=datetime(2020, 4, 1).date(), end=datetime(2020, 4, 30).date())
+    reader = make_engine(staging.url.render_as_string(hide_password=False))
+    try:
+        with reader.connect() as conn:
+            found = quality.data_quality(conn, whole, datetime(2020, 5, 1), cfg)
+    finally:
+        reader.dispose()
+    page = found[found["table"] == "incident"].set_index("check")["rows"].astype(int)
+    flagged = pd.Series([p.rule for p in result.problems]).value_counts()
+    for rule in ("unknown_street", "missing_coordinates", "out_of_area", "out_of_order"):
+        assert page[rule] == int(flagged.get(rule, 0)), rule
+    assert int(flagged.sum()) == len(result.problems)
 
 
 def test_nyc_311_on_real_rows(staging, tmp_path):
