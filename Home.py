@@ -40,6 +40,7 @@ NAVIGATION = (
     ("section_review", "warnings", "traffic", "warnings"),
     ("section_review", "weekly_review", "event", "weekly-review"),
     ("section_review", "data_quality", "health_and_safety", "data-quality"),
+    ("section_review", "import", "upload_file", "import"),
     ("section_admin", "audit", "policy", "audit"),
 )
 

@@ -53,19 +53,31 @@ def _out_of_order(table: Any) -> ColumnElement[bool]:
     return or_(*conds)
 
 
+def row_checks(table: Any, cfg: SiteConfig) -> dict[str, ColumnElement[bool]]:
+    """The per-row incident checks as conditions on ``table`` (``incident``,
+    or a table or subquery with its columns), by check name: missing
+    coordinates, outside the map's bounds, milestones out of order. The
+    importer judges each imported row by these same conditions."""
+    has_coords = and_(table.c.lat.is_not(None), table.c.lon.is_not(None))
+    return {
+        "missing_coordinates": not_(has_coords),
+        "out_of_area": and_(has_coords, not_(in_bounds(table.c.lat, table.c.lon, cfg.bounds))),
+        "out_of_order": _out_of_order(table),
+    }
+
+
+def future_time(table: Any, now: datetime) -> ColumnElement[bool]:
+    """The case is reported after ``now`` (naive site-local time)."""
+    return table.c.reported_at > now
+
+
 def row_check_counts(
     table: Any, cfg: SiteConfig, within: ColumnElement[bool] | None = None
 ) -> list[ColumnElement[int]]:
-    """The per-row checks as counts over ``table`` (``incident``, or a
-    table or subquery with its columns), of the rows where ``within``
-    holds: missing coordinates, outside the map's bounds, milestones out of
-    order."""
-    has_coords = and_(table.c.lat.is_not(None), table.c.lon.is_not(None))
-    checks = [
-        not_(has_coords),
-        and_(has_coords, not_(in_bounds(table.c.lat, table.c.lon, cfg.bounds))),
-        _out_of_order(table),
-    ]
+    """The per-row checks (:func:`row_checks`) as counts over ``table``,
+    of the rows where ``within`` holds: missing coordinates, outside the
+    map's bounds, milestones out of order."""
+    checks = row_checks(table, cfg).values()
     return [count_if(c if within is None else and_(within, c)) for c in checks]
 
 
@@ -215,7 +227,7 @@ def _indexed_checks(
     def one(key: tuple[str, str], q: object, scope: str = "area") -> None:
         results[key] = (int(conn.execute(q).scalar() or 0), scope)  # type: ignore[call-overload]
 
-    one(("incident", "future_time"), select(count).where(area, incident.c.reported_at > now))
+    one(("incident", "future_time"), select(count).where(area, future_time(incident, now)))
     state = rollups.state(conn, now)
     dup_rows = select(incident.c.id, (count - 1).label("extra")).where(window, area)
     if state is not None:

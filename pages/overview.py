@@ -122,9 +122,14 @@ with page_guard():
             {"text": values[f["properties"]["code"]]["name"], "position": maps.label_point(f)}
             for f in features
         ]
+        layers = [maps.outline_layer(rows, "streets"), maps.label_layer(labels, "street-labels")]
+        drawn = {f["properties"]["code"] for f in features}
+        points = maps.street_point_rows(ctx.cfg, ctx.streets, values, drawn)
+        if points:  # streets without outlines (a site with no outline file)
+            layers.append(maps.street_point_layer(points, "street-points"))
         deck = maps.offline_deck(
-            [maps.outline_layer(rows, "streets"), maps.label_layer(labels, "street-labels")],
-            maps.view_for(features),
+            layers,
+            maps.view_for(features, bounds=ctx.cfg.bounds),
             tooltip={"text": "{name}: {cases}"},
         )
         st.pydeck_chart(deck, height=460)

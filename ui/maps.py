@@ -20,7 +20,7 @@ import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
-from data_access.config import SiteConfig
+from data_access.config import Bounds, SiteConfig
 from data_access.coords import convert, convert_geojson
 from ui.i18n import current_lang
 from ui.palette import LEVELS, heat_rgba
@@ -93,21 +93,62 @@ def polygon_rows(
 
 
 def view_for(
-    features: list[dict[str, Any]], fallback: tuple[float, float] = (120.17, 30.27)
+    features: list[dict[str, Any]],
+    fallback: tuple[float, float] = (120.17, 30.27),
+    bounds: Bounds | None = None,
 ) -> pdk.ViewState:
-    """A view state that fits the features' bounding box."""
+    """A view state that fits the features' bounding box; without features,
+    the site's box (``bounds``, e.g. a site without outlines), else ``fallback``."""
     xs: list[float] = []
     ys: list[float] = []
     for feat in features:
         for ring in _rings(feat.get("geometry") or {}):
             xs += [p[0] for p in ring]
             ys += [p[1] for p in ring]
+    if not xs and bounds is not None:
+        xs, ys = [bounds.min_lon, bounds.max_lon], [bounds.min_lat, bounds.max_lat]
     if not xs:
         return pdk.ViewState(longitude=fallback[0], latitude=fallback[1], zoom=10)
     span = max(max(xs) - min(xs), (max(ys) - min(ys)) * 1.3, 0.01)
     zoom = max(6.0, min(15.0, math.log2(360 / span) - 0.1))
     return pdk.ViewState(
         longitude=(min(xs) + max(xs)) / 2, latitude=(min(ys) + max(ys)) / 2, zoom=zoom
+    )
+
+
+def street_point_rows(
+    cfg: SiteConfig,
+    streets: pd.DataFrame,
+    values: dict[str, dict[str, Any]],
+    drawn: set[str],
+) -> list[dict[str, Any]]:
+    """One row per street of ``values`` that has no outline (``drawn``: the
+    codes that have one) but a label point (``street.lat``/``lon``, site
+    coordinate system): its ``position`` in the draw CRS, with its values.
+    A site without outline files still sees its streets on the map."""
+    rows = []
+    for code, lat, lon in zip(streets["code"], streets["lat"], streets["lon"], strict=True):
+        if code in drawn or code not in values or pd.isna(lat) or pd.isna(lon):
+            continue
+        x, y = to_draw(cfg, float(lon), float(lat))
+        rows.append({"code": code, "position": [round(x, 5), round(y, 5)], **values[code]})
+    return rows
+
+
+def street_point_layer(rows: list[dict[str, Any]], layer_id: str) -> pdk.Layer:
+    """Streets without outlines as filled circles at their label points."""
+    return pdk.Layer(
+        "ScatterplotLayer",
+        data=rows,
+        id=layer_id,
+        get_position="position",
+        get_radius=350,
+        radius_min_pixels=6,
+        get_fill_color="fill",
+        get_line_color=[60, 60, 60, 200],
+        line_width_min_pixels=1,
+        stroked=True,
+        pickable=True,
     )
 
 
@@ -330,7 +371,7 @@ def area_basemap(
         for f in features
     ]
     layers = [outline_layer(rows, "streets", fill=False), label_layer(labels, "street-labels", 12)]
-    return layers, view_for(features)
+    return layers, view_for(features, bounds=cfg.bounds)
 
 
 def legend_html(top: float, unit: str, steps: int = 5) -> str:

@@ -1,0 +1,406 @@
+"""Loading into the importer's staging database: the contract tables, upserted.
+
+The staging database (SQLite by default, PostgreSQL or MariaDB) belongs to
+the importer: it creates the contract tables of :mod:`data_access.schema`
+there if missing, with a unique index on ``incident.id`` (the key of the
+upsert; the contract itself does not promise unique ids), and an
+``import_batch`` table. The dashboards then read it, read-only, as their
+operational database (``OPS_DB_URL``).
+
+One file is one batch and one transaction: its geography, its cases and
+its ``import_batch`` row commit together or not at all. A case is upserted
+by id and never has a value overwritten with NULL (``COALESCE``), so an
+overlapping re-export updates its cases in place and a file with fewer
+columns loses nothing. A file whose SHA-256 is already in ``import_batch``
+as loaded with the same mapping is skipped: the same file twice changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from data_access.config import PROJECT_ROOT, SiteConfig, load_site_config
+from data_access.coords import convert
+from data_access.schema import CONTRACT_TABLES
+from importer.mapping import ImportMapping, resolve
+from importer.read import RawExport, ReadError, read_export
+from importer.transform import Problem, StreetIndex, records, transform
+from importer.validate import validate, write_report
+
+#: The staging database's tables: copies of the contract's, plus the
+#: importer's own. (Copies, so the unique index on ``incident.id`` is never
+#: added to the contract's metadata, which the demo generator uses.)
+staging = MetaData()
+for _table in CONTRACT_TABLES.values():
+    _table.to_metadata(staging)
+staged_incident = staging.tables["incident"]
+staged_street = staging.tables["street"]
+staged_district = staging.tables["district"]
+INCIDENT_ID_KEY = Index("ux_import_incident_id", staged_incident.c.id, unique=True)
+
+import_batch = Table(
+    "import_batch",
+    staging,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("mapping", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("cases", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("bad_rows", Integer, nullable=False),
+    Column("rejected_rows", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=False),
+    Column("message", String(500)),
+    Index("ix_import_batch_sha256", "sha256"),
+)
+BATCH_COLUMNS = [c.name for c in import_batch.c]
+#: Rows sent per INSERT statement.
+CHUNK_ROWS = 2000
+
+
+@dataclass
+class FileResult:
+    """What happened to one file. ``status``: ``loaded``, ``dry_run`` (checked,
+    nothing written), ``skipped`` (the same file was loaded before),
+    ``stopped`` (a required column missing, or more bad rows than
+    ``--max-errors``: nothing loaded) or ``failed`` (the database refused)."""
+
+    name: str
+    status: str
+    sha256: str = ""
+    rows_read: int = 0
+    cases: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected_rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    message: str = ""
+    batch_id: int | None = None
+    report_path: Path | None = None
+    seconds: float = 0.0
+    preview: pd.DataFrame | None = None
+
+    @property
+    def bad_rows(self) -> int:
+        """Source rows with at least one problem (rejected or flagged)."""
+        return len({(p.file, p.row) for p in self.problems})
+
+
+DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "import.sqlite"
+
+
+def default_db_url() -> str:
+    """The staging database: ``OPS_IMPORT_DB_URL``, else the SQLite file
+    ``var/import.sqlite``."""
+    url = os.environ.get("OPS_IMPORT_DB_URL", "").strip()
+    return url or f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def staging_exists(url: str) -> bool:
+    """False for a SQLite file that does not exist yet (nothing imported);
+    True otherwise (a server database is asked when used)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and Path(database).exists()
+
+
+def report_folder(url: str) -> Path:
+    """Where the upload page keeps bad-row reports: beside a SQLite staging
+    file (``<its folder>/import-reports``), else ``var/import-reports``."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        return Path(database).parent / "import-reports"
+    return PROJECT_ROOT / "var" / "import-reports"
+
+
+def staging_engine(url: str) -> Engine:
+    """A writable engine on the staging database (not the dashboards' read-only one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    return create_engine(url, **kwargs)
+
+
+def ensure_tables(conn: Connection) -> None:
+    """Create the contract tables, the unique id index and ``import_batch`` if missing."""
+    staging.create_all(conn, checkfirst=True)
+    names = {ix["name"] for ix in inspect(conn).get_indexes("incident")}
+    if INCIDENT_ID_KEY.name not in names:
+        INCIDENT_ID_KEY.create(conn)
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], key: Sequence[str]) -> None:
+    """Insert ``rows``, or update the row with the same ``key``: each column
+    takes the new value unless that is NULL (the old one is kept)."""
+    if not rows:
+        return
+    cols = [c.name for c in table.c if c.name not in key]
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect in ("sqlite", "postgresql"):
+        ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+        stmt = ins.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: func.coalesce(ins.excluded[c], table.c[c]) for c in cols},
+        )
+    elif dialect in ("mysql", "mariadb"):
+        mins = mysql.insert(table)
+        stmt = mins.on_duplicate_key_update(
+            {c: func.coalesce(mins.inserted[c], table.c[c]) for c in cols}
+        )
+    else:
+        raise ValueError(f"staging database {dialect!r}: use SQLite, PostgreSQL or MariaDB/MySQL")
+    for start in range(0, len(rows), CHUNK_ROWS):
+        conn.execute(stmt, rows[start : start + CHUNK_ROWS])
+
+
+def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        q = select(staged_incident.c.id).where(staged_incident.c.id.in_(chunk))
+        found |= {r[0] for r in conn.execute(q)}
+    return found
+
+
+def geography_rows(
+    mapping: ImportMapping, cfg: SiteConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(districts, streets)`` the mapping brings: inline rows and the
+    properties of its GeoJSON files (label points converted from
+    ``geo.boundaries_crs`` to the site's coordinate system)."""
+    g = mapping.geography
+    districts = [dict(d) for d in g.districts]
+    streets = [dict(s) for s in g.streets]
+    for path, out, kind in ((g.districts_file, districts, "d"), (g.streets_file, streets, "s")):
+        if not path:
+            continue
+        with resolve(path).open(encoding="utf-8") as fh:
+            features = json.load(fh).get("features", [])
+        for feat in features:
+            p = feat.get("properties") or {}
+            row = {k: p.get(k) for k in ("code", "name_zh", "name_en")}
+            if kind == "s":
+                row["district_code"] = p.get("district_code") or str(p.get("code", ""))[:6]
+                if p.get("label_lat") is not None and p.get("label_lon") is not None:
+                    lon, lat = convert(
+                        float(p["label_lon"]),
+                        float(p["label_lat"]),
+                        cfg.boundaries_crs,
+                        cfg.coord_system,
+                    )
+                    row["lat"], row["lon"] = round(lat, 6), round(lon, 6)
+            out.append(row)
+    dcols = [c.name for c in staged_district.c]
+    scols = [c.name for c in staged_street.c]
+    return (
+        [{c: d.get(c) for c in dcols} for d in districts],
+        [{c: s.get(c) for c in scols} for s in streets],
+    )
+
+
+def known_streets(engine: Engine, extra: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The staging database's streets (if it has the table) and ``extra`` ones."""
+    rows: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        if inspect(conn).has_table("street"):
+            q = select(staged_street.c.code, staged_street.c.name_zh, staged_street.c.name_en)
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+    return rows + list(extra)
+
+
+def loaded_batch(engine: Engine, digest: str, mapping: str) -> dict[str, Any] | None:
+    """The earlier batch that loaded a file with this SHA-256 with this
+    mapping, if any (another mapping may read the same file otherwise)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("import_batch"):
+            return None
+        q = (
+            select(import_batch)
+            .where(
+                import_batch.c.sha256 == digest,
+                import_batch.c.mapping == mapping[:64],
+                import_batch.c.status == "loaded",
+            )
+            .order_by(import_batch.c.id)
+            .limit(1)
+        )
+        row = conn.execute(q).first()
+    return dict(row._mapping) if row else None
+
+
+def batches_frame() -> pd.DataFrame:
+    """An empty batch history (columns :data:`BATCH_COLUMNS`)."""
+    return pd.DataFrame(columns=BATCH_COLUMNS)
+
+
+def describe(url: str) -> str:
+    """The staging database's URL for display (password hidden)."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def batches(engine: Engine, limit: int = 200) -> pd.DataFrame:
+    """The batch history, newest first. Columns: :data:`BATCH_COLUMNS`."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("import_batch"):
+            return batches_frame()
+        q = select(import_batch).order_by(import_batch.c.id.desc()).limit(limit)
+        return pd.DataFrame(conn.execute(q).all(), columns=BATCH_COLUMNS)
+
+
+def _record_batch(conn: Connection, result: FileResult, mapping: str, started: datetime) -> int:
+    row = {
+        "file_name": result.name[:255],
+        "sha256": result.sha256,
+        "mapping": mapping[:64],
+        "status": result.status,
+        "rows_read": result.rows_read,
+        "cases": result.cases,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "bad_rows": result.bad_rows,
+        "rejected_rows": result.rejected_rows,
+        "started_at": started,
+        "finished_at": datetime.now().replace(microsecond=0),
+        "message": result.message[:500] or None,
+    }
+    key = conn.execute(import_batch.insert().values(**row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def site_for(mapping: ImportMapping, site_path: str | None = None) -> SiteConfig:
+    """The site the cases are for: ``site_path``, else the mapping's
+    ``site_config``, else ``OPS_SITE_CONFIG`` / ``config/site.toml``."""
+    chosen = site_path or (str(resolve(mapping.site_config)) if mapping.site_config else None)
+    return load_site_config(chosen)
+
+
+def import_export(
+    engine: Engine,
+    data: bytes,
+    name: str,
+    mapping: ImportMapping,
+    cfg: SiteConfig,
+    *,
+    dry_run: bool = False,
+    max_errors: int | None = None,
+    now: datetime | None = None,
+    report_dir: Path | None = None,
+) -> FileResult:
+    """Read, transform, validate and (unless ``dry_run``) load one file.
+
+    The bad-row report is written to ``report_dir/<file stem>.bad-rows.csv``
+    when there is any problem. ``max_errors``: most rejected rows a file may
+    have and still load (``None`` = any number; the valid rows load)."""
+    t0 = time.perf_counter()
+    started = datetime.now().replace(microsecond=0)
+    now = now or datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
+    result = FileResult(name=name, status="dry_run" if dry_run else "loaded")
+    districts, streets = geography_rows(mapping, cfg)
+    result.sha256 = hashlib.sha256(data).hexdigest()
+    earlier = loaded_batch(engine, result.sha256, mapping.name)
+    if earlier is not None:
+        result.status = "skipped"
+        result.message = (
+            f"{name}: the same file (sha256 {result.sha256[:12]}…) was loaded in batch "
+            f"{earlier['id']} ({earlier['file_name']}, {earlier['finished_at']}); nothing changed"
+        )
+        result.batch_id = int(earlier["id"])
+        result.seconds = time.perf_counter() - t0
+        return result
+    try:
+        raw: RawExport = read_export(data, name, mapping)
+    except ReadError as exc:
+        result.status, result.message = "stopped", str(exc)
+        if not dry_run:  # in the history too: which file, why
+            with engine.begin() as conn:
+                ensure_tables(conn)
+                result.batch_id = _record_batch(conn, result, mapping.name, started)
+        result.seconds = time.perf_counter() - t0
+        return result
+    result.rows_read = len(raw.frame)
+    known = known_streets(engine, streets)
+    idx = StreetIndex.build(known, mapping.street, cfg.coord_system)
+    shaped = transform(raw, mapping, cfg, idx)
+    cases, flagged = validate(shaped.cases, mapping, cfg, idx.codes, now, name)
+    result.problems = shaped.problems + flagged
+    result.rejected_rows = len({p.row for p in result.problems if p.action == "rejected"})
+    result.cases = len(cases)
+    result.preview = cases
+    if result.problems:
+        folder = report_dir if report_dir is not None else Path(".")
+        result.report_path = write_report(
+            folder / f"{Path(name).stem}.bad-rows.csv", result.problems
+        )
+    if max_errors is not None and result.rejected_rows > max_errors:
+        result.status = "stopped"
+        result.message = (
+            f"{name}: {result.rejected_rows} rejected rows, more than --max-errors "
+            f"{max_errors}: nothing loaded (see the bad-row report)"
+        )
+    if dry_run or result.status == "stopped":
+        if not dry_run:
+            with engine.begin() as conn:
+                ensure_tables(conn)
+                result.batch_id = _record_batch(conn, result, mapping.name, started)
+        result.seconds = time.perf_counter() - t0
+        return result
+    rows = records(cases)
+    ids = [r["id"] for r in rows]
+    try:
+        with engine.begin() as conn:
+            ensure_tables(conn)
+            _upsert(conn, staged_district, districts, ["code"])
+            _upsert(conn, staged_street, streets, ["code"])
+            existing = _existing_ids(conn, ids)
+            _upsert(conn, staged_incident, rows, ["id"])
+            result.inserted = len(set(ids) - existing)
+            result.updated = len(existing)
+            result.batch_id = _record_batch(conn, result, mapping.name, started)
+    except Exception as exc:
+        failed = replace(result, status="failed", inserted=0, updated=0)
+        failed.message = f"{name}: the staging database refused the batch, nothing loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        failed.seconds = time.perf_counter() - t0
+        return failed
+    result.seconds = time.perf_counter() - t0
+    return result

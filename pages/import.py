@@ -1,0 +1,148 @@
+"""导入数据 Import exports: CSV/Excel exports into the importer's staging database.
+
+For principals allowed to ``import``. Pick a shipped mapping or upload one,
+upload files, check them (a dry run: rows read, what would load, the bad
+rows), then load. Writes go to the staging database (``OPS_IMPORT_DB_URL``,
+else ``var/import.sqlite``) through the importer's own writable engine,
+never through the dashboards' read-only connection; every check and load
+is audited. Bad-row reports are kept beside a SQLite staging file
+(``import-reports/``), else under ``var/import-reports``. The logic is in :mod:`importer`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from importer import load as importer_load
+from importer.mapping import MappingError, load_mapping, parse_mapping_text, shipped_mappings
+from importer.validate import report_frame
+from ui import auth
+from ui.data import page_guard
+from ui.i18n import t
+from ui.shell import context, footer, page_header
+
+OWN = "__own__"
+
+ctx = context()
+page_header(t("import.heading"), ctx)
+st.write(t("import.intro"))
+
+
+@st.cache_resource(show_spinner=False)
+def staging(url: str) -> Engine:
+    """The importer's writable engine on the staging database, one per URL."""
+    return importer_load.staging_engine(url)
+
+
+def show_result(r: importer_load.FileResult) -> None:
+    verb = t("import.verb_would") if r.status in ("dry_run", "stopped") else t("import.verb_loaded")
+    text = t(
+        "import.summary",
+        file=r.name,
+        status=t(f"import.status_{r.status}"),
+        rows=f"{r.rows_read:,}",
+        verb=verb,
+        cases=f"{r.cases:,}",
+        rejected=f"{r.rejected_rows:,}",
+        bad=f"{r.bad_rows:,}",
+    )
+    if r.status == "loaded":
+        text += " " + t("import.counts", inserted=r.inserted, updated=r.updated, batch=r.batch_id)
+    box = {"stopped": st.error, "failed": st.error, "skipped": st.info}.get(r.status, st.success)
+    box(text + (f"  \n{r.message}" if r.message else ""))
+    if r.problems:
+        report = report_frame(r.problems)
+        st.caption(t("import.bad_rows"))
+        st.dataframe(report.head(50), hide_index=True)
+        st.download_button(
+            t("import.report"),
+            report.to_csv(index=False).encode("utf-8-sig"),
+            file_name=f"{r.name.rsplit('.', 1)[0]}.bad-rows.csv",
+            mime="text/csv",
+            key=f"report_{r.name}_{r.status}",
+        )
+    if r.status == "dry_run" and r.preview is not None and not r.preview.empty:
+        st.caption(t("import.cases_preview"))
+        st.dataframe(r.preview.drop(columns=["_street_value", "_row"]).head(50), hide_index=True)
+
+
+with page_guard():
+    if not auth.allowed("import"):
+        st.info(t("import.not_allowed"), icon=":material/lock:")
+        st.stop()
+    url = importer_load.default_db_url()
+    report_dir = importer_load.report_folder(url)
+    st.caption(t("import.database", url=importer_load.describe(url)))
+    names = shipped_mappings()
+    choice = st.selectbox(
+        t("import.mapping"),
+        [*names, OWN],
+        format_func=lambda n: t("import.mapping_own") if n == OWN else n,
+        key="imp_mapping",
+    )
+    mapping = None
+    try:
+        if choice == OWN:
+            own = st.file_uploader(t("import.mapping_upload"), type=["toml"], key="imp_own")
+            if own is not None:
+                mapping = parse_mapping_text(own.getvalue().decode("utf-8"), own.name)
+        else:
+            mapping = load_mapping(choice)
+    except (MappingError, UnicodeDecodeError) as exc:
+        st.error(t("import.mapping_error", detail=str(exc)), icon=":material/rule:")
+    if mapping is not None:
+        if mapping.description:
+            st.caption(mapping.description)
+        st.caption(t("import.mapping_columns", columns=", ".join(mapping.required_columns())))
+        files = st.file_uploader(
+            t("import.files"), type=["csv", "txt", "xlsx", "xlsm"], accept_multiple_files=True
+        )
+        left, right = st.columns(2)
+        dry = left.button(t("import.preview"), disabled=not files, icon=":material/fact_check:")
+        wet = right.button(t("import.load"), disabled=not files, icon=":material/upload:")
+        if files and (dry or wet):
+            cfg = importer_load.site_for(mapping)
+            for upload in files:
+                try:
+                    auth.audit_event(
+                        "import",
+                        target=upload.name,
+                        query=f"mapping={mapping.name} dry_run={dry}",
+                    )
+                except Exception as exc:  # no audit row, no import
+                    st.error(t("import.audit_failed", detail=str(exc)))
+                    break
+                result = importer_load.import_export(
+                    staging(url),
+                    upload.getvalue(),
+                    upload.name,
+                    mapping,
+                    cfg,
+                    dry_run=dry,
+                    report_dir=report_dir,
+                )
+                show_result(result)
+
+    st.subheader(t("import.history"))
+    history = (
+        importer_load.batches(staging(url))
+        if importer_load.staging_exists(url)
+        else importer_load.batches_frame()
+    )
+    if history.empty:
+        st.caption(t("import.no_history"))
+    else:
+        st.dataframe(history.drop(columns=["sha256"]), hide_index=True)
+    saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
+    if saved:
+        pick = st.selectbox(t("import.saved_reports"), [p.name for p in saved], key="imp_saved")
+        st.download_button(
+            t("import.report"),
+            (report_dir / pick).read_bytes(),
+            file_name=pick,
+            mime="text/csv",
+            key="imp_saved_download",
+        )
+
+footer(ctx)
