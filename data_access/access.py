@@ -62,7 +62,7 @@ DEFAULT_IDLE_TIMEOUT_MIN = 30
 DEFAULT_REASON_MIN_CHARS = 10
 
 #: Pages only a role with the matching permission sees (URL path -> permission).
-PERMISSION_PAGES = {"audit": "audit"}
+PERMISSION_PAGES = {"audit": "audit", "import": "import"}
 
 #: The command screen: the one page of a wall.
 WALL_PAGE = "command-screen"
