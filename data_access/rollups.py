@@ -538,14 +538,14 @@ def stored_review(
 ) -> dict[str, pd.DataFrame] | None:
     """The weekly review of ``week`` for ``f``'s district (or every district)
     as the refresh job computed it, or None to compute it live: no rollup,
-    a filter on streets or codes, a user's scope (row-level security: the
-    stored reviews are whole districts'), a week not ended at both the refresh and
+    a filter on streets or codes, a user's scope that lacks a street of the
+    area (row-level security: the stored reviews are whole districts'), a week not ended at both the refresh and
     ``now``, another configuration, rules or code version, or a table
     missing. Read on a connection of its own (see :func:`_safe_state`)."""
     found = state(conn, now)
     if found is None or f.streets or f.categories or f.sources or f.statuses:
         return None
-    if getattr(f, "scope", None) is not None:
+    if getattr(f, "scope", None) is not None and not _scope_covers(conn, f):
         # Stored per district or city: never served to a narrower scope.
         return None
     if week.end_ts > found.sealed_until or week.end_ts > now:
@@ -565,6 +565,17 @@ def stored_review(
     if set(tables) != set(names):
         return None
     return {n: tables[n] for n in names}
+
+
+def _scope_covers(conn: Connection, f: Any) -> bool:
+    """True when ``f.scope`` holds every street of ``f``'s district (or of
+    the city): the stored review of that area is then the user's own."""
+    from data_access.schema import street
+
+    q = select(street.c.code)
+    if f.district:
+        q = q.where(street.c.district_code == f.district)
+    return set(conn.execute(q).scalars()) <= set(f.scope)
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

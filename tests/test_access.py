@@ -241,3 +241,20 @@ def test_every_denial_has_a_message_in_both_languages():
     for code in codes | {"unknown_user"}:
         entry = catalogue()[f"auth.denied.{code}"]
         assert entry["zh"] and entry["en"], code
+
+
+def test_a_walls_playlist_keeps_only_the_views_within_its_scope():
+    from data_access.config import ScreenView
+    from ui.screen import views_in_scope
+
+    views = (
+        ScreenView("crowd-map"),
+        ScreenView("incident-map", district="330106"),
+        ScreenView("throughput", district="330105"),
+        ScreenView("warnings", streets=("330106002",)),
+    )
+    assert views_in_scope(views, STREETS, None) == views
+    kept = views_in_scope(views, STREETS, ("330105001",))
+    assert [v.page for v in kept] == ["crowd-map", "throughput"]
+    only_elsewhere = views_in_scope(views[1:2], STREETS, ("330105001",))
+    assert only_elsewhere == (ScreenView("incident-map"),)

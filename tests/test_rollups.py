@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
 
 from data_access import heatmap, overview, quality, rollups, screen, throughput, weekly
@@ -29,7 +29,7 @@ from data_access.connection import make_engine
 from data_access.demo import build_demo
 from data_access.filters import AreaFilter
 from data_access.rollups import rollup_case, rollup_cell_week, rollup_dup_id, rollup_meta
-from data_access.schema import crowd_reading, incident, metadata
+from data_access.schema import crowd_reading, incident, metadata, street
 from data_access.warning_rules import load_warning_rules
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
@@ -614,7 +614,20 @@ def test_a_stored_weekly_review_is_never_served_to_a_scope(rolled):
         )
         scoped = replace(f, scope=streets[:1])
         assert stored is not None  # the district's review is stored ...
-        # ... and not handed to a user who may see one of its streets.
-        assert (
-            rollups.stored_review(conn, scoped, NOW, CFG, rules, week, weekly.REVIEW_TABLES) is None
+        # ... and not handed to a user who may see one of its streets,
+        tables = weekly.REVIEW_TABLES
+        assert rollups.stored_review(conn, scoped, NOW, CFG, rules, week, tables) is None
+        # ... but to one whose scope is the whole district (and more).
+        district = tuple(
+            conn.execute(
+                select(street.c.code).where(
+                    or_(street.c.district_code == "330105", street.c.code.like("330102%"))
+                )
+            ).scalars()
         )
+        served = rollups.stored_review(
+            conn, replace(f, scope=district), NOW, CFG, rules, week, tables
+        )
+        assert served is not None
+        for name in tables:
+            pd.testing.assert_frame_equal(served[name], stored[name])

@@ -47,6 +47,7 @@ from ui.data import (
     session_scope,
     site_config,
 )
+from ui.filters import scoped_area
 from ui.i18n import current_lang, t
 from ui.palette import LEVELS, MUTED
 from ui.shell import PageContext
@@ -141,6 +142,29 @@ def expand_views(
             for code in codes
         ]
     return tuple(out)
+
+
+def views_in_scope(
+    views: Sequence[ScreenView], streets: pd.DataFrame, scope: tuple[str, ...] | None
+) -> tuple[ScreenView, ...]:
+    """The views whose own area has a street in ``scope`` (a user's street
+    codes, ``None`` = all; a view without an area of its own shows the
+    wall's, which is within it): a wall scoped to one district does not
+    rotate through the others' empty figures under their names. When none
+    is left, the views on the wall's own area."""
+    if scope is None:
+        return tuple(views)
+    allowed = set(scope)
+
+    def inside(v: ScreenView) -> bool:
+        if v.streets:
+            return bool(allowed & set(v.streets))
+        if v.district:
+            return bool(allowed & set(streets.loc[streets["district_code"] == v.district, "code"]))
+        return True
+
+    kept = tuple(v for v in views if inside(v))
+    return kept or tuple(replace(v, district="", streets=(), each_street=False) for v in views[:1])
 
 
 #: ``?scale=`` values: how much larger than 1920x1080 the wall is (2 = 4K).
@@ -371,19 +395,22 @@ def fig_html(key: str, label: str, value: str, sub: str = "", red: bool = False)
 
 def screen_area(ctx: PageContext, view: ScreenView | None = None, days: int = 1) -> AreaFilter:
     """The screen's area (the view's own district/streets, else the wall's
-    global filter) for the last ``days`` local days ending today."""
+    global filter) for the last ``days`` local days ending today, within the
+    session's scope (:func:`ui.filters.scoped_area`)."""
     today = local_now(ctx.cfg).date()
     district = ctx.area.district
     streets = ctx.area.streets
     if view is not None and (view.district or view.streets):
         district = view.district or None
         streets = view.streets
-    return AreaFilter(
+    area = AreaFilter(
         start=today - timedelta(days=max(days, 1) - 1),
         end=today,
         district=district,
         streets=streets,
     )
+    # Within the user's scope, naming its streets where it is part of the area.
+    return scoped_area(area, ctx.streets, session_scope())
 
 
 def area_label(ctx: PageContext, f: AreaFilter) -> str:
@@ -624,7 +651,9 @@ def domain_name(code: str) -> str:
 
 def stage_tile(ctx: PageContext, views: tuple[ScreenView, ...]) -> None:
     sc = ctx.cfg.screen
-    views = expand_views(views, ctx.streets, ctx.area.district)
+    views = views_in_scope(
+        expand_views(views, ctx.streets, ctx.area.district), ctx.streets, session_scope()
+    )
     seconds = view_seconds(views, sc.rotate_s)
     index, left = playlist_position(seconds, clock())
     view = views[index]
