@@ -6,7 +6,8 @@ the dashboards must write goes to a separate, writable app-state database:
 
 - the audit log (who unmasked which case, who exported what);
 - the alert service's rule states, outbox and deliveries, and silences;
-- the import ledger of uploads made from the dashboards.
+- the audit rows of uploads made from the dashboards (the importer's
+  batch ledger lives beside the cases it loads, in the staging database).
 
 Where it is, in this order:
 

@@ -161,8 +161,8 @@ def _appstate_engine(target: appstate.AppStateTarget, ops_url: str) -> Engine:
 
 
 def appstate_engine() -> Engine:
-    """The writable app-state engine (audit log, alert state, import
-    ledger; see :mod:`data_access.appstate`), never the operational
+    """The writable app-state engine (audit log, alert state; see
+    :mod:`data_access.appstate`), never the operational
     database: a configuration naming that one raises
     :class:`~data_access.appstate.AppStateError`."""
     url, schema = _secrets_appstate()
