@@ -21,13 +21,13 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from alerts import dispatch, evaluate, rules, state
+from alerts import dispatch, evaluate, lease, rules, state
 from alerts.clock import Clock, SystemClock, local, naive_utc
 from data_access import appstate, connection, rollups
 from data_access.config import SiteConfig, load_site_config
@@ -37,6 +37,17 @@ _log = logging.getLogger("alerts")
 #: Seconds between delivery passes in ``run`` (retries fall due between
 #: evaluations).
 DISPATCH_EVERY_S = 2.0
+#: How long ``once`` holds the evaluator's lease at most (a pass is seconds).
+ONCE_LEASE = timedelta(minutes=15)
+#: Exit status of ``once`` when another service holds the lease.
+EXIT_STANDBY = 3
+
+
+def run_lease(interval_s: float) -> timedelta:
+    """How long ``run``'s lease outlives its renewal: three evaluation
+    intervals, at least a minute (a pass's queries may take a while). A
+    successor on another host waits this long after a holder dies."""
+    return timedelta(seconds=max(60.0, 3 * interval_s))
 
 
 def data_now() -> datetime | None:
@@ -90,7 +101,19 @@ def cmd_once(args: argparse.Namespace, clock: Clock) -> int:
     cfg = rules.load(args.config)
     _print_problems(cfg)
     ops, st_engine = engines(args, site)
-    ev, sent = one_pass(ops, st_engine, cfg, site, clock)
+    holder = lease.new_holder()
+    got = lease.acquire(st_engine, holder, clock.now(), ONCE_LEASE)
+    if not got.held:  # a running service does this: two would notify twice
+        print(
+            f"another alert service ({got.holder}) holds the lease until "
+            f"{got.expires_at:%Y-%m-%d %H:%M:%S} UTC: nothing evaluated or sent",
+            file=sys.stderr,
+        )
+        return EXIT_STANDBY
+    try:
+        ev, sent = one_pass(ops, st_engine, cfg, site, clock)
+    finally:
+        lease.release(st_engine, holder)
     for name, outcome in ev.outcomes.items():
         extra = f" ({ev.errors[name]})" if name in ev.errors else ""
         print(f"rule {name}: {outcome}{extra}")
@@ -124,31 +147,53 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     interval = args.interval or cfg.service.interval_s
     _log.info("alert service: %d rules, every %.0f s", len(cfg.rules), interval)
     next_eval = 0.0
-    while not stop.is_set():
-        if reload.is_set():  # SIGHUP (systemctl reload): read alerts.toml again
-            reload.clear()
-            cfg = rules.load(args.config)
-            _print_problems(cfg)
-            interval = args.interval or cfg.service.interval_s
-            next_eval = 0.0
-            _log.info("configuration reloaded: %d rules", len(cfg.rules))
-        t = clock.now().timestamp()
+    holder = lease.new_holder()
+    standing_by = ""
+    try:
+        while not stop.is_set():
+            if reload.is_set():  # SIGHUP (systemctl reload): read alerts.toml again
+                reload.clear()
+                cfg = rules.load(args.config)
+                _print_problems(cfg)
+                interval = args.interval or cfg.service.interval_s
+                next_eval = 0.0
+                _log.info("configuration reloaded: %d rules", len(cfg.rules))
+            t = clock.now().timestamp()
+            try:
+                got = lease.acquire(st_engine, holder, clock.now(), run_lease(interval))
+                if not got.held:  # another service evaluates: two would notify twice
+                    if got.holder != standing_by:
+                        _log.warning(
+                            "another alert service (%s) holds the lease until %s UTC: standing by",
+                            got.holder,
+                            got.expires_at,
+                        )
+                        standing_by = got.holder
+                    stop.wait(DISPATCH_EVERY_S)
+                    continue
+                if standing_by:
+                    _log.info("took the evaluator's lease (its holder %s stopped)", standing_by)
+                    standing_by = ""
+                if t >= next_eval:
+                    next_eval = t + interval
+                    ev = evaluate.evaluate_rules(ops, st_engine, cfg, site, clock, data_now())
+                    state.purge(st_engine, clock.now(), cfg.service.history_days)
+                    if ev.fired or ev.resolved or ev.errors:
+                        _log.info(
+                            "fired %d, resolved %d, unknown %s",
+                            len(ev.fired),
+                            len(ev.resolved),
+                            sorted(ev.errors) or "none",
+                        )
+                dispatch.dispatch(st_engine, cfg, clock, site.timezone)
+            except appstate.AppStateError as exc:  # the state database away: try again
+                _log.error("app-state database: %s", exc)
+            stop.wait(min(DISPATCH_EVERY_S, max(0.1, next_eval - clock.now().timestamp())))
+    finally:
         try:
-            if t >= next_eval:
-                next_eval = t + interval
-                ev = evaluate.evaluate_rules(ops, st_engine, cfg, site, clock, data_now())
-                state.purge(st_engine, clock.now(), cfg.service.history_days)
-                if ev.fired or ev.resolved or ev.errors:
-                    _log.info(
-                        "fired %d, resolved %d, unknown %s",
-                        len(ev.fired),
-                        len(ev.resolved),
-                        sorted(ev.errors) or "none",
-                    )
-            dispatch.dispatch(st_engine, cfg, clock, site.timezone)
-        except appstate.AppStateError as exc:  # the state database away: try again
-            _log.error("app-state database: %s", exc)
-        stop.wait(min(DISPATCH_EVERY_S, max(0.1, next_eval - clock.now().timestamp())))
+            lease.release(st_engine, holder)
+        except appstate.AppStateError as exc:
+            _log.error("app-state database: %s (the lease expires by itself)", exc)
     return 0
 
 

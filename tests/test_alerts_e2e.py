@@ -306,6 +306,39 @@ def test_run_delivers_reloads_on_sighup_and_stops_cleanly_on_sigterm(
     assert "积压案件" in got[1].body["markdown"]["text"]
 
 
+def test_a_second_service_stands_by_while_one_runs(receivers, tmp_path, sqlite_demo):
+    """Two evaluators on one app-state database would notify every
+    transition twice: ``once`` beside a running service does nothing and
+    says who holds the lease; after a clean stop the lease is free."""
+    rx, smtp = receivers
+    one_rule = '[rules.new_red_warning]\nkind = "red_warning"\n'
+    config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["hook"], one_rule)
+    env = service_env(tmp_path, sqlite_demo.url, config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerts", "run", "--interval", "3600"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert len(rx.wait_for(1, "/webhook", timeout=60)) == 1
+        beside = alerts_cli(env, "once")
+        assert beside.returncode == 3, beside.stderr
+        assert "holds the lease" in beside.stderr and f":{proc.pid}:" in beside.stderr
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 0
+    after = alerts_cli(env, "once")  # released on the clean stop: no wait
+    assert after.returncode == 0, after.stderr
+    time.sleep(0.5)
+    assert len(rx.accepted("/webhook")) == 1  # nothing sent twice
+
+
 # ---------------------------------------------------------------------------
 # The new data_access queries against independent computations
 
