@@ -55,10 +55,14 @@ def show_result(r: importer_load.FileResult) -> None:
         report = report_frame(r.problems)
         st.caption(t("import.bad_rows"))
         st.dataframe(report.head(50), hide_index=True)
-        st.download_button(
+        name = f"{r.name.rsplit('.', 1)[0]}.bad-rows.csv"
+        auth.audited_download(  # the rows' raw values may be personal data
+            st,
             t("import.report"),
             report.to_csv(index=False).encode("utf-8-sig"),
-            file_name=f"{r.name.rsplit('.', 1)[0]}.bad-rows.csv",
+            action="export",
+            file_name=name,
+            query=f"bad-row report of {r.name}",
             mime="text/csv",
             key=f"report_{r.name}_{r.status}",
         )
@@ -104,12 +108,9 @@ with page_guard():
         if files and (dry or wet):
             cfg = importer_load.site_for(mapping)
             for upload in files:
+                query = f"mapping={mapping.name} dry_run={dry}"
                 try:
-                    auth.audit_event(
-                        "import",
-                        target=upload.name,
-                        query=f"mapping={mapping.name} dry_run={dry}",
-                    )
+                    auth.audit_event("import", target=upload.name, query=query, outcome="started")
                 except Exception as exc:  # no audit row, no import
                     st.error(t("import.audit_failed", detail=str(exc)))
                     break
@@ -123,6 +124,15 @@ with page_guard():
                     report_dir=report_dir,
                 )
                 show_result(result)
+                try:  # what became of it: loaded, skipped, stopped, dry_run, failed
+                    auth.audit_event(
+                        "import",
+                        target=upload.name,
+                        query=f"{query} batch={result.batch_id} cases={result.cases}",
+                        outcome=result.status,
+                    )
+                except Exception as exc:  # the import stands; say the log missed it
+                    st.warning(t("import.audit_failed", detail=str(exc)))
 
     st.subheader(t("import.history"))
     history = (
@@ -137,10 +147,13 @@ with page_guard():
     saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
     if saved:
         pick = st.selectbox(t("import.saved_reports"), [p.name for p in saved], key="imp_saved")
-        st.download_button(
+        auth.audited_download(
+            st,
             t("import.report"),
-            (report_dir / pick).read_bytes(),
+            lambda: (report_dir / pick).read_bytes(),  # read when pressed
+            action="export",
             file_name=pick,
+            query="saved bad-row report",
             mime="text/csv",
             key="imp_saved_download",
         )

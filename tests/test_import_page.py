@@ -69,11 +69,19 @@ def test_check_then_load_a_gbk_export(app_test, sqlite_demo, stores):
             assert conn.execute(select(incident.c.id)).scalars().all() == ids
     finally:
         engine.dispose()
-    logged = audit.recent(create_engine(appstate), actions=["import"])
-    assert list(logged["target"]) == [GBK.name] * 3
-    assert sorted(logged["query"]) == sorted(
-        ["mapping=hangzhou_12345 dry_run=True", *["mapping=hangzhou_12345 dry_run=False"] * 2]
-    )
+    logged = audit.recent(create_engine(appstate), actions=["import"])[::-1]  # oldest first
+    assert list(logged["target"]) == [GBK.name] * 6
+    # Each upload: a row before it is read (no row, no import), one with its result.
+    assert list(logged["outcome"]) == ["started", "dry_run", "started", "loaded"] + [
+        "started",
+        "skipped",
+    ]
+    started = logged[logged["outcome"] == "started"]
+    assert list(started["query"]) == [
+        "mapping=hangzhou_12345 dry_run=True",
+        *["mapping=hangzhou_12345 dry_run=False"] * 2,
+    ]
+    assert "cases=22" in logged["query"].iloc[3]
     assert isinstance(logged, pd.DataFrame)
 
 
