@@ -42,9 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateSchema
 
 from data_access.config import PROJECT_ROOT
 
@@ -164,7 +165,7 @@ def make_engine(
             raise AppStateError(f"an app-state schema needs PostgreSQL, not {backend}")
         engine = engine.execution_options(schema_translate_map={None: target.schema})
         with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{_safe_schema(target.schema)}"'))
+            conn.execute(CreateSchema(_safe_schema(target.schema), if_not_exists=True))
     return engine
 
 

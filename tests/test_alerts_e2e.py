@@ -14,7 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -130,6 +133,24 @@ def alerts_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     )
 
 
+@contextmanager
+def running_service(env: dict[str, str], interval: str, **popen: Any) -> Iterator[Any]:
+    """``python -m alerts run --interval N`` as a subprocess (output
+    discarded unless ``popen`` says otherwise); killed if still running
+    when the block ends."""
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    popen.setdefault("stderr", subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alerts", "run", "--interval", interval], cwd=ROOT, env=env, **popen
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def street_names(conn) -> dict[str, str]:
     s = geography.streets(conn)
     return dict(zip(s["code"], s["name_zh"], strict=True))
@@ -226,22 +247,11 @@ def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["hook"], one_rule)
     env = service_env(tmp_path, sqlite_demo.url, config, state_url)
     rx.hold.set()  # take the message, do not answer: the sender cannot mark it sent
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerts", "run", "--interval", "3600"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with running_service(env, "3600") as proc:
         got = rx.wait_for(1, "/webhook", timeout=60)
         assert len(got) == 1, "the service did not deliver within 60 s"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     rx.hold.clear()
     rx.release.set()
@@ -271,15 +281,7 @@ def test_run_delivers_reloads_on_sighup_and_stops_cleanly_on_sigterm(
     one_rule = '[rules.new_red_warning]\nkind = "red_warning"\n'
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["ding"], one_rule)
     env = service_env(tmp_path, sqlite_demo.url, config)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerts", "run", "--interval", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with running_service(env, "1", stderr=subprocess.PIPE, text=True) as proc:
         assert len(rx.wait_for(1, "/dingtalk", timeout=60)) == 1
         time.sleep(3)  # three more evaluations: nothing new is owed
         # Reload with a second rule (SIGHUP): its alerts go, the first rule's are not repeated.
@@ -294,10 +296,6 @@ def test_run_delivers_reloads_on_sighup_and_stops_cleanly_on_sigterm(
         time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
     assert proc.returncode == 0, err
     assert "stopping after this pass" in err and "configuration reloaded: 2 rules" in err
     got = rx.accepted("/dingtalk")
@@ -314,24 +312,13 @@ def test_a_second_service_stands_by_while_one_runs(receivers, tmp_path, sqlite_d
     one_rule = '[rules.new_red_warning]\nkind = "red_warning"\n'
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["hook"], one_rule)
     env = service_env(tmp_path, sqlite_demo.url, config)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alerts", "run", "--interval", "3600"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with running_service(env, "3600") as proc:
         assert len(rx.wait_for(1, "/webhook", timeout=60)) == 1
         beside = alerts_cli(env, "once")
         assert beside.returncode == 3, beside.stderr
         assert "holds the lease" in beside.stderr and f":{proc.pid}:" in beside.stderr
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
     assert proc.returncode == 0
     after = alerts_cli(env, "once")  # released on the clean stop: no wait
     assert after.returncode == 0, after.stderr
