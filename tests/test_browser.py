@@ -169,19 +169,23 @@ def streamlit_server(
         PYTHONUNBUFFERED="1",
     )
     env.pop("OPS_APPSTATE_URL", None)
+    with running_streamlit(env, port, log) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_streamlit(
+    env: dict[str, str], port: int, log: Path, *options: str
+) -> Iterator[StreamlitServer]:
+    """``streamlit run Home.py`` on 127.0.0.1:``port`` with ``env`` and
+    extra command-line ``options``, its output in ``log``; waits until it
+    answers its health check (fails the test with the log's tail if it
+    exits or does not answer within ``SERVER_START_S``), stops it after."""
     cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "Home.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-    ]
+        sys.executable, "-m", "streamlit", "run", "Home.py",
+        "--server.headless", "true", "--server.port", str(port),
+        "--server.address", "127.0.0.1", *options,
+    ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = StreamlitServer(f"http://127.0.0.1:{port}/", process, log)

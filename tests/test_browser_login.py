@@ -15,11 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +22,14 @@ import pytest
 from sqlalchemy import text
 
 from data_access import appstate, audit
-from tests.conftest import FIXTURE_END, ROOT, Backend, skip_or_fail
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_idle
+from tests.conftest import FIXTURE_END, Backend, skip_or_fail
+from tests.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    running_streamlit,
+    wait_until_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -84,36 +85,9 @@ def running_app(
         PYTHONUNBUFFERED="1",
     )
     env.pop("OPS_APPSTATE_URL", None)
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "Home.py",
-        "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--secrets.files", str(secrets_file),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://localhost:{port}/"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited:\n{log.read_text()[-3000:]}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}", pytrace=False)
-            time.sleep(0.3)
-        yield base, state
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_streamlit(env, port, log, "--secrets.files", str(secrets_file)):
+        # localhost, not 127.0.0.1: the OIDC redirect URI names localhost.
+        yield f"http://localhost:{port}/", state
 
 
 @pytest.fixture(scope="module")
