@@ -175,16 +175,17 @@ def streamlit_server(
 
 @contextlib.contextmanager
 def running_streamlit(
-    env: dict[str, str], port: int, log: Path, *options: str
+    env: dict[str, str], port: int, log: Path, *options: str, address: str | None = "127.0.0.1"
 ) -> Iterator[StreamlitServer]:
-    """``streamlit run Home.py`` on 127.0.0.1:``port`` with ``env`` and
-    extra command-line ``options``, its output in ``log``; waits until it
-    answers its health check (fails the test with the log's tail if it
-    exits or does not answer within ``SERVER_START_S``), stops it after."""
+    """``streamlit run Home.py`` on ``address`` (None: Streamlit's default,
+    every interface), port ``port``, with ``env`` and extra command-line
+    ``options``, its output in ``log``; waits until it answers its health
+    check on 127.0.0.1 (fails the test with the log's tail if it exits or
+    does not answer within ``SERVER_START_S``), stops it after."""
     cmd = [
         sys.executable, "-m", "streamlit", "run", "Home.py",
         "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", *options,
+        *(("--server.address", address) if address else ()), *options,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -447,3 +448,29 @@ def test_throughput_downloads_are_made_when_pressed(
     assert [str(c) for c in rows[0]] == list(table.columns)
     assert len(rows) - 1 == len(table)
     assert not page_problems(browser, is_home=False)
+
+
+def test_server_start_asks_no_outside_host(sqlite_demo: Backend, tmp_path: Path) -> None:
+    """Started as the README says (headless, no ``server.address``),
+    Streamlit looked up the machine's external IP at checkip.amazonaws.com
+    for its welcome banner: a request out of an offline command room
+    ("Did not auto detect external IP" in the log). ``browser.serverAddress``
+    in .streamlit/config.toml makes the banner name that address instead."""
+    log = tmp_path / "server.log"
+    env = dict(
+        os.environ,
+        OPS_DB_URL=sqlite_demo.url,
+        OPS_APPSTATE_PATH=str(tmp_path / "appstate.sqlite"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("OPS_APPSTATE_URL", None)
+    with running_streamlit(env, free_port(), log, address=None) as server:
+        deadline = time.monotonic() + 20
+        while "You can now view" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # what the banner prints after its title
+        text = log.read_text()
+    assert "You can now view" in text, server.log_tail()
+    assert "URL: http://localhost:" in text, text
+    for outside in ("External URL", "Did not auto detect external IP", "Network URL"):
+        assert outside not in text, text
