@@ -40,7 +40,7 @@ from data_access.filters import AreaFilter
 from data_access.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
 from ui.data import (
-    database_url,
+    cache_key_url,
     local_now,
     run_query,
     scoped_arguments,
@@ -277,7 +277,7 @@ def screen_load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     args, kw = scoped_arguments(fn, args, kwargs, session_scope())
     kwargs = kw
     path = f"{fn.__module__}:{fn.__qualname__}"
-    return _screen_cached(database_url(), path, args, tuple(sorted(kwargs.items())))
+    return _screen_cached(cache_key_url(), path, args, tuple(sorted(kwargs.items())))
 
 
 def red_counts(f: AreaFilter, now: datetime) -> pd.DataFrame:
