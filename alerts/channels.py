@@ -79,11 +79,35 @@ def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
     return urlunsplit(parts._replace(query=joined))
 
 
+def tls_context(channel: Channel) -> ssl.SSLContext:
+    """Certificate-checking TLS: the system's CAs, or the channel's
+    ``ca_file`` (a site's own CA for an intranet mail server or gateway)."""
+    return ssl.create_default_context(cafile=channel.ca_file or None)
+
+
 def _opener(channel: Channel) -> urllib.request.OpenerDirector:
     # No proxy unless the channel names one: the environment's proxy must
     # not silently carry alerts (or a loopback test) elsewhere.
     proxies = {"http": channel.proxy, "https": channel.proxy} if channel.proxy else {}
-    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies))
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler(proxies),
+        urllib.request.HTTPSHandler(context=tls_context(channel)),
+    )
+
+
+def _certificate_error(exc: BaseException) -> str:
+    """A refused certificate, said plainly ("" if ``exc`` is not one). Not
+    retried: the same certificate is refused again until someone acts."""
+    # urllib wraps it in URLError.reason; smtplib raises it as it is.
+    for err in (exc, getattr(exc, "reason", None)):
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return f"certificate refused: {err.verify_message or err} (see ca_file)"[:300]
+    return ""
+
+
+def network_failure(error: str) -> SendResult:
+    """A request that got no answer: retried, unless the certificate was refused."""
+    return SendResult(False, retry=not error.startswith("certificate"), error=error)
 
 
 def post_json(
@@ -105,7 +129,7 @@ def post_json(
         status = int(exc.code)
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return None, None, f"network: {reason}"[:300]
+        return None, None, _certificate_error(exc) or f"network: {reason}"[:300]
     try:
         parsed = json.loads(raw.decode("utf-8")) if raw else None
     except (ValueError, UnicodeDecodeError):
@@ -121,7 +145,7 @@ def _robot_result(
     retry_codes: set[int],
 ) -> SendResult:
     if status is None:
-        return SendResult(False, retry=True, error=error)
+        return network_failure(error)
     if status == 429:
         return SendResult(
             False, retry=True, rate_limited=True, http_status=status, error="HTTP 429"
@@ -202,7 +226,7 @@ def send_webhook(
         headers["Authorization"] = f"Bearer {channel.token}"
     status, _reply, error = post_json(channel, channel.url, body, headers)
     if status is None:
-        return SendResult(False, retry=True, error=error)
+        return network_failure(error)
     if 200 <= status < 300:
         return SendResult(True, http_status=status)
     if status == 429:
@@ -230,25 +254,27 @@ def send_email(
         smtp: smtplib.SMTP
         if channel.security == "ssl":
             smtp = smtplib.SMTP_SSL(
-                channel.host, port, timeout=channel.timeout_s, context=ssl.create_default_context()
+                channel.host, port, timeout=channel.timeout_s, context=tls_context(channel)
             )
         else:
             smtp = smtplib.SMTP(channel.host, port, timeout=channel.timeout_s)
         with smtp:
             if channel.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=tls_context(channel))
             if channel.username:
                 smtp.login(channel.username, channel.password)
             smtp.send_message(mail)
     except smtplib.SMTPAuthenticationError as exc:
         return SendResult(False, error=f"SMTP auth: {exc.smtp_code}", http_status=None)
+    except smtplib.SMTPNotSupportedError as exc:  # e.g. no STARTTLS offered: a setting
+        return SendResult(False, error=f"SMTP: {exc} (see security)"[:300])
     except smtplib.SMTPResponseException as exc:
         code = int(exc.smtp_code)
         return SendResult(
             False, retry=400 <= code < 500, error=f"SMTP {code}: {exc.smtp_error!r}"[:300]
         )
     except (smtplib.SMTPException, OSError) as exc:
-        return SendResult(False, retry=True, error=f"SMTP: {exc}"[:300])
+        return network_failure(_certificate_error(exc) or f"SMTP: {exc}"[:300])
     return SendResult(True)
 
 

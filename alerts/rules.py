@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,7 @@ class Channel:
     sender: str = ""
     recipients: tuple[str, ...] = ()
     at_mobiles: tuple[str, ...] = ()
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -323,13 +325,32 @@ def _rule(r: _Reader, name: str, t: dict[str, Any], defaults: dict[str, Any]) ->
     )
 
 
+#: Channel keys that carry a credential (the robots' URLs hold their access
+#: token): each may instead be read from the environment, ``<key>_env``.
+SECRET_KEYS = ("url", "secret", "token", "password")
+
+
+def _secret(r: _Reader, t: dict[str, Any], key: str, w: str, enabled: bool) -> str:
+    """``key``'s value, or that of the environment variable ``<key>_env``
+    names (so a credential need not sit in the config file)."""
+    var = r.get(t, f"{key}_env", w, str, "")
+    if not var:
+        return str(r.get(t, key, w, str, ""))
+    if t.get(key):
+        raise _Bad(f"{w}: give {key} or {key}_env, not both")
+    value = os.environ.get(var, "")
+    if enabled and not value:
+        raise _Bad(f"{w}.{key}_env: the environment variable {var} is not set")
+    return value
+
+
 def _channel(r: _Reader, name: str, t: dict[str, Any]) -> Channel:
     w = f"channels.{name}"
     kind = r.get(t, "type", w, str, "")
     if kind not in CHANNEL_TYPES:
         raise _Bad(f"{w}.type: expected one of {', '.join(CHANNEL_TYPES)}, got {kind!r}")
     enabled = r.get(t, "enabled", w, bool, False)
-    url = r.get(t, "url", w, str, "")
+    url = _secret(r, t, "url", w, enabled)
     if enabled and kind != "email" and not url.startswith(("http://", "https://")):
         raise _Bad(f"{w}.url: an http(s) URL is required when enabled")
     language = r.get(t, "language", w, str, "zh")
@@ -350,13 +371,19 @@ def _channel(r: _Reader, name: str, t: dict[str, Any]) -> Channel:
         raise _Bad(f"{w}: host and recipients are required for e-mail when enabled")
     timeout = r.get(t, "timeout_s", w, float, 10.0)
     _positive(timeout, f"{w}.timeout_s")
+    ca_file = r.get(t, "ca_file", w, str, "")
+    if ca_file and enabled:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise _Bad(f"{w}.ca_file: cannot read certificates from {ca_file!r} ({exc})") from None
     return Channel(
         name=name,
         type=kind,
         enabled=enabled,
         url=url,
-        secret=r.get(t, "secret", w, str, ""),
-        token=r.get(t, "token", w, str, ""),
+        secret=_secret(r, t, "secret", w, enabled),
+        token=_secret(r, t, "token", w, enabled),
         language=language,
         format=fmt,
         rate_per_min=rate,
@@ -369,10 +396,11 @@ def _channel(r: _Reader, name: str, t: dict[str, Any]) -> Channel:
         port=r.get(t, "port", w, int, 0),
         security=security,
         username=r.get(t, "username", w, str, ""),
-        password=r.get(t, "password", w, str, ""),
+        password=_secret(r, t, "password", w, enabled),
         sender=r.get(t, "sender", w, str, ""),
         recipients=recipients,
         at_mobiles=_strings(r, t, "at_mobiles", w),
+        ca_file=ca_file,
     )
 
 

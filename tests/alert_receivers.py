@@ -11,6 +11,9 @@ answer with their real error replies, and a local SMTP server.
   the rate (else ``45009``).
 - Webhook (``/webhook``): 200, or the scripted statuses first.
 
+``tls``: an ``ssl.SSLContext`` to serve HTTPS (and SMTPS or STARTTLS for
+:class:`SmtpReceiver`), with a certificate from :func:`local_ca`.
+
 ``script``: replies to give first, in order, before the normal checks:
 ``(http_status, json_body)``. ``hold``: when set, a request is recorded
 and then left unanswered until ``release`` is set (the kill -9 test).
@@ -19,16 +22,19 @@ and then left unanswered until ``release`` is set (the kill -9 test).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,12 +62,13 @@ class Receiver:
     arrived: threading.Condition = field(default_factory=threading.Condition)
     _times: dict[str, deque[float]] = field(default_factory=dict)
     server: ThreadingHTTPServer | None = None
+    tls: ssl.SSLContext | None = None
 
     @property
     def base(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     @property
     def dingtalk_url(self) -> str:
@@ -172,6 +179,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -188,11 +197,94 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def local_ca(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A throwaway CA and a server certificate it signed for 127.0.0.1 and
+    localhost: ``(the CA's PEM file, a server context using the certificate)``.
+    As a site's own CA would be: unknown to the system's trust store."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("Test site CA"))
+        .issuer_name(name("Test site CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = folder / "site-ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain = folder / "server.pem"
+    chain.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(chain)
+    return ca_file, server
+
+
 class SmtpReceiver:
     """An aiosmtpd server on 127.0.0.1 keeping every message it gets
-    (parsed as :class:`email.message.EmailMessage`)."""
+    (parsed as :class:`email.message.EmailMessage`). ``tls`` with
+    ``implicit``: SMTPS (TLS from the first byte); else STARTTLS, required."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, implicit: bool = False) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[Any] = []
@@ -210,7 +302,13 @@ class SmtpReceiver:
                 return "250 Message accepted for delivery"
 
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        if tls is None:
+            kwargs: dict[str, Any] = {}
+        elif implicit:
+            kwargs = {"ssl_context": tls}
+        else:
+            kwargs = {"tls_context": tls, "require_starttls": True}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> SmtpReceiver:
         self.controller.start()
