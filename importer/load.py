@@ -13,7 +13,11 @@ by id and never has a value overwritten with NULL (``COALESCE``), so an
 overlapping re-export updates its cases in place and a file with fewer
 columns loses nothing. A file whose SHA-256 is already in ``import_batch``
 as loaded with the same mapping is skipped: the same file twice changes
-nothing.
+nothing. Two loads of the same file at once (the upload page and a
+scheduled job, two people uploading) meet on ``import_file``'s primary
+key, the first statement of the load's transaction: the second waits for
+the first to commit, then is skipped too. (SQLite takes the write lock at
+the start of that transaction and waits up to :data:`LOCK_WAIT_S` for it.)
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,12 +46,14 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    event,
     func,
     inspect,
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from data_access.config import PROJECT_ROOT, SiteConfig, load_site_config
 from data_access.coords import convert
@@ -86,6 +93,18 @@ import_batch = Table(
     Column("message", String(500)),
     Index("ix_import_batch_sha256", "sha256"),
 )
+#: One row per file loaded with a mapping: the key two loads of the same
+#: file at once meet on (``import_batch`` keeps stopped attempts too, so it
+#: cannot be unique on the hash).
+import_file = Table(
+    "import_file",
+    staging,
+    Column("sha256", String(64), primary_key=True),
+    Column("mapping", String(64), primary_key=True),
+    Column("batch_id", Integer),
+)
+#: Seconds a load waits for another load's transaction to end.
+LOCK_WAIT_S = 600
 BATCH_COLUMNS = [c.name for c in import_batch.c]
 #: Rows sent per INSERT statement.
 CHUNK_ROWS = 2000
@@ -155,9 +174,41 @@ def staging_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if not url.startswith("sqlite"):
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": LOCK_WAIT_S}
+    else:
         kwargs["connect_args"] = {"connect_timeout": 10}
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if backend == "sqlite":
+        # The driver's own BEGIN comes at the first write, after this
+        # transaction has read; a second writer must then fail at once
+        # instead of waiting. Emitting BEGIN ourselves, IMMEDIATE for a
+        # load, takes the write lock first (SQLAlchemy's pysqlite recipe).
+
+        @event.listens_for(engine, "connect")
+        def _no_driver_begin(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("write_lock", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def load_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes: SQLite's write lock taken at its start,
+    MariaDB's lock wait as long as :data:`LOCK_WAIT_S` (its default, 50 s, is
+    shorter than a large file's load)."""
+    with engine.connect() as conn:
+        conn.execution_options(write_lock=True)
+        with conn.begin():
+            if conn.dialect.name in ("mysql", "mariadb"):
+                conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_S}")
+            yield conn
 
 
 def ensure_tables(conn: Connection) -> None:
@@ -287,6 +338,21 @@ def batches(engine: Engine, limit: int = 200) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(q).all(), columns=BATCH_COLUMNS)
 
 
+class _LoadedMeanwhile(Exception):
+    """Another load of the same file committed while this one waited."""
+
+
+def _claim_file(conn: Connection, digest: str, mapping: str) -> bool:
+    """Take the file's ``import_file`` key (False: another load has it).
+    Waits for a load of the same file that is still running to end."""
+    try:
+        with conn.begin_nested():
+            conn.execute(import_file.insert().values(sha256=digest, mapping=mapping[:64]))
+    except IntegrityError:
+        return False
+    return True
+
+
 def _record_batch(conn: Connection, result: FileResult, mapping: str, started: datetime) -> int:
     row = {
         "file_name": result.name[:255],
@@ -388,8 +454,10 @@ def import_export(
     rows = records(cases)
     ids = [r["id"] for r in rows]
     try:
-        with engine.begin() as conn:
+        with load_transaction(engine) as conn:
             ensure_tables(conn)
+            if not _claim_file(conn, result.sha256, mapping.name):
+                raise _LoadedMeanwhile
             _upsert(conn, staged_district, districts, ["code"])
             _upsert(conn, staged_street, streets, ["code"])
             existing = _existing_ids(conn, ids)
@@ -397,6 +465,24 @@ def import_export(
             result.inserted = len(set(ids) - existing)
             result.updated = len(existing)
             result.batch_id = _record_batch(conn, result, mapping.name, started)
+            conn.execute(
+                import_file.update()
+                .where(
+                    import_file.c.sha256 == result.sha256,
+                    import_file.c.mapping == mapping.name[:64],
+                )
+                .values(batch_id=result.batch_id)
+            )
+    except _LoadedMeanwhile:
+        earlier = loaded_batch(engine, result.sha256, mapping.name) or {}
+        result.status, result.inserted, result.updated = "skipped", 0, 0
+        result.batch_id = int(earlier["id"]) if earlier else None
+        result.message = (
+            f"{name}: the same file (sha256 {result.sha256[:12]}…) was loaded meanwhile, "
+            f"in batch {earlier.get('id', '?')}; nothing changed"
+        )
+        result.seconds = time.perf_counter() - t0
+        return result
     except Exception as exc:
         failed = replace(result, status="failed", inserted=0, updated=0)
         failed.message = f"{name}: the staging database refused the batch, nothing loaded ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"

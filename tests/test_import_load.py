@@ -8,6 +8,7 @@ import csv
 import io
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -398,3 +399,66 @@ def test_report_values_keep_chinese_text_readable_in_excel(tmp_path):
     )
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))[1][3] == "不存在街道"
+
+
+def test_two_loads_of_the_same_file_at_once_load_it_once(staging, tmp_path, monkeypatch):
+    """The upload page and a scheduled job, say: both pass the "loaded
+    before?" check before either commits. The second waits for the first's
+    transaction and is then skipped, on every backend."""
+    import threading
+
+    import importer.load as load_mod
+
+    data = (FIXTURES / "nyc_311_sample.csv").read_bytes()
+    m = load_mapping("nyc_311")
+    cfg = site_for(m)
+    # The staging tables exist (a first file loaded earlier), as at a site.
+    load(
+        staging,
+        (FIXTURES / "hangzhou_12345_gbk.csv").read_bytes(),
+        "hz.csv",
+        load_mapping("hangzhou_12345"),
+        HANGZHOU,
+        tmp_path,
+    )
+    before = len(incidents(staging))
+
+    both_checked = threading.Barrier(2, timeout=30)
+    checked = threading.local()
+    real_loaded, real_upsert = load_mod.loaded_batch, load_mod._upsert
+
+    def loaded_batch(*args):
+        found = real_loaded(*args)
+        if not getattr(checked, "done", False):  # the check before the load
+            checked.done = True
+            both_checked.wait()  # neither has committed: both go on to load
+        return found
+
+    def slow_upsert(conn, table, rows, key):
+        real_upsert(conn, table, rows, key)
+        if table is load_mod.staged_incident:
+            time.sleep(1.0)  # the winner holds its transaction open a while
+
+    monkeypatch.setattr(load_mod, "loaded_batch", loaded_batch)
+    monkeypatch.setattr(load_mod, "_upsert", slow_upsert)
+    results: list = []
+
+    def run(name: str) -> None:
+        results.append(load(staging, data, name, m, cfg, tmp_path))
+
+    threads = [threading.Thread(target=run, args=(f"copy{i}.csv",)) for i in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    by_status = {r.status: r for r in results}
+    assert sorted(by_status) == ["loaded", "skipped"], [(r.status, r.message) for r in results]
+    won, lost = by_status["loaded"], by_status["skipped"]
+    assert "meanwhile" in lost.message and lost.batch_id == won.batch_id
+    assert won.inserted == 18 and lost.inserted == lost.updated == 0
+    assert len(incidents(staging)) == before + 18
+    history = batches(staging)
+    assert list(history["status"]) == ["loaded", "loaded"]  # this file's and the first's
+    with staging.connect() as conn:
+        claimed = conn.execute(select(load_mod.import_file)).all()
+    assert sorted(r.batch_id for r in claimed) == sorted(history["id"].astype(int))
