@@ -12,6 +12,8 @@ _CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 
 #: The widest window a query accepts, in days.
 MAX_WINDOW_DAYS = 3 * 366
+#: The earliest date the filters offer (an imported export may be years old).
+EARLIEST_DATE = date(2000, 1, 1)
 
 
 class FilterError(ValueError):

@@ -65,9 +65,7 @@ def test_email_over_tls_to_the_sites_ca_is_delivered(rx, engine, site_ca, securi
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-def test_email_to_an_unknown_ca_fails_at_once_naming_the_certificate(
-    rx, engine, site_ca, security
-):
+def test_email_to_an_unknown_ca_fails_at_once_naming_the_certificate(rx, engine, site_ca, security):
     _, server_tls = site_ca
     smtp = SmtpReceiver(tls=server_tls, implicit=security == "ssl").start()
     try:

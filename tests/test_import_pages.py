@@ -196,3 +196,60 @@ def test_the_incident_map_centres_on_the_site_without_outlines(app_test, sf_db):
     spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     view = spec["initialViewState"]
     assert -122.53 < view["longitude"] < -122.34 and 37.69 < view["latitude"] < 37.84
+
+
+def drawn_cases(at) -> dict[str, int]:
+    import json
+
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    points = next(layer for layer in spec["layers"] if layer["id"] == "street-points")
+    return {row["code"]: row["cases"] for row in points["data"] if row["cases"]}
+
+
+def test_an_export_older_than_the_window_offers_its_own_last_week(app_test, sf_db, monkeypatch):
+    """Months after the export, the default window is empty: the page says
+    the dates are after the data and one button shows the data's last week
+    (the same figures as the test run on the export's own date)."""
+    monkeypatch.setenv("OPS_NOW", "2020-09-01T12:00:00")
+    at = app_test("Home.py", sf_db, query_params={"lang": "en"})
+    no_errors(at)
+    assert drawn_cases(at) == {}
+    assert any("after the newest data" in c.value for c in at.caption)
+    at.button(key="jump_to_data").click().run()
+    no_errors(at)
+    assert [d.isoformat() for d in at.date_input(key="f_dates").value] == [
+        "2020-04-14",
+        "2020-04-20",
+    ]
+    # The whole of the last day this time: the clock is long past it.
+    cases = raw_cases()
+    start, end = pd.Timestamp("2020-04-14"), pd.Timestamp("2020-04-21")
+    week = cases[(cases["received"] >= start) & (cases["received"] < end)]
+    expected = week.groupby("hood").size()
+    assert drawn_cases(at) == {
+        street_codes()[h]: int(n) for h, n in expected.items() if h in street_codes()
+    }
+    # The view is in the URL, so the link to it can be shared.
+    assert at.query_params["start"] == "2020-04-14"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "refused"),
+    [("2019-01-01", "2019-01-07", False), ("1999-12-25", "1999-12-31", True)],
+)
+def test_a_link_to_old_dates_opens_them_or_says_why_not(
+    app_test, sf_db, monkeypatch, start, end, refused
+):
+    """A bookmarked link years old (before the date picker's old floor of
+    six years) used to stop the page; dates before 2000 are refused with a
+    notice and the default window shown."""
+    monkeypatch.delenv("OPS_NOW")
+    at = app_test("Home.py", sf_db, query_params={"start": start, "end": end, "lang": "en"})
+    no_errors(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert (f"start={start}" in warnings) is refused
+    shown = at.date_input(key="f_dates").value
+    if refused:
+        assert shown[0].year >= 2026
+    else:
+        assert [d.isoformat() for d in shown] == [start, end]

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access.config import SiteConfig
-from data_access.filters import MAX_WINDOW_DAYS, AreaFilter
+from data_access.filters import EARLIEST_DATE, MAX_WINDOW_DAYS, AreaFilter
 from ui.i18n import DEFAULT_LANG, LANGS, t
 
 ALL = ""
@@ -41,9 +41,10 @@ class UrlState:
 
 def _parse_date(value: str) -> date | None:
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         return None
+    return parsed if parsed >= EARLIEST_DATE else None
 
 
 def parse_url_params(
@@ -189,7 +190,7 @@ def area_filter_widgets(
         t("filter.dates"),
         key="f_dates",
         max_value=today + timedelta(days=1),
-        min_value=today - timedelta(days=MAX_WINDOW_DAYS * 2),
+        min_value=EARLIEST_DATE,
     )
     start, end = _date_pair(dates, default_window(cfg, today))
     if (end - start).days + 1 > MAX_WINDOW_DAYS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 
 import pandas as pd
@@ -148,8 +148,28 @@ def freshness_badge(ctx: PageContext) -> None:
         hours = age.total_seconds() / 3600
         span = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
         st.warning(":material/schedule: " + label + " · " + t("app.stale", age=span))
+        if latest.date() < ctx.area.start:
+            jump_to_data(ctx, latest.date())
     else:
         st.caption(":material/schedule: " + label)
+
+
+def jump_to_data(ctx: PageContext, last: date) -> None:
+    """The chosen window starts after the newest case (an old export, a
+    feed that stopped): say so, and offer the data's own last window."""
+    span = (ctx.area.end - ctx.area.start).days + 1
+    start = last - timedelta(days=span - 1)
+
+    def jump() -> None:  # a callback: runs before the date widget is drawn again
+        st.session_state["f_dates"] = (start, last)
+
+    st.caption(t("app.after_data", start=ctx.area.start.isoformat()))
+    st.button(
+        t("app.jump_to_data", days=span, start=start.isoformat(), end=last.isoformat()),
+        icon=":material/history:",
+        key="jump_to_data",
+        on_click=jump,
+    )
 
 
 def page_header(title: str, ctx: PageContext) -> None:
