@@ -72,7 +72,7 @@ def operational_url(explicit: str | None) -> str:
 
 def engines(args: argparse.Namespace, site: SiteConfig) -> tuple[Engine, Engine]:
     ops_url = operational_url(args.db_url)
-    ops = connection.make_engine(ops_url, site.statement_timeout_s)
+    ops = connection.make_engine(ops_url, site.statement_timeout_s, setting="--db-url / OPS_DB_URL")
     if not site.use_rollups:
         rollups.disable(ops)
     st_engine = appstate.make_engine(appstate.resolve(args.state_db), operational_url=ops_url)
@@ -305,6 +305,9 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
         return commands[args.command](args, clock or SystemClock())
     except appstate.AppStateError as exc:
         print(f"app-state database: {exc}", file=sys.stderr)
+        return 2
+    except connection.DatabaseUrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

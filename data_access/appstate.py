@@ -48,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema
 
 from data_access.config import PROJECT_ROOT
+from data_access.connection import DatabaseUrlError, parse_url
 
 DEFAULT_APPSTATE_PATH = PROJECT_ROOT / "var" / "appstate.sqlite"
 
@@ -130,13 +131,16 @@ def make_engine(
     """
     if isinstance(target, str):
         target = AppStateTarget(target)
+    try:
+        u = parse_url(target.url, "OPS_APPSTATE_URL (or --state-db, [connections.appstate] url)")
+    except DatabaseUrlError as exc:
+        raise AppStateError(str(exc)) from None
     if operational_url and same_database(target.url, operational_url):
         raise AppStateError(
             "the app-state database must not be the operational database "
-            f"({make_url(target.url).render_as_string(hide_password=True)}): "
+            f"({u.render_as_string(hide_password=True)}): "
             "set OPS_APPSTATE_URL to a database of its own"
         )
-    u = make_url(target.url)
     backend = u.get_backend_name()
     kwargs.setdefault("pool_pre_ping", True)
     if backend == "sqlite":

@@ -17,6 +17,7 @@ plus a progress-handler deadline; PostgreSQL: read-only session,
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from data_access.config import PROJECT_ROOT
 
@@ -53,6 +55,32 @@ def env_url() -> str | None:
     """The ``OPS_DB_URL`` override, if set and not blank."""
     url = os.environ.get("OPS_DB_URL", "").strip()
     return url or None
+
+
+class DatabaseUrlError(ValueError):
+    """A setting that should hold a database URL holds something else."""
+
+
+_URL_EXAMPLES = (
+    "sqlite:///var/ops.sqlite, postgresql+psycopg://user@host:5432/db, "
+    "mysql+pymysql://user@host:3306/db"
+)
+
+
+def parse_url(url: str, setting: str) -> URL:
+    """``url`` parsed, its dialect known; else :class:`DatabaseUrlError`
+    naming ``setting`` (e.g. ``"OPS_DB_URL"``), what it holds (password
+    hidden) and the expected forms."""
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()  # an unknown backend or driver fails here, not at connect
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is no number
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        reason = str(exc).splitlines()[0] if "plugin" in str(exc) else "not a database URL"
+        raise DatabaseUrlError(
+            f"{setting}: {shown!r}: {reason} (expected e.g. {_URL_EXAMPLES})"
+        ) from None
+    return parsed
 
 
 def describe_url(url: str) -> str:
@@ -114,10 +142,14 @@ def harden(engine: Engine, statement_timeout_s: float) -> Engine:
     return engine
 
 
-def make_engine(url: str, statement_timeout_s: float = 20.0, **kwargs: Any) -> Engine:
-    """A hardened engine for scripts, benchmarks and tests (pages use ``st.connection``)."""
+def make_engine(
+    url: str, statement_timeout_s: float = 20.0, *, setting: str = "database URL", **kwargs: Any
+) -> Engine:
+    """A hardened engine for scripts, benchmarks and tests (pages use
+    ``st.connection``). A malformed ``url`` raises :class:`DatabaseUrlError`
+    naming ``setting``."""
     kwargs.setdefault("pool_pre_ping", True)
-    return harden(create_engine(url, **kwargs), statement_timeout_s)
+    return harden(create_engine(parse_url(url, setting), **kwargs), statement_timeout_s)
 
 
 def side_by_side(

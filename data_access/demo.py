@@ -67,12 +67,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Engine, Table, create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from data_access import schema
 from data_access.config import PROJECT_ROOT
-from data_access.connection import demo_path, sqlite_url
+from data_access.connection import DatabaseUrlError, demo_path, parse_url, sqlite_url
 from data_access.coords import gcj02_to_wgs84, wgs84_to_gcj02
 
 DEFAULT_DISTRICTS = ("330105", "330102", "330114", "330106")  # 拱墅, 上城, 钱塘, 西湖
@@ -1925,7 +1924,7 @@ def build_demo(
         if progress:
             progress(stage, min(max(fraction, 0.0), 1.0))
 
-    parsed = make_url(url)
+    parsed = parse_url(url, "demo database URL")
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
         raise ValueError(f"unsupported database {backend!r} (sqlite, postgresql, mysql/mariadb)")
@@ -2014,7 +2013,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     url = args.url or sqlite_url(demo_path())
-    end = datetime.fromisoformat(args.end) if args.end else None
+    try:
+        parse_url(url, "--url")
+        end = datetime.fromisoformat(args.end) if args.end else None
+    except DatabaseUrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f"error: --end: not an ISO date-time: {args.end!r}", file=sys.stderr)
+        return 2
 
     def show(stage: str, fraction: float) -> None:
         print(f"\r{fraction * 100:5.1f}%  {stage:<40}", end="", file=sys.stderr, flush=True)

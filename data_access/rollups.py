@@ -961,7 +961,7 @@ def drop(engine: Engine) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from data_access.config import load_site_config
-    from data_access.connection import describe_url, env_url
+    from data_access.connection import DatabaseUrlError, describe_url, env_url, parse_url
 
     ap = argparse.ArgumentParser(
         prog="python -m data_access.rollups",
@@ -994,7 +994,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from sqlalchemy import create_engine
 
-    engine = create_engine(url)
+    try:
+        engine = create_engine(parse_url(url, "--url / OPS_DB_URL"))
+    except DatabaseUrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.action == "drop":
             drop(engine)

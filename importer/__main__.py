@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from data_access.connection import DatabaseUrlError
 from importer.load import (
     FileResult,
     batches,
@@ -53,6 +54,13 @@ def _summary(r: FileResult) -> str:
     return "\n".join(lines)
 
 
+def _iso_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+
+
 def _load(args: argparse.Namespace) -> int:
     try:
         mapping = load_mapping(args.mapping)
@@ -62,7 +70,7 @@ def _load(args: argparse.Namespace) -> int:
     cfg = site_for(mapping, args.site)
     for problem in cfg.problems:
         print(f"site configuration: {problem}", file=sys.stderr)
-    now = datetime.fromisoformat(args.now) if args.now else None
+    now = args.now
     engine = staging_engine(args.db or default_db_url())
     worst = 0
     try:
@@ -135,15 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     load.add_argument("--site", help="site configuration (default: the mapping's site_config)")
     load.add_argument("--report-dir", help="where bad-row reports go (default: beside each file)")
-    load.add_argument("--now", help="local ISO time for the future-time check (default now)")
+    load.add_argument(
+        "--now", type=_iso_time, help="local ISO time for the future-time check (default now)"
+    )
     hist = sub.add_parser("batches", help="list the batches loaded into the staging database")
     hist.add_argument("--db")
     sub.add_parser("mappings", help="list the shipped mappings")
     args = parser.parse_args(argv)
-    if args.command == "load":
-        return _load(args)
-    if args.command == "batches":
-        return _batches(args)
+    try:
+        if args.command == "load":
+            return _load(args)
+        if args.command == "batches":
+            return _batches(args)
+    except DatabaseUrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print("\n".join(shipped_mappings()))
     return 0
 

@@ -52,10 +52,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
 from data_access.config import PROJECT_ROOT, SiteConfig, load_site_config
+from data_access.connection import describe_url, parse_url
 from data_access.coords import convert
 from data_access.schema import CONTRACT_TABLES
 from importer.mapping import ImportMapping, resolve
@@ -148,10 +149,16 @@ def default_db_url() -> str:
     return url or f"sqlite:///{DEFAULT_DB_PATH}"
 
 
+def _staging_url(url: str) -> URL:
+    """``url`` parsed; a malformed one raises
+    :class:`~data_access.connection.DatabaseUrlError` naming the setting."""
+    return parse_url(url, "staging database (--db / OPS_IMPORT_DB_URL)")
+
+
 def staging_exists(url: str) -> bool:
     """False for a SQLite file that does not exist yet (nothing imported);
     True otherwise (a server database is asked when used)."""
-    parsed = make_url(url)
+    parsed = _staging_url(url)
     if parsed.get_backend_name() != "sqlite":
         return True
     database = parsed.database or ""
@@ -161,7 +168,7 @@ def staging_exists(url: str) -> bool:
 def report_folder(url: str) -> Path:
     """Where the upload page keeps bad-row reports: beside a SQLite staging
     file (``<its folder>/import-reports``), else ``var/import-reports``."""
-    parsed = make_url(url)
+    parsed = _staging_url(url)
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
         return Path(database).parent / "import-reports"
@@ -170,7 +177,7 @@ def report_folder(url: str) -> Path:
 
 def staging_engine(url: str) -> Engine:
     """A writable engine on the staging database (not the dashboards' read-only one)."""
-    parsed = make_url(url)
+    parsed = _staging_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -179,7 +186,7 @@ def staging_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": LOCK_WAIT_S}
     else:
         kwargs["connect_args"] = {"connect_timeout": 10}
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         # The driver's own BEGIN comes at the first write, after this
         # transaction has read; a second writer must then fail at once
@@ -326,7 +333,7 @@ def batches_frame() -> pd.DataFrame:
 
 def describe(url: str) -> str:
     """The staging database's URL for display (password hidden)."""
-    return make_url(url).render_as_string(hide_password=True)
+    return describe_url(url)
 
 
 def batches(engine: Engine, limit: int = 200) -> pd.DataFrame:

@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     except WarningRulesError as exc:
         print(f"warning: {exc}; warning colours left out", file=sys.stderr)
         rules = None
-    engine = connection.make_engine(url, cfg.statement_timeout_s)
+    try:
+        engine = connection.make_engine(url, cfg.statement_timeout_s, setting="--db / OPS_DB_URL")
+    except connection.DatabaseUrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -129,6 +129,7 @@ def _ops_connection() -> Any:
     origin = database_origin()
     if origin == "env":
         url = connection.env_url() or ""
+        connection.parse_url(url, "OPS_DB_URL")  # a clear message, not st.connection's
         return st.connection("ops", type="sql", url=url, **_engine_kwargs(url))
     if origin == "secrets":
         return st.connection("ops", type="sql", pool_pre_ping=True)
@@ -337,6 +338,9 @@ def page_guard() -> Iterator[None]:
         yield
     except FilterError as exc:
         st.error(t("error.filter", detail=str(exc)), icon=":material/warning:")
+    except connection.DatabaseUrlError as exc:
+        _log.warning("bad database URL: %s", exc)
+        st.error(t("error.bad_url", detail=str(exc)), icon=":material/link_off:")
     except appstate.AppStateError as exc:
         _log.warning("app-state database problem: %s", exc)
         st.error(t("error.appstate", detail=str(exc)), icon=":material/database:")
