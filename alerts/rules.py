@@ -414,33 +414,67 @@ def _route(r: _Reader, i: int, t: dict[str, Any]) -> Route:
     )
 
 
+_SECTION_FORMS = {
+    "service": "[service]",
+    "defaults": "[defaults]",
+    "channels": "[channels.NAME]",
+    "rules": "[rules.NAME]",
+    "routes": "[[routes]]",
+}
+
+
+def _section(r: _Reader, data: dict[str, Any], key: str) -> Any:
+    """The top-level section ``key`` in its TOML form (a table, or for
+    routes an array of tables); another form is a problem and the section
+    is left out, instead of an exception on the first ``.items()``."""
+    value = data.get(key)
+    if value is None:
+        return [] if key == "routes" else {}
+    if key == "routes":
+        if isinstance(value, list) and all(isinstance(t, dict) for t in value):
+            return value
+    elif isinstance(value, dict):
+        return value
+    r.problems.append(f"{key}: expected {_SECTION_FORMS[key]} tables; section left out")
+    return [] if key == "routes" else {}
+
+
 def parse(data: dict[str, Any], source_path: str = "") -> AlertConfig:
     """An :class:`AlertConfig` from the TOML's tables; never raises over a
     value (it becomes a problem, its rule or channel left out)."""
     r = _Reader()
     try:
-        service = _service(r, data.get("service", {}))
+        service = _service(r, _section(r, data, "service"))
     except _Bad as exc:
         r.problems.append(f"{exc}; using the service defaults")
         service = Service()
     channels: dict[str, Channel] = {}
-    for name, t in (data.get("channels") or {}).items():
+    for name, t in _section(r, data, "channels").items():
+        if not isinstance(t, dict):
+            r.problems.append(f"channels.{name}: expected a [channels.{name}] table; left out")
+            continue
         try:
-            channels[name] = _channel(r, name, t if isinstance(t, dict) else {})
+            channels[name] = _channel(r, name, t)
         except _Bad as exc:
             r.problems.append(f"{exc}; channel {name} disabled")
     routes: list[Route] = []
-    for i, t in enumerate(data.get("routes") or []):
+    for i, t in enumerate(_section(r, data, "routes")):
         try:
             routes.append(_route(r, i, t))
         except _Bad as exc:
             r.problems.append(f"{exc}; route left out")
-    defaults = data.get("defaults") or {}
+    defaults = _section(r, data, "defaults")
     rules: list[Rule] = []
     disabled: list[str] = []
-    for name, t in (data.get("rules") or {}).items():
+    for name, t in _section(r, data, "rules").items():
+        if not isinstance(t, dict):
+            r.problems.append(
+                f"rules.{name}: expected a [rules.{name}] table; rule {name} disabled"
+            )
+            disabled.append(name)
+            continue
         try:
-            rule = _rule(r, name, t if isinstance(t, dict) else {}, defaults)
+            rule = _rule(r, name, t, defaults)
         except _Bad as exc:
             r.problems.append(f"{exc}; rule {name} disabled")
             disabled.append(name)

@@ -158,6 +158,32 @@ def test_quiet_hours_across_midnight():
     assert day.contains(13 * 60) and not day.contains(14 * 60)
 
 
+def test_a_section_in_the_wrong_form_is_a_problem_not_a_crash():
+    """[[rules]] written for [rules.NAME] (an array where a table is due),
+    a rule that is a number, routes as one table: each named and left out,
+    the rest of the file still read."""
+    cfg = parse(
+        """
+service = "fast"
+routes = { channels = ["ok"] }
+[[rules]]
+kind = "backlog"
+[channels]
+ok = { type = "webhook", enabled = true, url = "http://127.0.0.1:1/x" }
+bare = 5
+"""
+    )
+    text = "\n".join(cfg.problems)
+    assert "rules: expected [rules.NAME] tables; section left out" in text
+    assert "routes: expected [[routes]] tables; section left out" in text
+    assert "service: expected [service] tables" in text
+    assert "channels.bare: expected a [channels.bare] table" in text
+    assert cfg.rules == () and list(cfg.channels) == ["ok"]
+    cfg = parse('[rules]\nlate = 5\n[rules.backlog]\nkind = "backlog"\nthreshold = 3\n')
+    assert [r.name for r in cfg.rules] == ["backlog"] and cfg.disabled_rules == ("late",)
+    assert "rules.late: expected a [rules.late] table" in cfg.problems[0]
+
+
 def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path):
     cfg = rules.load(tmp_path / "none.toml")
     assert cfg.rules == () and "none.toml" in cfg.problems[0]
