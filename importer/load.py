@@ -50,10 +50,11 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from data_access.config import PROJECT_ROOT, SiteConfig, load_site_config
 from data_access.connection import describe_url, parse_url
@@ -224,6 +225,51 @@ def ensure_tables(conn: Connection) -> None:
     names = {ix["name"] for ix in inspect(conn).get_indexes("incident")}
     if INCIDENT_ID_KEY.name not in names:
         INCIDENT_ID_KEY.create(conn)
+
+
+#: The name of the lock the loads take while they create the staging tables.
+SCHEMA_LOCK = "ops_import_schema"
+
+
+class StagingBusy(SQLAlchemyError):
+    """Another load held the staging database's schema lock too long."""
+
+
+def prepare_staging(engine: Engine) -> None:
+    """Create the staging tables if missing, one creator at a time.
+
+    Two first loads into an empty staging database both found no tables
+    and both issued ``CREATE TABLE``: the second failed (PostgreSQL on its
+    catalogue's unique key once the first committed, MariaDB on "table
+    already exists"). A lock around the check and the creation makes the
+    second wait and then find the tables: PostgreSQL's transaction-scoped
+    advisory lock, MariaDB's ``GET_LOCK`` (its DDL commits by itself, so a
+    transaction could not hold it), SQLite's write lock (``BEGIN
+    IMMEDIATE``)."""
+    with engine.connect() as conn:
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            with conn.begin():
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": SCHEMA_LOCK})
+                ensure_tables(conn)
+        elif dialect in ("mysql", "mariadb"):
+            got = conn.execute(
+                text("SELECT GET_LOCK(:k, :s)"), {"k": SCHEMA_LOCK, "s": LOCK_WAIT_S}
+            ).scalar()
+            if got != 1:
+                raise StagingBusy(
+                    f"another load held the staging schema lock for over {LOCK_WAIT_S} s"
+                )
+            try:
+                ensure_tables(conn)
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT RELEASE_LOCK(:k)"), {"k": SCHEMA_LOCK})
+                conn.commit()
+        else:
+            conn.execution_options(write_lock=True)
+            with conn.begin():
+                ensure_tables(conn)
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], key: Sequence[str]) -> None:
@@ -426,8 +472,8 @@ def import_export(
     except ReadError as exc:
         result.status, result.message = "stopped", str(exc)
         if not dry_run:  # in the history too: which file, why
+            prepare_staging(engine)
             with engine.begin() as conn:
-                ensure_tables(conn)
                 result.batch_id = _record_batch(conn, result, mapping.name, started)
         result.seconds = time.perf_counter() - t0
         return result
@@ -453,16 +499,16 @@ def import_export(
         )
     if dry_run or result.status == "stopped":
         if not dry_run:
+            prepare_staging(engine)
             with engine.begin() as conn:
-                ensure_tables(conn)
                 result.batch_id = _record_batch(conn, result, mapping.name, started)
         result.seconds = time.perf_counter() - t0
         return result
     rows = records(cases)
     ids = [r["id"] for r in rows]
     try:
+        prepare_staging(engine)
         with load_transaction(engine) as conn:
-            ensure_tables(conn)
             if not _claim_file(conn, result.sha256, mapping.name):
                 raise _LoadedMeanwhile
             _upsert(conn, staged_district, districts, ["code"])

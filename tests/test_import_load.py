@@ -401,6 +401,57 @@ def test_report_values_keep_chinese_text_readable_in_excel(tmp_path):
     assert list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))[1][3] == "不存在街道"
 
 
+def test_two_first_loads_at_once_into_an_empty_staging_database_both_load(
+    staging, tmp_path, monkeypatch
+):
+    """Two different files, the first ever, at the same moment: both find
+    no tables. Without a lock around the check and the CREATE TABLE one of
+    them failed (PostgreSQL's catalogue key, MariaDB's "already exists");
+    now the second waits for the first's tables and both load."""
+    import threading
+
+    import importer.load as load_mod
+
+    real_has_table = staging.dialect.has_table
+
+    def slow_has_table(*args, **kwargs):
+        time.sleep(0.05)  # both threads' checks overlap, before either creates
+        return real_has_table(*args, **kwargs)
+
+    monkeypatch.setattr(staging.dialect, "has_table", slow_has_table)
+    start = threading.Barrier(2, timeout=30)
+    files = [
+        ("nyc.csv", (FIXTURES / "nyc_311_sample.csv").read_bytes(), load_mapping("nyc_311")),
+        (
+            "hz.csv",
+            (FIXTURES / "hangzhou_12345_gbk.csv").read_bytes(),
+            load_mapping("hangzhou_12345"),
+        ),
+    ]
+    results: dict[str, object] = {}
+
+    def run(name: str, data: bytes, mapping) -> None:
+        cfg = HANGZHOU if mapping.name == "hangzhou_12345" else site_for(mapping)
+        start.wait()
+        try:
+            results[name] = load(staging, data, name, mapping, cfg, tmp_path)
+        except Exception as exc:  # the failure this test is about
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=f) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    statuses = {
+        name: getattr(r, "status", None) or f"{type(r).__name__}: {r}"
+        for name, r in results.items()
+    }
+    assert statuses == {"nyc.csv": "loaded", "hz.csv": "loaded"}, statuses
+    assert sorted(batches(staging)["status"]) == ["loaded", "loaded"]
+    assert load_mod.SCHEMA_LOCK  # the lock's name, for a DBA who sees it held
+
+
 def test_two_loads_of_the_same_file_at_once_load_it_once(staging, tmp_path, monkeypatch):
     """The upload page and a scheduled job, say: both pass the "loaded
     before?" check before either commits. The second waits for the first's
