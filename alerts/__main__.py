@@ -225,7 +225,7 @@ def cmd_test_channel(args: argparse.Namespace, clock: Clock) -> int:
             payload={"kind": "test", "text": text, "alerts": []},
             now=naive_utc(clock.now()),
         )
-    dispatch.dispatch(st_engine, cfg, clock, site.timezone)
+    dispatch.dispatch(st_engine, cfg, clock, site.timezone, only=[row_id])
     rows = state.deliveries(st_engine, limit=50)
     mine = rows.loc[rows["outbox_id"] == row_id]
     if mine.empty:

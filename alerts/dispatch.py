@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +47,9 @@ class DispatchResult:
     waiting: list[int] = field(default_factory=list)
 
 
-def _due(engine: Engine, now: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+def _due(
+    engine: Engine, now: datetime, only: Sequence[int] | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     o = alert_outbox.c
     q = (
         select(alert_outbox)
@@ -55,6 +57,8 @@ def _due(engine: Engine, now: datetime, limit: int = 1000) -> list[dict[str, Any
         .order_by(o.id)
         .limit(limit)
     )
+    if only is not None:
+        q = q.where(o.id.in_(list(only)))
     with appstate.begin(engine, metadata) as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
 
@@ -141,12 +145,15 @@ def dispatch(
     clock: Clock,
     timezone: str,
     sender: Sender = channels.send,
+    only: Sequence[int] | None = None,
 ) -> DispatchResult:
-    """One pass over the due outbox rows, oldest first."""
+    """One pass over the due outbox rows, oldest first; with ``only``, over
+    those rows alone (a channel test: the alerts queued are the running
+    service's to send, and sending them from here too could send twice)."""
     now = naive_utc(clock.now())
     out = DispatchResult()
     by_channel: dict[str, list[dict[str, Any]]] = {}
-    for row in _due(engine, now):
+    for row in _due(engine, now, only):
         by_channel.setdefault(row["channel"], []).append(row)
     for name, rows in by_channel.items():
         ch = cfg.channels.get(name)

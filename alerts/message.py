@@ -228,12 +228,14 @@ def render(
     status = w["digest"] if kind == "digest" else (w["firing"] if firing else w["resolved"])
     sev = SEVERITY_WORDS[lang][severity]
     n = len(alerts)
-    if lang == "en":
+    if kind == "test":  # neither firing nor resolved, and about no alert
+        title = f"[{topic}]" if lang == "en" else f"【{topic}】"
+    elif lang == "en":
         title = f"[{status} · {sev}] {topic} ({n} {w['items']})"
     else:
         title = f"【{status}·{sev}】{topic}（{n} {w['items']}）"
     stamp = local(now_utc, timezone).strftime("%Y-%m-%d %H:%M")
-    link = page_link(service, "" if kind == "digest" else rule)
+    link = page_link(service, "" if kind in ("digest", "test") else rule)
     lines = [alert_line(a, lang) for a in alerts]
     if kind == "test":
         lines = [str(payload.get("text", ""))]

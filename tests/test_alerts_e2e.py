@@ -229,13 +229,49 @@ def test_test_channel_reports_what_the_receiver_said(receivers, tmp_path, sqlite
     assert ok.returncode == 0 and "channel ding (dingtalk): sent" in ok.stdout, (
         ok.stdout + ok.stderr
     )
-    assert "测试消息" in rx.accepted("/dingtalk")[0].body["markdown"]["text"]
+    sent = rx.accepted("/dingtalk")[0].body["markdown"]["text"]
+    # Its own title: not "resolved", not "0 items", the page not filtered to a rule.
+    assert sent.startswith("### 【测试消息】\n") and "已恢复" not in sent
+    assert "这是来自区域态势感知告警服务的测试消息" in sent and "rule=" not in sent
     bad = config.read_text(encoding="utf-8").replace(rx.secret, "SECwrong")
     config.write_text(bad, encoding="utf-8")
     refused = alerts_cli(env, "test-channel", "ding")
     assert refused.returncode == 1 and "failed - errcode 310000" in refused.stdout
     missing = alerts_cli(env, "test-channel", "nope")
     assert missing.returncode == 2 and "no channel named 'nope'" in missing.stderr
+
+
+def test_test_channel_sends_its_test_message_and_nothing_queued(receivers, tmp_path, sqlite_demo):
+    """A channel test beside a running service: the alerts waiting in the
+    outbox are the service's to send (sending them from the test too could
+    deliver them twice); the test sends its own message alone."""
+    from datetime import datetime, timezone
+
+    rx, smtp = receivers
+    config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["ding"])
+    env = service_env(tmp_path, sqlite_demo.url, config)
+    engine = appstate.make_engine(env["OPS_APPSTATE_URL"])
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with appstate.begin(engine, state.metadata) as conn:
+        queued = state.enqueue(
+            conn,
+            rule="backlog_high",
+            group="backlog_high|330105001",
+            channel="ding",
+            kind="test",
+            payload={"kind": "test", "text": "queued for the service", "alerts": []},
+            now=now,
+        )
+    ok = alerts_cli(env, "test-channel", "ding")
+    assert ok.returncode == 0 and "sent" in ok.stdout, ok.stdout + ok.stderr
+    texts = [m.body["markdown"]["text"] for m in rx.accepted("/dingtalk")]
+    assert len(texts) == 1 and "这是来自区域态势感知告警服务的测试消息" in texts[0], texts
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(state.alert_outbox.c.status).where(state.alert_outbox.c.id == queued)
+        ).scalar_one()
+    engine.dispose()
+    assert status == "pending"
 
 
 def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(
