@@ -137,6 +137,8 @@ class ImportMapping:
     name: str
     path: str
     description: str = ""
+    #: The description in Chinese, for the upload page in Chinese.
+    description_zh: str = ""
     site_config: str | None = None
     encoding: str = "auto"
     sheet: str | None = None
@@ -307,6 +309,7 @@ def parse_mapping(data: TomlTable[str, Any], path: str, name: str | None = None)
         (
             "name",
             "description",
+            "description_zh",
             "site_config",
             "source",
             "fields",
@@ -419,6 +422,7 @@ def parse_mapping(data: TomlTable[str, Any], path: str, name: str | None = None)
         name=k.text(data, "name", "") or name or Path(path).stem,
         path=path,
         description=k.text(data, "description", "") or "",
+        description_zh=k.text(data, "description_zh", "") or "",
         site_config=k.text(data, "site_config", ""),
         encoding=k.text(src, "encoding", "source") or "auto",
         sheet=k.text(src, "sheet", "source"),

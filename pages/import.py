@@ -19,7 +19,7 @@ from importer.mapping import MappingError, load_mapping, parse_mapping_text, shi
 from importer.validate import report_frame
 from ui import auth
 from ui.data import page_guard
-from ui.i18n import t
+from ui.i18n import current_lang, t
 from ui.shell import context, footer, page_header
 
 OWN = "__own__"
@@ -96,8 +96,9 @@ with page_guard():
     except (MappingError, UnicodeDecodeError) as exc:
         st.error(t("import.mapping_error", detail=str(exc)), icon=":material/rule:")
     if mapping is not None:
-        if mapping.description:
-            st.caption(mapping.description)
+        described = (current_lang() == "zh" and mapping.description_zh) or mapping.description
+        if described:
+            st.caption(described)
         st.caption(t("import.mapping_columns", columns=", ".join(mapping.required_columns())))
         files = st.file_uploader(
             t("import.files"), type=["csv", "txt", "xlsx", "xlsm"], accept_multiple_files=True

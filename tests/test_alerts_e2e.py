@@ -245,13 +245,13 @@ def test_test_channel_sends_its_test_message_and_nothing_queued(receivers, tmp_p
     """A channel test beside a running service: the alerts waiting in the
     outbox are the service's to send (sending them from the test too could
     deliver them twice); the test sends its own message alone."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     rx, smtp = receivers
     config = write_config(tmp_path / "alerts.toml", rx, smtp.port, ["ding"])
     env = service_env(tmp_path, sqlite_demo.url, config)
     engine = appstate.make_engine(env["OPS_APPSTATE_URL"])
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with appstate.begin(engine, state.metadata) as conn:
         queued = state.enqueue(
             conn,

@@ -109,3 +109,19 @@ def test_a_role_without_the_import_permission_sees_no_upload(
     assert not at.exception
     assert not at.file_uploader
     assert at.info and at.info[0].value == "当前角色无导入权限。"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_each_shipped_mapping_is_described_in_the_pages_language(
+    app_test, sqlite_demo, stores, lang
+):
+    from importer.mapping import load_mapping, shipped_mappings
+
+    at = app_test("pages/import.py", sqlite_demo.url, query_params={"lang": lang})
+    for name in shipped_mappings():
+        at.selectbox(key="imp_mapping").set_value(name).run()
+        no_errors(at)
+        mapping = load_mapping(name)
+        assert mapping.description_zh and mapping.description
+        expected = mapping.description_zh if lang == "zh" else mapping.description
+        assert expected in [c.value for c in at.caption], name
