@@ -56,3 +56,47 @@ def test_heat_maps_render_offline_and_play_advances(request: pytest.FixtureReque
     assert not failures, "\n".join(failures)
     assert not outside, outside[:10]
     assert after != before, (before, after)
+
+
+SCREEN_BOX_JS = """(key) => {
+  const r = (el) => el ? el.getBoundingClientRect() : null;
+  const panel = r(document.querySelector(`[data-key="${key}"]`));
+  const deck = document.querySelector('[data-testid="stDeckGlJsonChart"]');
+  const icon = document.querySelector('[data-testid="stAlertDynamicIcon"]');
+  return {
+    viewport: window.innerHeight,
+    panelTop: panel && panel.top, panelBottom: panel && panel.bottom,
+    deckHeight: deck ? r(deck).height : null,
+    deckShown: deck ? getComputedStyle(deck).visibility === "visible"
+                      && r(deck.closest('.st-key-scr-map')).height > 0 : null,
+    iconFont: icon ? getComputedStyle(icon).fontFamily : null,
+  };
+}"""
+
+
+def test_the_command_screen_fits_each_view_on_the_wall(request: pytest.FixtureRequest) -> None:
+    """A wall shows every view inside the screen: a non-map view is not
+    pushed down by the deck kept mounted (hidden) for the maps, a map
+    view shows its map, and a notice's icon is drawn as an icon (the
+    screen's font once turned it into the word "link")."""
+    server: StreamlitServer = request.getfixturevalue("streamlit_server")
+    b: Browser = request.getfixturevalue("browser")
+    page = b.page
+    seen = {}
+    for view in ("warnings", "throughput", "incident-map"):
+        open_page(b, urljoin(server.url, f"command-screen?view={view}&rotate=600&cycle=nonsense"))
+        if view == "incident-map":
+            page.wait_for_selector('[data-testid="stDeckGlJsonChart"] canvas', timeout=30_000)
+        else:
+            page.wait_for_selector(f'[data-key="{view}"]', timeout=30_000)
+        wait_until_idle(page)
+        seen[view] = page.evaluate(SCREEN_BOX_JS, view)
+    for view in ("warnings", "throughput"):
+        box = seen[view]
+        assert box["panelBottom"] <= box["viewport"], (view, box)
+        assert box["panelTop"] < 0.25 * box["viewport"], (view, box)
+        assert box["deckShown"] is False, (view, box)  # mounted, hidden
+    shown = seen["incident-map"]
+    assert shown["deckShown"] and shown["deckHeight"] > 0.4 * shown["viewport"], shown
+    for view, box in seen.items():
+        assert box["iconFont"] and "Material Symbols" in box["iconFont"], (view, box)

@@ -67,8 +67,12 @@ DECK_DRAWN = "_screen_deck_drawn"
 LAST_DECK = "_screen_last_deck"
 #: Collapses the map slot to nothing; the canvas inside keeps its size, so
 #: hiding and showing it does not resize (or re-create) the deck.
+#: The slot sits in a layout wrapper that sizes to its content, so the
+#: wrapper is collapsed too (else the hidden deck still takes its 66 vh and
+#: pushes a non-map view off the screen).
 HIDE_MAP_SLOT_CSS = (
-    ".st-key-scr-map { height:0 !important; min-height:0 !important;"
+    ".st-key-scr-map, [data-testid='stLayoutWrapper']:has(> .st-key-scr-map) {"
+    " height:0 !important; min-height:0 !important; flex:0 0 0px !important;"
     " overflow:hidden !important; visibility:hidden !important; }"
 )
 
@@ -306,7 +310,10 @@ THEME_CSS = """
 [data-testid="stMainBlockContainer"], .block-container {
   padding: 1.2vh 1.2vw 0.6vh 1.2vw !important; max-width: 100% !important; }
 [data-testid="stVerticalBlock"] { gap: 0.8vh !important; }
-.stApp * { font-family: "Noto Sans CJK SC", "Source Sans", sans-serif; }
+/* Not on icons: they are glyphs of the Material Symbols font (with the
+   text font an icon shows as its name, "link"). */
+.stApp *:not([data-testid$="Icon"]):not([data-testid="stIconMaterial"]) {
+  font-family: "Noto Sans CJK SC", "Source Sans", sans-serif; }
 h1 { font-size: 3.6vh !important; color: #E3EAF2 !important; padding: 0 !important;
      margin: 0 !important; letter-spacing: .1em; line-height: 1.2 !important; }
 [data-testid="stDeckGlJsonChart"], [data-testid="stDeckGlJsonChart"] > div,
