@@ -109,6 +109,7 @@ with page_guard():
     ready = True
 
 if ready:
-    page.run()
+    with page_guard():  # the net under a page's own guards: a message, never a traceback
+        page.run()
 else:
     _retry_soon()

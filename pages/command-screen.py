@@ -15,7 +15,6 @@ import streamlit as st
 
 from ui import screen
 from ui.filters import show_notices
-from ui.i18n import t
 from ui.shell import context
 
 ctx = context()
@@ -26,9 +25,7 @@ st.session_state[screen.WALL_SCALE], bad_scale = screen.wall_scale(params)
 rejected += bad_scale
 screen.inject_theme()
 screen.header(ctx)
-show_notices()
-for name, value in rejected:
-    st.warning(t("filter.invalid_param", name=name, value=value), icon=":material/link:")
+show_notices(rejected)
 
 left, centre, right = st.columns([1, 2.5, 1.15])
 with left:

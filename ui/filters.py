@@ -17,7 +17,7 @@ import streamlit as st
 
 from data_access.config import SiteConfig
 from data_access.filters import EARLIEST_DATE, MAX_WINDOW_DAYS, AreaFilter
-from ui.i18n import DEFAULT_LANG, LANGS, t
+from ui.i18n import DEFAULT_LANG, LANGS, current_lang, t
 
 ALL = ""
 _SEEDED = "_filters_seeded"
@@ -248,9 +248,23 @@ def write_url(f: AreaFilter) -> None:
         st.query_params.from_dict(target)
 
 
-def show_notices() -> None:
-    """Say which URL parameters were rejected (once, on the first page shown)."""
-    for name, value in st.session_state.pop(_NOTICES, []):
-        st.warning(t("filter.invalid_param", name=name, value=value), icon=":material/link:")
+def invalid_params_notice(rejected: list[tuple[str, str]]) -> None:
+    """One notice for the rejected URL parameters (several boxes would push
+    a wall's figures off the screen)."""
+    if not rejected:
+        return
+    if len(rejected) == 1:
+        name, value = rejected[0]
+        text = t("filter.invalid_param", name=name, value=value)
+    else:
+        sep = "，" if current_lang() == "zh" else ", "
+        text = t("filter.invalid_params", items=sep.join(f"{n}={v}" for n, v in rejected))
+    st.warning(text, icon=":material/link:")
+
+
+def show_notices(more: list[tuple[str, str]] | None = None) -> None:
+    """Say which URL parameters were rejected (once, on the first page
+    shown), with a page's own rejected ones (``more``) in the same notice."""
+    invalid_params_notice([*st.session_state.pop(_NOTICES, []), *(more or [])])
     for name, value in st.session_state.pop(SCOPE_REFUSED, []):
         st.error(t("auth.outside_scope_param", name=name, value=value), icon=":material/block:")
