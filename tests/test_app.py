@@ -150,3 +150,18 @@ def test_switching_language_keeps_the_view_and_translates(app_test, sqlite_demo)
     no_errors(at)
     assert at.title[0].value == translate("quality.heading", "en")
     assert at.query_params["lang"] in (["en"], "en")
+
+
+def test_a_failure_outside_a_pages_own_guards_gives_a_reference_not_a_traceback(
+    app_test, sqlite_demo, monkeypatch
+):
+    from ui import screen
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug in the page's top-level code")
+
+    monkeypatch.setattr(screen, "views_from_params", broken)
+    at = app_test("pages/command-screen.py", sqlite_demo.url)
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(e.value for e in at.error)
+    assert "编号" in text and "bug" not in text
