@@ -83,7 +83,7 @@ with page_guard():
             st.caption(t("alerts.none"))
             continue
         shown = {**columns, **{m: extra[m] for m in more}}
-        st.dataframe(part[list(shown)], hide_index=True, column_config=shown)
+        st.dataframe(part[list(shown)], hide_index=True, column_config=shown, placeholder="—")
 
     st.subheader(t("alerts.deliveries"))
     if data.deliveries.empty:
@@ -101,6 +101,7 @@ with page_guard():
                 "pending": t("alerts.status.pending"),
                 "last_error": t("alerts.col.error"),
             },
+            placeholder="—",
         )
         d = data.deliveries.assign(
             status_label=[t(f"alerts.status.{s}") for s in data.deliveries["status"]],
@@ -119,7 +120,7 @@ with page_guard():
                 "created_at": st.column_config.DatetimeColumn(t("alerts.col.created_at"), format="MM-DD HH:mm:ss"),
                 "sent_at": st.column_config.DatetimeColumn(t("alerts.col.sent_at"), format="MM-DD HH:mm:ss"),
                 "next_attempt_at": st.column_config.DatetimeColumn(t("alerts.col.next_attempt"), format="MM-DD HH:mm:ss"),
-            },
+            }, placeholder="—"
         )  # fmt: skip
 
     st.subheader(t("alerts.silences"))
@@ -138,7 +139,7 @@ with page_guard():
                 "created_by": t("alerts.col.created_by"),
                 "ends_at": st.column_config.DatetimeColumn(t("alerts.col.ends_at"), format="MM-DD HH:mm"),
                 "active": st.column_config.CheckboxColumn(t("alerts.col.active")),
-            },
+            }, placeholder="—"
         )  # fmt: skip
 
     if not auth.allowed("silence"):
@@ -202,6 +203,6 @@ with page_guard():
 
     if not data.rules.empty:
         with st.expander(t("alerts.rules")):
-            st.dataframe(data.rules, hide_index=True)
+            st.dataframe(data.rules, hide_index=True, placeholder="—")
 
 footer(ctx)

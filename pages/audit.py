@@ -65,7 +65,7 @@ with page_guard():
             "at": st.column_config.DatetimeColumn(t("audit.col.at"), format="YYYY-MM-DD HH:mm:ss"),
             **{c: t(f"audit.col.{c}") for c in ("actor", "role", "auth_mode", "action", "target",
                                                   "query", "reason", "client_addr", "outcome")},
-        },
+        }, placeholder="—"
     )  # fmt: skip
     audited_download(
         st,

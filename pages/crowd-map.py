@@ -102,6 +102,7 @@ def crowd_view(steps: list[datetime]) -> None:
                     ),
                     "level": " ",
                 },
+                placeholder="—",
             )
         with right:
             st.subheader(t("crowd_map.top_title"))
@@ -120,6 +121,7 @@ def crowd_view(steps: list[datetime]) -> None:
                         t("crowd_map.col_change"), format="%+d"
                     ),
                 },
+                placeholder="—",
             )
 
 

@@ -37,6 +37,7 @@ with page_guard():
             "effect": t("col.meaning"),
             "scope_label": t("col.scope"),
         },
+        placeholder="—",
     )
 
 st.subheader(t("quality.config_heading"))

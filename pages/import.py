@@ -54,7 +54,7 @@ def show_result(r: importer_load.FileResult) -> None:
     if r.problems:
         report = report_frame(r.problems)
         st.caption(t("import.bad_rows"))
-        st.dataframe(report.head(50), hide_index=True)
+        st.dataframe(report.head(50), hide_index=True, placeholder="—")
         name = f"{r.name.rsplit('.', 1)[0]}.bad-rows.csv"
         auth.audited_download(  # the rows' raw values may be personal data
             st,
@@ -68,7 +68,11 @@ def show_result(r: importer_load.FileResult) -> None:
         )
     if r.status == "dry_run" and r.preview is not None and not r.preview.empty:
         st.caption(t("import.cases_preview"))
-        st.dataframe(r.preview.drop(columns=["_street_value", "_row"]).head(50), hide_index=True)
+        st.dataframe(
+            r.preview.drop(columns=["_street_value", "_row"]).head(50),
+            hide_index=True,
+            placeholder="—",
+        )
 
 
 with page_guard():
@@ -144,7 +148,7 @@ with page_guard():
     if history.empty:
         st.caption(t("import.no_history"))
     else:
-        st.dataframe(history.drop(columns=["sha256"]), hide_index=True)
+        st.dataframe(history.drop(columns=["sha256"]), hide_index=True, placeholder="—")
     saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
     if saved:
         pick = st.selectbox(t("import.saved_reports"), [p.name for p in saved], key="imp_saved")

@@ -135,6 +135,7 @@ with page_guard():
                 "reporter_name": t("incident_map.col_name"),
                 "reporter_phone": t("incident_map.col_phone"),
             },
+            placeholder="—",
         )
         reveal_form(cases["id"], f, key="im_reveal")
 
@@ -165,6 +166,7 @@ with page_guard():
                     t("incident_map.col_last"), format="YYYY-MM-DD"
                 ),
             },
+            placeholder="—",
         )
 
 footer(ctx)

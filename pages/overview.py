@@ -151,6 +151,7 @@ with page_guard():
                     t("col.ontime_arrived"), min_value=0.0, max_value=1.0, format="percent"
                 ),
             },
+            placeholder="—",
         )
 
     problems = load(quality.data_quality, ctx.area, ctx.now, ctx.cfg)

@@ -73,7 +73,9 @@ with page_guard():
     with tabs[0]:
         if tabs[0].open:
             shown = table.assign(name=[names[c] for c in table["street_code"]])
-            st.dataframe(shown, column_order=order, column_config=config, hide_index=True)
+            st.dataframe(
+                shown, column_order=order, column_config=config, hide_index=True, placeholder="—"
+            )
             export = tp.export_frame(table, names)
             stem = f"throughput_{ctx.area.start}_{ctx.area.end}"
             charts.download_buttons(
@@ -116,7 +118,13 @@ with page_guard():
                 fig = charts.breakdown_figure(parts, kind, m, label, t(f"throughput.dim_{kind}"))
                 st.plotly_chart(fig)
                 parts = parts.assign(name=[label(c) for c in parts[kind]])
-                st.dataframe(parts, column_order=order, column_config=config, hide_index=True)
+                st.dataframe(
+                    parts,
+                    column_order=order,
+                    column_config=config,
+                    hide_index=True,
+                    placeholder="—",
+                )
 
     if drill:
         district = ctx.streets.loc[ctx.streets["code"] == drill, "district_code"].iloc[0]
@@ -138,7 +146,9 @@ with page_guard():
             )
             st.plotly_chart(fig)
         grids = grids.assign(name=[charts.grid_label(grid_names, g) for g in grids["grid_code"]])
-        st.dataframe(grids, column_order=order, column_config=config, hide_index=True)
+        st.dataframe(
+            grids, column_order=order, column_config=config, hide_index=True, placeholder="—"
+        )
         grid_ageing = load(tp.backlog_ageing, sub, ctx.now, by="grid")
         if not grid_ageing.empty:
             st.plotly_chart(charts.ageing_figure(grid_ageing, grid_names))
@@ -150,7 +160,11 @@ with page_guard():
             shown_cases = charts.readable_cases(cases, ctx.cfg, ctx.lang, grid_names)
             case_order, case_config = charts.case_list_view()
             st.dataframe(
-                shown_cases, column_order=case_order, column_config=case_config, hide_index=True
+                shown_cases,
+                column_order=case_order,
+                column_config=case_config,
+                hide_index=True,
+                placeholder="—",
             )
             if len(cases) >= ctx.cfg.row_cap:
                 st.caption(t("throughput.cases_capped", rows=f"{len(cases):,}"))

@@ -106,7 +106,7 @@ if rules is not None:
         table = wc.red_table(
             reds, rules, domain, {c: ctx.street_name(c) for c in reds["street_code"]}
         )
-        st.dataframe(table, hide_index=True, height=420)
+        st.dataframe(table, hide_index=True, height=420, placeholder="—")
         audited_download(
             st,
             t("warnings.download"),

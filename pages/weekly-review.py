@@ -76,13 +76,15 @@ with page_guard():
 
     st.subheader(t("weekly.comparison_title"))
     st.caption(":material/functions: " + t("weekly.sig_legend"))
-    st.dataframe(wv.comparison_frame(tables, names), hide_index=True, width="stretch")
+    st.dataframe(
+        wv.comparison_frame(tables, names), hide_index=True, width="stretch", placeholder="—"
+    )
     st.plotly_chart(wv.category_figure(tables, names), width="stretch")
 
     milestone = names.get(weekly.HEADLINE_MILESTONE, weekly.HEADLINE_MILESTONE)
     st.subheader(t("weekly.streets_title", milestone=milestone))
     st.caption(":material/info: " + t("weekly.movers_note", n=weekly.MOVER_MIN_JUDGED))
-    st.dataframe(wv.league_frame(tables, names), hide_index=True, width="stretch")
+    st.dataframe(wv.league_frame(tables, names), hide_index=True, width="stretch", placeholder="—")
 
     c1, c2 = st.columns(2)
     with c1:
@@ -90,13 +92,13 @@ with page_guard():
         if tables["hotspots_new"].empty:
             st.info(t("weekly.hotspots_none"), icon=":material/check_circle:")
         else:
-            st.dataframe(wv.hotspot_frame(tables, names), hide_index=True)
+            st.dataframe(wv.hotspot_frame(tables, names), hide_index=True, placeholder="—")
     with c2:
         st.subheader(t("weekly.red_title"))
         if tables["red_open"].empty:
             st.info(t("weekly.red_none"), icon=":material/check_circle:")
         else:
             st.caption(wv.red_icon())
-            st.dataframe(wv.red_frame(tables, names), hide_index=True)
+            st.dataframe(wv.red_frame(tables, names), hide_index=True, placeholder="—")
 
 footer(ctx)

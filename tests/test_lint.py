@@ -23,3 +23,23 @@ def test_static_check_passes(name: str) -> None:
     )
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, f"`{' '.join(CHECKS[name][2:])}` failed:\n{output}"
+
+
+def test_every_table_shows_a_dash_for_a_missing_value() -> None:
+    """Streamlit writes "None" in an empty cell (English, on a Chinese
+    page, and read as a value): every st.dataframe sets its placeholder."""
+    import ast
+
+    bare = []
+    for path in sorted([ROOT / "Home.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "dataframe"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "st"
+                and not any(k.arg == "placeholder" for k in node.keywords)
+            ):
+                bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bare, bare
