@@ -41,6 +41,7 @@ from alerts.rules import AlertConfig, Rule
 from data_access import alerting, geography, heatmap, screen
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
+from data_access.warning_rules import WarningRules, WarningRulesError, load_warning_rules
 
 _log = logging.getLogger(__name__)
 
@@ -51,11 +52,19 @@ class Names:
 
     streets: dict[str, tuple[str, str, str]]  # code -> (zh, en, district code)
     districts: dict[str, tuple[str, str]]
+    #: Warning domains' names (``config/warning_rules.toml``); without the
+    #: file (or with a bad one) a domain is named by its code.
+    domains: WarningRules = WarningRules()
 
     @classmethod
     def read(cls, conn: Connection) -> Names:
         s = geography.streets(conn)
         d = geography.districts(conn)
+        try:
+            domains = load_warning_rules()
+        except WarningRulesError as exc:
+            _log.warning("warning domains named by code: %s", exc)
+            domains = WarningRules()
         return cls(
             {
                 str(c): (str(zh), str(en or zh), str(dc))
@@ -67,6 +76,7 @@ class Names:
                 str(c): (str(zh), str(en or zh))
                 for c, zh, en in zip(d["code"], d["name_zh"], d["name_en"], strict=True)
             },
+            domains,
         )
 
     def where(self, street_code: str) -> dict[str, str]:
@@ -138,10 +148,11 @@ def observe(
     elif rule.kind == "red_warning":
         hours = rule.hours or 24.0
         for w in _rows(screen.new_red_warnings(conn, f, now, site, hours)):
+            zh, en = names.domains.domain_names(str(w.domain))
             out.append(
                 _instance(
                     rule, names, str(w.street_code), str(w.id),
-                    subject_zh=str(w.domain), subject_en=str(w.domain), ref=str(w.id),
+                    subject_zh=zh, subject_en=en, ref=str(w.id),
                     at=_iso(w.raised_at), hours=hours,
                 )
             )  # fmt: skip

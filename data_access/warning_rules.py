@@ -22,6 +22,9 @@ from data_access.config import PROJECT_ROOT
 DEFAULT_RULES_PATH = PROJECT_ROOT / "config" / "warning_rules.toml"
 #: Domains whose colour is computed by rule; the others come from ``warning``.
 RULE_DOMAINS = ("petition", "housing")
+#: The rule-judged domains' names (zh, en), for text made outside the pages
+#: (alert messages); the pages' own labels are in assets/i18n/warnings.toml.
+RULE_DOMAIN_NAMES = {"petition": ("信访件", "Petitions"), "housing": ("屋联码", "Housing records")}
 _DOMAIN_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 
 
@@ -72,6 +75,13 @@ class WarningRules:
             if d.code == code:
                 return d
         return None
+
+    def domain_names(self, code: str) -> tuple[str, str]:
+        """``(zh, en)`` name of a domain; an unknown one by its code."""
+        if code in RULE_DOMAIN_NAMES:
+            return RULE_DOMAIN_NAMES[code]
+        d = self.warning_domain(code)
+        return (d.name_zh, d.name_en) if d is not None else (code, code)
 
 
 def _number(

@@ -193,8 +193,13 @@ def test_once_delivers_the_right_streets_and_figures_then_a_restart_sends_nothin
     assert not any(f"{names[c]}：积压案件" in backlog_text for c in quiet_streets)
     assert "http://dash.test/alerts?rule=backlog_high" in backlog_text
     [red_text] = [x for x in texts if "红色预警" in x]
-    for wid, code in zip(reds["id"], reds["street_code"], strict=True):
-        assert f"{names[code]}：红色预警 {wid}" in red_text
+    from data_access.warning_rules import load_warning_rules
+
+    domains = load_warning_rules()
+    for wid, code, dom in zip(reds["id"], reds["street_code"], reds["domain"], strict=True):
+        # The domain by its name (分类执法…), not its code (enforcement).
+        assert f"{names[code]}：红色预警 {wid}（{domains.domain_names(dom)[0]}）" in red_text
+    assert not any(f"（{dom}）" in red_text for dom in reds["domain"])
     for v in busy_venues.itertuples():
         [vt] = [x for x in texts if v.name_zh in x]
         assert f"{v.people:,} 人 / 容量 {v.capacity:,} 人" in vt
