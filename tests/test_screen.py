@@ -56,6 +56,11 @@ def test_views_from_url_parameters():
     assert fallback == default and bad == [("playlist", "nope"), ("rotate", "0")]
     _, bad = ui_screen.views_from_params({"view": "drop-tables"}, sc)
     assert bad == [("view", "drop-tables")]
+    kept, bad = ui_screen.views_from_params({"view": "throughput,crowdmap,warnings"}, sc)
+    assert [v.page for v in kept] == ["throughput", "warnings"]
+    assert bad == [("view", "crowdmap")]  # the typo alone
+    kept, bad = ui_screen.views_from_params({"view": ",,"}, sc)
+    assert kept == default and bad == [("view", ",,")]
     assert ui_screen.view_seconds([ScreenView("warnings")], 60) == [60]
 
 

@@ -86,7 +86,8 @@ def views_from_params(
     """The views a screen shows, from its URL, and the rejected parameters.
 
     ``?playlist=NAME`` (default ``default``) picks a configured playlist;
-    ``?view=crowd-map`` (or a comma list) shows those views instead;
+    ``?view=crowd-map`` (or a comma list) shows those views instead (an
+    unknown name in the list is reported and left out);
     ``?rotate=N`` sets every view's seconds; ``?cycle=streets`` shows every
     view once per street (see :func:`expand_views`). Bad values fall back
     and are returned as ``(name, value)`` notices.
@@ -98,10 +99,12 @@ def views_from_params(
     name = (params.get("playlist") or "").strip()
     if wanted:
         pages = [p.strip() for p in wanted.split(",") if p.strip()]
-        if pages and all(p in SCREEN_PAGES for p in pages):
-            views = tuple(ScreenView(p) for p in pages)
-        else:
-            notices.append(("view", wanted))
+        known = [p for p in pages if p in SCREEN_PAGES]
+        if known:  # a typo in one view leaves the wall on the others
+            views = tuple(ScreenView(p) for p in known)
+        unknown = [p for p in pages if p not in SCREEN_PAGES]
+        if unknown or not pages:
+            notices.append(("view", ",".join(unknown) or wanted))
     elif name:
         chosen = cfg.playlist(name)
         if chosen:
