@@ -17,12 +17,14 @@ from sqlalchemy import Engine
 
 from alerts import message, state
 from alerts.clock import local
+from alerts.rules import AlertConfig
 
 #: Columns of :func:`instance_rows`: the rule, state and its flags, where,
 #: the line a message would carry, and the times in the site's zone.
 INSTANCE_VIEW_COLUMNS = [
     "fingerprint",
     "rule",
+    "title",
     "severity",
     "state",
     "unknown",
@@ -86,6 +88,14 @@ def in_area(
     return frame.loc[keep]
 
 
+def rule_title(cfg: AlertConfig | None, rule: str, kind: str, lang: str) -> str:
+    """What a duty officer reads for a rule: its configured title, else
+    its kind's name (新红色预警), else its name."""
+    found = next((r for r in cfg.rules if r.name == rule), None) if cfg else None
+    custom = (found.title_en if lang == "en" else found.title_zh) if found else ""
+    return custom or message.KIND_TITLES[lang].get(kind, rule)
+
+
 def page_data(
     engine: Engine,
     now_utc: datetime,
@@ -94,8 +104,10 @@ def page_data(
     scope: Sequence[str] | None,
     district: str | None = None,
     streets: Sequence[str] = (),
+    cfg: AlertConfig | None = None,
 ) -> PageData:
-    """Everything the page lists, filtered to what the principal may see."""
+    """Everything the page lists, filtered to what the principal may see
+    (rules titled from ``cfg`` when given)."""
     raw = state.instances(engine, scope=scope)
     raw = in_area(raw, scope, district, streets)
     rows = []
@@ -108,6 +120,7 @@ def page_data(
         rows.append(
             {
                 **{k: r[k] for k in INSTANCE_VIEW_COLUMNS if k in r},
+                "title": rule_title(cfg, str(r["rule"]), str(r["kind"]), lang),
                 "summary": message.alert_line(alert, lang),
                 "detail": r["unknown_detail"],
                 **{

@@ -30,7 +30,7 @@ with page_guard():
         st.warning(t("alerts.config_problem", problem=problem), icon=":material/settings:")
     data = view.page_data(
         engine, now_utc, ctx.cfg.timezone, ctx.lang, principal.scope,
-        ctx.area.district, ctx.area.streets,
+        ctx.area.district, ctx.area.streets, cfg,
     )  # fmt: skip
     if data.rules.empty:
         st.info(t("alerts.service_idle"), icon=":material/notifications_off:")
@@ -58,7 +58,7 @@ with page_guard():
         ],
     )
     columns = {
-        "rule": t("alerts.col.rule"),
+        "title": t("alerts.col.rule"),
         "severity_label": t("alerts.col.severity"),
         "state_label": t("alerts.col.state"),
         "where": t("alerts.col.where"),
@@ -66,6 +66,7 @@ with page_guard():
         "active_since": st.column_config.DatetimeColumn(t("alerts.col.since"), format="MM-DD HH:mm"),
         "notified_at": st.column_config.DatetimeColumn(t("alerts.col.notified_at"), format="MM-DD HH:mm"),
         "muted_label": t("alerts.col.muted"),
+        "rule": t("alerts.col.rule_id"),  # what a silence matches
     }  # fmt: skip
     sections = (
         ("firing", inst.loc[(inst["state"] == "firing") & ~inst["unknown"].astype(bool)], []),

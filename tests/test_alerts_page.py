@@ -58,6 +58,9 @@ def test_page_lists_stored_alerts_and_creates_an_audited_silence(
     listed = tables[0]
     assert len(listed) == len(expected)
     assert any("积压案件" in s for s in listed.iloc[:, 4])
+    # Each rule by what it watches, its id (what a silence matches) beside it.
+    kinds = {"backlog_high": "积压案件过多", "red": "新红色预警"}
+    assert list(listed["title"]) == [kinds[r] for r in listed["rule"]]
 
     at.selectbox(key="silence_rule").set_value("backlog_high")  # the street stays "any"
     at.text_input(key="silence_comment").input("道路施工，临时静默")
