@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from importer.load import import_export, site_for, staging_engine  # noqa: E402
 from importer.mapping import load_mapping  # noqa: E402
 
-SF_SAMPLE = ROOT.parent / "shared" / "external" / "sf_fire_calls_2020-04_sample.csv"
+SF_SAMPLE = ROOT / "samples" / "sf_fire_calls" / "sf_fire_calls_2020-04_sample.csv"
 TIME_COLUMNS = (
     "Received DtTm",
     "Entry DtTm",

@@ -29,7 +29,7 @@ from tests.conftest import BACKEND_PARAMS, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-SF_SAMPLE = ROOT.parent / "shared" / "external" / "sf_fire_calls_2020-04_sample.csv"
+SF_SAMPLE = ROOT / "samples" / "sf_fire_calls" / "sf_fire_calls_2020-04_sample.csv"
 HANGZHOU = load_site_config(ROOT / "config" / "site.toml")
 
 

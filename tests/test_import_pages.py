@@ -14,7 +14,7 @@ from importer.load import import_export, site_for, staging_engine
 from importer.mapping import load_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
-SF_SAMPLE = ROOT.parent / "shared" / "external" / "sf_fire_calls_2020-04_sample.csv"
+SF_SAMPLE = ROOT / "samples" / "sf_fire_calls" / "sf_fire_calls_2020-04_sample.csv"
 SF_SITE = ROOT / "config" / "sites" / "sf" / "site.toml"
 PAGES = ["Home.py", *sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))]
 #: Inside the sample's span (2020-04-07 .. 2020-04-20, local time): the
@@ -25,7 +25,7 @@ NOW = datetime(2020, 4, 20, 18, 0)
 @pytest.fixture(scope="module")
 def sf_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     if not SF_SAMPLE.is_file():
-        pytest.fail(f"{SF_SAMPLE} is missing (see ../shared/external/SOURCES.md)")
+        pytest.fail(f"{SF_SAMPLE} is missing (see samples/sf_fire_calls/SOURCES.md)")
     url = f"sqlite:///{tmp_path_factory.mktemp('sf') / 'sf.sqlite'}"
     mapping = load_mapping("sf_fire_calls")
     engine = staging_engine(url)
