@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from data_access.config import PROJECT_ROOT
+from data_access.config import PROJECT_ROOT, load_site_config
 
 DEFAULT_DEMO_PATH = PROJECT_ROOT / "var" / "demo.sqlite"
 _HARDENED_FLAG = "_ops_hardened"
@@ -91,8 +91,17 @@ def describe_url(url: str) -> str:
         return url.split(":", 1)[0] + ":…"
 
 
-def harden(engine: Engine, statement_timeout_s: float) -> Engine:
+def harden(engine: Engine, statement_timeout_s: float, timezone: str | None = None) -> Engine:
     """Make every connection of ``engine`` read-only with a statement timeout.
+
+    On PostgreSQL the session's ``TimeZone`` is the site's (``timezone``,
+    else the site configuration's): a ``timestamp with time zone`` column
+    is then read, bucketed by day and hour and compared with the
+    dashboards' naive local times in the site's zone, as the contract's
+    naive local time would be. (A ``timestamp without time zone`` column
+    is not affected.) MariaDB/MySQL keep the server's session zone: a
+    ``TIMESTAMP`` column reads back what a client writing in the server's
+    default zone wrote.
 
     Idempotent: a second call on the same engine does nothing. Call it before
     the engine's first connection (connections already pooled are discarded).
@@ -101,6 +110,7 @@ def harden(engine: Engine, statement_timeout_s: float) -> Engine:
         return engine
     timeout_ms = max(1, int(statement_timeout_s * 1000))
     dialect = engine.dialect.name
+    zone = timezone or load_site_config().timezone
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -114,6 +124,7 @@ def harden(engine: Engine, statement_timeout_s: float) -> Engine:
                 # JIT compiling the dashboards' wide aggregates took 3.9 of
                 # the 4.7 s of a year-long city query; they run faster without.
                 cur.execute("SELECT set_config('jit', 'off', false)")
+                cur.execute("SELECT set_config('TimeZone', %s, false)", (zone,))
             elif dialect == "mysql":
                 cur.execute("SET SESSION TRANSACTION READ ONLY")
                 cur.execute("SELECT VERSION()")
@@ -143,13 +154,18 @@ def harden(engine: Engine, statement_timeout_s: float) -> Engine:
 
 
 def make_engine(
-    url: str, statement_timeout_s: float = 20.0, *, setting: str = "database URL", **kwargs: Any
+    url: str,
+    statement_timeout_s: float = 20.0,
+    *,
+    setting: str = "database URL",
+    timezone: str | None = None,
+    **kwargs: Any,
 ) -> Engine:
     """A hardened engine for scripts, benchmarks and tests (pages use
     ``st.connection``). A malformed ``url`` raises :class:`DatabaseUrlError`
-    naming ``setting``."""
+    naming ``setting``. ``timezone``: see :func:`harden`."""
     kwargs.setdefault("pool_pre_ping", True)
-    return harden(create_engine(parse_url(url, setting), **kwargs), statement_timeout_s)
+    return harden(create_engine(parse_url(url, setting), **kwargs), statement_timeout_s, timezone)
 
 
 def side_by_side(

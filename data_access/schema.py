@@ -18,7 +18,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Double,
     Float,
     Index,
@@ -28,6 +27,8 @@ from sqlalchemy import (
     String,
     Table,
 )
+
+from data_access.timestamps import Timestamp
 
 metadata = MetaData()
 
@@ -90,11 +91,11 @@ incident = Table(
     Column("grid_code", CODE),
     Column("lat", Double),
     Column("lon", Double),
-    Column("reported_at", DateTime, nullable=False),
-    Column("accepted_at", DateTime),
-    Column("dispatched_at", DateTime),
-    Column("arrived_at", DateTime),
-    Column("closed_at", DateTime),
+    Column("reported_at", Timestamp, nullable=False),
+    Column("accepted_at", Timestamp),
+    Column("dispatched_at", Timestamp),
+    Column("arrived_at", Timestamp),
+    Column("closed_at", Timestamp),
     Column("status", String(16)),
     Column("outcome", String(16)),
     Column("address", String(200)),
@@ -127,7 +128,7 @@ MILESTONES = ("accepted", "dispatched", "arrived", "closed")
 crowd_reading = Table(
     "crowd_reading",
     metadata,
-    Column("ts", DateTime, nullable=False),
+    Column("ts", Timestamp, nullable=False),
     Column("cell_id", CODE, nullable=False),
     Column("lat", Double),
     Column("lon", Double),
@@ -144,9 +145,9 @@ petition = Table(
     Column("street_code", CODE),
     Column("grid_code", CODE),
     Column("category", CODE),
-    Column("received_at", DateTime, nullable=False),
-    Column("due_at", DateTime),
-    Column("closed_at", DateTime),
+    Column("received_at", Timestamp, nullable=False),
+    Column("due_at", Timestamp),
+    Column("closed_at", Timestamp),
     Column("repeat_count", Integer),
     Column("escalated", Boolean),
     Index("ix_petition_street", "street_code"),
@@ -160,7 +161,7 @@ housing_record = Table(
     Column("grid_code", CODE),
     Column("lat", Double),
     Column("lon", Double),
-    Column("last_verified_at", DateTime),
+    Column("last_verified_at", Timestamp),
     Column("risk_grade", String(8)),
     Index("ix_housing_street", "street_code"),
 )
@@ -173,8 +174,8 @@ warning = Table(
     Column("street_code", CODE),
     Column("grid_code", CODE),
     Column("colour", String(8)),
-    Column("raised_at", DateTime),
-    Column("cleared_at", DateTime),
+    Column("raised_at", Timestamp),
+    Column("cleared_at", Timestamp),
     Column("note", String(200)),
     Index("ix_warning_street", "street_code"),
 )

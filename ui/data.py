@@ -174,7 +174,7 @@ def appstate_engine() -> Engine:
 def engine() -> Engine:
     """The hardened (read-only, statement timeout) engine behind ``st.connection("ops")``."""
     cfg = site_config()
-    hardened = connection.harden(_ops_connection().engine, cfg.statement_timeout_s)
+    hardened = connection.harden(_ops_connection().engine, cfg.statement_timeout_s, cfg.timezone)
     if not cfg.use_rollups:
         rollups.disable(hardened)
     return hardened
