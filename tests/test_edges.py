@@ -237,24 +237,14 @@ def test_petition_edges(edges: Engine, edge_frames: dict[str, pd.DataFrame]) -> 
     # Open at now: P-DUE-NOW (yellow: due, not overdue), P-OVERDUE (red),
     # P-RECEIVED-NOW (green), P-SOON-EDGE (yellow), P-SOON-BEYOND (green);
     # not P-RECEIVED-LATER, not P-CLOSED-NOW.
-    assert _colours(edges, edge_frames, "petition") == {
-        "red": 1,
-        "yellow": 2,
-        "green": 2,
-        "total": 5,
-    }
+    assert _colours(edges, edge_frames, "petition") == dict(red=1, yellow=2, green=2, total=5)
 
 
 def test_housing_edges(edges: Engine, edge_frames: dict[str, pd.DataFrame]) -> None:
     # H-GREEN-EDGE and H-VERIFIED-NOW green, H-PAST-EDGE yellow
     # (red_after_days is 0 in the shipped rules), H-VERIFIED-LATER left out.
     assert RULES.housing.red_after_days == 0
-    assert _colours(edges, edge_frames, "housing") == {
-        "red": 0,
-        "yellow": 1,
-        "green": 2,
-        "total": 3,
-    }
+    assert _colours(edges, edge_frames, "housing") == dict(red=0, yellow=1, green=2, total=3)
 
 
 def test_warning_edges(edges: Engine, edge_frames: dict[str, pd.DataFrame]) -> None:
