@@ -203,6 +203,12 @@ def test_case_count_edges(edges: Engine, edge_frames: dict[str, pd.DataFrame]) -
     assert int(counts["today"]) == 3  # TODAY-FIRST, AT-NOW, WAIT-AT-TARGET
     assert int(counts["this_week"]) == 6  # + WEEK-FIRST and the two on-site cases
     assert int(counts["open_backlog"]) == 9  # every open/on-site case reported by now
+    # A window ending yesterday: TODAY-FIRST (exactly at its end's next
+    # midnight) and the later ones are out.
+    f = _area(edge_frames)
+    earlier = AreaFilter(start=f.start, end=date(2026, 11, 19), district=f.district)
+    with edges.connect() as conn:
+        assert int(overview.case_counts(conn, earlier, NOW).iloc[0]["in_window"]) == 5
 
 
 def test_on_time_edge(edges: Engine, edge_frames: dict[str, pd.DataFrame]) -> None:
