@@ -6,6 +6,9 @@
     python -m importer mappings
 
 ``--db`` defaults to ``OPS_IMPORT_DB_URL``, else ``var/import.sqlite``.
+Bad-row reports go to ``--report-dir``, else ``import-reports/`` beside a
+SQLite staging file, else ``var/import-reports/`` under the current
+directory; a report that cannot be written is said, and the file loads.
 Exit status: 0 when every file loaded (or was already loaded), 1 when a
 file was stopped or refused, 2 for a bad mapping or arguments.
 """
@@ -26,6 +29,7 @@ from importer.load import (
     default_db_url,
     describe,
     import_export,
+    report_folder,
     site_for,
     staging_engine,
 )
@@ -51,6 +55,13 @@ def _summary(r: FileResult) -> str:
         lines.append(f"  {r.message}")
     if r.report_path is not None:
         lines.append(f"  bad-row report: {r.report_path}")
+    if r.report_error:
+        went_on = {"loaded": "; loaded all the same", "dry_run": "; checked all the same"}
+        lines.append(
+            f"  bad-row report NOT written: {r.report_error}{went_on.get(r.status, '')};"
+            f" its {r.bad_rows:,} rows with a problem are listed nowhere"
+            " (--report-dir names a writable folder)"
+        )
     return "\n".join(lines)
 
 
@@ -71,7 +82,9 @@ def _load(args: argparse.Namespace) -> int:
     for problem in cfg.problems:
         print(f"site configuration: {problem}", file=sys.stderr)
     now = args.now
-    engine = staging_engine(args.db or default_db_url())
+    url = args.db or default_db_url()
+    engine = staging_engine(url)
+    reports = Path(args.report_dir) if args.report_dir else report_folder(url, Path.cwd())
     worst = 0
     try:
         for name in args.files:
@@ -92,7 +105,7 @@ def _load(args: argparse.Namespace) -> int:
                     dry_run=args.dry_run,
                     max_errors=args.max_errors,
                     now=now,
-                    report_dir=Path(args.report_dir) if args.report_dir else path.parent,
+                    report_dir=reports,
                 )
             except SQLAlchemyError as exc:  # e.g. the server is away
                 first = str(getattr(exc, "orig", exc)).strip().splitlines()
@@ -142,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stop a file (load none of it) with more than N rejected rows",
     )
     load.add_argument("--site", help="site configuration (default: the mapping's site_config)")
-    load.add_argument("--report-dir", help="where bad-row reports go (default: beside each file)")
+    load.add_argument(
+        "--report-dir",
+        help="where bad-row reports go (default: import-reports/ beside a SQLite staging"
+        " file, else var/import-reports/ under the current directory)",
+    )
     load.add_argument(
         "--now", type=_iso_time, help="local ISO time for the future-time check (default now)"
     )

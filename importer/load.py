@@ -27,7 +27,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -131,6 +131,10 @@ class FileResult:
     message: str = ""
     batch_id: int | None = None
     report_path: Path | None = None
+    #: Why the bad-row report was not written (the folder is read-only, is
+    #: a file, the disk is full…): the load went on without it. Empty when
+    #: it was written or there was nothing to report.
+    report_error: str = ""
     seconds: float = 0.0
     preview: pd.DataFrame | None = None
 
@@ -166,14 +170,39 @@ def staging_exists(url: str) -> bool:
     return database not in ("", ":memory:") and Path(database).exists()
 
 
-def report_folder(url: str) -> Path:
-    """Where the upload page keeps bad-row reports: beside a SQLite staging
-    file (``<its folder>/import-reports``), else ``var/import-reports``."""
+def report_folder(url: str, base: Path = PROJECT_ROOT) -> Path:
+    """Where bad-row reports go by default: beside a SQLite staging file
+    (``<its folder>/import-reports``), else ``<base>/var/import-reports``
+    (the upload page: the project's folder; the command line: the current
+    directory). Not beside the export, whose folder may be read-only."""
     parsed = _staging_url(url)
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
         return Path(database).parent / "import-reports"
-    return PROJECT_ROOT / "var" / "import-reports"
+    return base / "var" / "import-reports"
+
+
+def save_report(result: FileResult, folder: Path) -> None:
+    """Write ``result``'s bad-row report to ``folder/<file stem>.bad-rows.csv``
+    and set ``report_path``; when the file system refuses (any
+    :class:`OSError`), set ``report_error`` to where and why instead: the
+    load does not depend on its report. Written beside and then renamed, so
+    a failure halfway (a full disk) leaves no truncated report and an
+    earlier report of the same name as it was."""
+    target = folder / f"{Path(result.name).stem}.bad-rows.csv"
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        write_report(partial, result.problems)
+        partial.replace(target)
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename is not None and Path(exc.filename) not in (target, partial):
+            why += f": {exc.filename}"
+        result.report_error = f"could not write {target} ({why})"
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return
+    result.report_path = target
 
 
 def staging_engine(url: str) -> Engine:
@@ -449,7 +478,9 @@ def import_export(
     """Read, transform, validate and (unless ``dry_run``) load one file.
 
     The bad-row report is written to ``report_dir/<file stem>.bad-rows.csv``
-    when there is any problem. ``max_errors``: most rejected rows a file may
+    (default: the current directory) when there is any problem; if it
+    cannot be, ``report_error`` says why and the file loads all the same
+    (:func:`save_report`). ``max_errors``: most rejected rows a file may
     have and still load (``None`` = any number; the valid rows load)."""
     t0 = time.perf_counter()
     started = datetime.now().replace(microsecond=0)
@@ -487,15 +518,13 @@ def import_export(
     result.cases = len(cases)
     result.preview = cases
     if result.problems:
-        folder = report_dir if report_dir is not None else Path(".")
-        result.report_path = write_report(
-            folder / f"{Path(name).stem}.bad-rows.csv", result.problems
-        )
+        save_report(result, report_dir if report_dir is not None else Path("."))
     if max_errors is not None and result.rejected_rows > max_errors:
         result.status = "stopped"
         result.message = (
             f"{name}: {result.rejected_rows} rejected rows, more than --max-errors "
-            f"{max_errors}: nothing loaded (see the bad-row report)"
+            f"{max_errors}: nothing loaded"
+            + (" (see the bad-row report)" if result.report_path is not None else "")
         )
     if dry_run or result.status == "stopped":
         if not dry_run:

@@ -6,7 +6,8 @@ rows), then load. Writes go to the staging database (``OPS_IMPORT_DB_URL``,
 else ``var/import.sqlite``) through the importer's own writable engine,
 never through the dashboards' read-only connection; every check and load
 is audited. Bad-row reports are kept beside a SQLite staging file
-(``import-reports/``), else under ``var/import-reports``. The logic is in :mod:`importer`.
+(``import-reports/``), else under ``var/import-reports``; one that cannot be
+written there is said, and offered for download. The logic is in :mod:`importer`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def show_result(r: importer_load.FileResult) -> None:
         text += " " + t("import.counts", inserted=r.inserted, updated=r.updated, batch=r.batch_id)
     box = {"stopped": st.error, "failed": st.error, "skipped": st.info}.get(r.status, st.success)
     box(text + (f"  \n{r.message}" if r.message else ""))
+    if r.report_error:  # the load went on; the download below still has it
+        st.warning(
+            t("import.report_not_saved", detail=r.report_error), icon=":material/folder_off:"
+        )
     if r.problems:
         report = report_frame(r.problems)
         st.caption(t("import.bad_rows"))
@@ -149,7 +154,10 @@ with page_guard():
         st.caption(t("import.no_history"))
     else:
         st.dataframe(history.drop(columns=["sha256"]), hide_index=True, placeholder="—")
-    saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
+    try:  # an unreadable folder has no reports to offer, and stops nothing
+        saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
+    except OSError:
+        saved = []
     if saved:
         pick = st.selectbox(t("import.saved_reports"), [p.name for p in saved], key="imp_saved")
         auth.audited_download(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 import time
@@ -513,3 +514,157 @@ def test_two_loads_of_the_same_file_at_once_load_it_once(staging, tmp_path, monk
     with staging.connect() as conn:
         claimed = conn.execute(select(load_mod.import_file)).all()
     assert sorted(r.batch_id for r in claimed) == sorted(history["id"].astype(int))
+
+
+# --- where the bad-row report goes ------------------------------------------
+
+SF_REPORT = "sf_fire_calls_2020-04_sample.bad-rows.csv"
+#: The sample's rows with a problem: the two incidents whose neighbourhood
+#: the export gives as "None" (loaded, reported).
+SF_BAD_ROWS = 2
+
+
+def importer_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m importer ARGS`` run in ``cwd`` (the project on the path)."""
+    return subprocess.run(
+        [sys.executable, "-m", "importer", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def load_sf(db_url: str, cwd: Path, *more: str, export: Path = SF_SAMPLE):
+    """The SF sample loaded by the command line; the run and its incidents."""
+    run = importer_cli(
+        "load", str(export), "--mapping", "sf_fire_calls", "--db", db_url, *more, cwd=cwd
+    )
+    assert "Traceback" not in run.stderr + run.stdout, run.stderr
+    engine = make_engine(db_url)
+    try:
+        cases = incidents(engine)
+    finally:
+        engine.dispose()
+    return run, cases
+
+
+def report_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def writes_fail(folder: Path) -> bool:
+    """True when creating a file in ``folder`` is refused (not so for root)."""
+    try:
+        (folder / ".probe").touch()
+    except OSError:
+        return True
+    (folder / ".probe").unlink()
+    return False
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder nobody can write a report into: a read-only one (mode 0o555)
+    if the file system refuses this user there, else (root writes anyway) a
+    folder under a regular file, which cannot be created for anyone."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if writes_fail(locked):
+        return locked
+    (tmp_path / "a-file").write_text("not a folder\n")
+    return tmp_path / "a-file" / "reports"
+
+
+@pytest.fixture
+def sf_export_read_only(tmp_path) -> Iterator[Path]:
+    """The SF sample in a read-only folder (mode 0o555), as on a share."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    export = folder / SF_SAMPLE.name
+    export.write_bytes(SF_SAMPLE.read_bytes())
+    folder.chmod(0o555)
+    yield export
+    folder.chmod(0o755)  # so that pytest can clean up
+
+
+def test_an_export_in_a_read_only_folder_loads_with_its_report_beside_the_database(
+    tmp_path, sf_export_read_only
+):
+    """The report went beside the export: in a read-only folder the load
+    ended in a PermissionError traceback, exit 1, nothing loaded. By default
+    it now goes to import-reports/ beside a SQLite staging database."""
+    work = tmp_path / "work"
+    work.mkdir()
+    db = tmp_path / "staging" / "sf.sqlite"
+    run, cases = load_sf(f"sqlite:///{db}", work, export=sf_export_read_only)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "5,292 cases loaded (5,292 new, 0 updated)" in run.stdout
+    assert len(cases) == 5_292
+    report = db.parent / "import-reports" / SF_REPORT
+    assert f"bad-row report: {report}" in run.stdout
+    assert len({r["row"] for r in report_rows(report)}) == SF_BAD_ROWS
+    assert sorted(p.name for p in sf_export_read_only.parent.iterdir()) == [SF_SAMPLE.name]
+
+
+@pytest.mark.backend
+def test_with_a_server_database_the_report_goes_under_the_current_directory(
+    tmp_path, tmp_path_factory
+):
+    url, drop = scratch_database("postgresql", tmp_path_factory)
+    try:
+        run, cases = load_sf(url, tmp_path)
+    finally:
+        if drop is not None:
+            drop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(cases) == 5_292
+    report = tmp_path / "var" / "import-reports" / SF_REPORT
+    assert f"bad-row report: {report}" in run.stdout
+    assert len({r["row"] for r in report_rows(report)}) == SF_BAD_ROWS
+
+
+def test_report_dir_puts_the_report_where_it_says(tmp_path):
+    db = tmp_path / "sf.sqlite"
+    chosen = tmp_path / "reports" / "april"  # created as needed
+    run, cases = load_sf(f"sqlite:///{db}", tmp_path, "--report-dir", str(chosen))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(cases) == 5_292
+    assert f"bad-row report: {chosen / SF_REPORT}" in run.stdout
+    assert len({r["row"] for r in report_rows(chosen / SF_REPORT)}) == SF_BAD_ROWS
+    assert not (tmp_path / "import-reports").exists()  # not the default as well
+
+
+def test_a_report_that_cannot_be_written_is_said_and_the_file_loads(tmp_path):
+    nowhere = unwritable_folder(tmp_path)
+    db = tmp_path / "sf.sqlite"
+    run, cases = load_sf(f"sqlite:///{db}", tmp_path, "--report-dir", str(nowhere))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "5,292 cases loaded (5,292 new, 0 updated)" in run.stdout
+    assert len(cases) == 5_292
+    said = next(line for line in run.stdout.splitlines() if "NOT written" in line)
+    assert f"could not write {nowhere / SF_REPORT}" in said
+    why = "Permission denied" if nowhere.name == "locked" else "Not a directory"
+    assert why in said and "loaded all the same" in said
+    assert f"its {SF_BAD_ROWS} rows with a problem are listed nowhere" in said
+    engine = staging_engine(f"sqlite:///{db}")
+    try:
+        history = batches(engine)
+    finally:
+        engine.dispose()
+    assert list(history["status"]) == ["loaded"] and list(history["bad_rows"]) == [SF_BAD_ROWS]
+
+
+def test_without_its_report_a_file_over_max_errors_still_stops_cleanly(staging, tmp_path):
+    """The report is not needed to stop a file: the message just no longer
+    points at a report that does not exist."""
+    data = (FIXTURES / "hangzhou_12345_gbk.csv").read_bytes()
+    m = load_mapping("hangzhou_12345")
+    nowhere = unwritable_folder(tmp_path)
+    result = load(staging, data, "hz.csv", m, HANGZHOU, nowhere, max_errors=0)
+    assert result.status == "stopped" and result.report_path is None
+    assert "more than --max-errors 0: nothing loaded" in result.message
+    assert "see the bad-row report" not in result.message
+    assert result.report_error.startswith(f"could not write {nowhere / 'hz.bad-rows.csv'}")

@@ -125,3 +125,32 @@ def test_each_shipped_mapping_is_described_in_the_pages_language(
         assert mapping.description_zh and mapping.description
         expected = mapping.description_zh if lang == "zh" else mapping.description
         assert expected in [c.value for c in at.caption], name
+
+
+def test_a_report_the_server_cannot_keep_is_said_and_the_file_loads(
+    app_test, sqlite_demo, stores, tmp_path
+):
+    """The page keeps reports in import-reports/ beside the staging file;
+    when that cannot be created (here a regular file holds its name, which
+    stops root too), the page says so and loads: no error, no exception,
+    and the report is still offered for download."""
+    staging, _ = stores
+    (tmp_path / "import-reports").write_text("not a folder\n")
+    at = app_test("pages/import.py", sqlite_demo.url, query_params={"lang": "en"})
+    at.selectbox(key="imp_mapping").set_value("hangzhou_12345").run()
+    at.file_uploader[0].set_value((GBK.name, GBK.read_bytes(), "text/csv")).run()
+    at.button[1].click().run()  # load
+    no_errors(at)
+    assert any("22 cases loaded" in s.value for s in at.success)
+    said = " ".join(w.value for w in at.warning)
+    assert "bad-row report could not be kept on the server" in said
+    assert (
+        f"could not write {tmp_path / 'import-reports' / 'hangzhou_12345_gbk.bad-rows.csv'}" in said
+    )
+    assert at.get("download_button"), "the report is still offered for download"
+    engine = create_engine(staging)
+    try:
+        with engine.connect() as conn:
+            assert len(conn.execute(select(incident.c.id)).scalars().all()) == 22
+    finally:
+        engine.dispose()
