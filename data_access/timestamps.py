@@ -18,8 +18,9 @@ exactly now would be overdue.
 date, which every accepted form starts with, so an index on the column is
 still used::
 
-    reported_at >= :t  ->  reported_at >= date(:t)
-                           AND (reported_at >= date(:t, '+1 day')
+    reported_at >= :t  ->  reported_at >= substr(:t, 1, 10)
+                           AND ((reported_at > substr(:t, 1, 10) || '~'
+                                 AND reported_at < ':')
                                 OR julianday(reported_at) >= julianday(:t))
 
 Only rows on the boundary's own day pay for ``julianday``. On PostgreSQL and
@@ -133,19 +134,25 @@ def _sqlite_comparison(op: Any, col: Any, value: BindParameter[Any]) -> ColumnEl
     """``col <op> value`` for a column and a bound time, as times, with a
     date-prefix prefilter an index on ``col`` can serve."""
     col = _plain(col)
-    same_day = func.julianday(col)
-    exact = op(same_day, func.julianday(value))
-    day = func.date(value)
-    next_day = func.date(value, "+1 day")
-    # Every accepted form starts with a digit: the bounds '0' and ':' (the
-    # character after '9') keep numbers (below all text in SQLite's order)
-    # and words out of the text shortcut.
+    exact = op(func.julianday(col), func.julianday(value))
+    # ``day``: the bound time's date, a lower bound of the text of every
+    # accepted form on that date or later; ``after``: that date and '~',
+    # above every form on that date (' ', 'T' and digits sort below '~')
+    # and below every later date. Plain text arithmetic on the parameter:
+    # SQLite evaluates it once, where date() ran for every row.
+    day = func.substr(value, literal_column("1"), literal_column("10"))
+    after = day.op("||")(_text("~"))
+    # The text shortcuts skip julianday for rows not on the boundary's day.
+    # They hold for text that starts with a digit: the guards '0' and ':'
+    # (after '9') keep numbers (below all text in SQLite's order) and words
+    # to julianday, which reads them as NULL. The guards sit inside the OR
+    # so that SQLite's index range is the date's, not '0'..':'.
     if op is operator.ge or op is operator.gt:
-        return and_(col >= day, col < _text(":"), or_(col >= next_day, exact))
+        return and_(col >= day, or_(and_(col > after, col < _text(":")), exact))
     if op is operator.lt or op is operator.le:
-        return and_(col >= _text("0"), col < next_day, or_(col < day, exact))
+        return and_(col < after, or_(and_(col < day, col >= _text("0")), exact))
     if op is operator.eq:
-        return and_(col >= day, col < next_day, exact)
+        return and_(col >= day, col < after, exact)
     return exact  # != : no prefix bounds it
 
 
