@@ -115,7 +115,8 @@ def cmd_once(args: argparse.Namespace, clock: Clock) -> int:
     finally:
         lease.release(st_engine, holder)
     for name, outcome in ev.outcomes.items():
-        extra = f" ({ev.errors[name]})" if name in ev.errors else ""
+        why = ev.errors.get(name) or ev.notes.get(name)
+        extra = f" ({why})" if why else ""
         print(f"rule {name}: {outcome}{extra}")
     print(
         f"fired {len(ev.fired)}, resolved {len(ev.resolved)}, pending {len(ev.pending)}, "

@@ -122,6 +122,23 @@ def _iso(value: Any) -> str:
     return pd.Timestamp(value).isoformat() if value is not None and pd.notna(value) else ""
 
 
+def judged_milestone(rule: Rule) -> str | None:
+    """The milestone whose target ``rule`` judges against (``None``: the
+    rule's kind judges no handling target)."""
+    if rule.kind == "late_arrival":
+        return screen.ON_SITE
+    if rule.kind == "ontime_share":
+        return rule.milestone
+    return None
+
+
+def unjudged_milestone(rule: Rule, site: SiteConfig) -> str | None:
+    """The milestone ``rule`` judges when the site sets no target for it
+    anywhere (then the rule is not judged: nothing can be late), else ``None``."""
+    milestone = judged_milestone(rule)
+    return milestone if milestone is not None and not site.judges(milestone) else None
+
+
 def observe(
     conn: Connection, rule: Rule, now: datetime, site: SiteConfig, names: Names
 ) -> list[state.Observed]:
@@ -214,9 +231,12 @@ def observe(
 
 @dataclass
 class EvaluationResult:
-    """One pass: per rule, ``ok`` / ``unknown`` and what changed."""
+    """One pass: per rule, ``ok`` / ``unknown`` / ``disabled`` /
+    ``not_judged`` (the site sets no target for its milestone; the reason
+    in ``notes``) and what changed."""
 
     outcomes: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
     fired: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
@@ -247,6 +267,13 @@ def evaluate_rules(
         if not rule.enabled:
             state.mark_disabled(state_engine, [rule.name], "enabled = false", now_utc)
             result.outcomes[rule.name] = "disabled"
+            continue
+        milestone = unjudged_milestone(rule, site)
+        if milestone is not None:
+            note = f"the site sets no {milestone} target"
+            state.mark_disabled(state_engine, [rule.name], note, now_utc, outcome="not_judged")
+            result.outcomes[rule.name] = "not_judged"
+            result.notes[rule.name] = note
             continue
         try:
             with ops_engine.connect() as conn:

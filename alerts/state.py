@@ -447,20 +447,28 @@ def mark_unknown(engine: Engine, rule: Rule, detail: str, now_utc: datetime) -> 
         _rule_status(conn, rule.name, now, "unknown", detail, 0)
 
 
-def mark_disabled(engine: Engine, names: Iterable[str], detail: str, now_utc: datetime) -> None:
-    """Rules switched off or refused by the configuration: not evaluated,
-    so their open instances are unknown (kept, neither firing on nor
-    resolving)."""
+def mark_disabled(
+    engine: Engine,
+    names: Iterable[str],
+    detail: str,
+    now_utc: datetime,
+    outcome: str = "disabled",
+) -> None:
+    """Rules switched off or refused by the configuration (``disabled``),
+    or with nothing to judge at this site (``not_judged``: no target for
+    their milestone): not evaluated, so their open instances are unknown
+    (kept, neither firing on nor resolving)."""
     now = naive_utc(now_utc)
     c = alert_instance.c
+    prefix = "rule disabled" if outcome == "disabled" else "rule not evaluated"
     with appstate.begin(engine, metadata) as conn:
         for name in names:
             conn.execute(
                 update(alert_instance)
                 .where(c.rule == name, c.state != "resolved")
-                .values(unknown=True, unknown_detail=f"rule disabled: {detail}"[:300])
+                .values(unknown=True, unknown_detail=f"{prefix}: {detail}"[:300])
             )
-            _rule_status(conn, name, now, "disabled", detail, 0)
+            _rule_status(conn, name, now, outcome, detail, 0)
 
 
 def retire_rules(engine: Engine, keep: Iterable[str], now_utc: datetime) -> int:

@@ -14,7 +14,19 @@ from datetime import datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, false, func, literal, null, or_, select, union_all
+from sqlalchemy import (
+    Float,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
@@ -430,18 +442,23 @@ def milestone_in_order(inc: Subquery, milestone: str) -> ColumnElement[bool]:
 
 def target_minutes(cfg: SiteConfig, milestone: str, inc: Subquery) -> ColumnElement[Any]:
     """The target (minutes from ``reported_at``) that judges ``milestone`` for
-    each row, as a SQL CASE over street and district codes; NULL = not judged."""
+    each row, as a SQL CASE over street and district codes; NULL = not judged.
+
+    A missing target is a typed NULL: ``elapsed > target`` then compiles (to
+    NULL, false) on a site with no target for the milestone at all, where a
+    bare ``null()`` stopped the query with SQLAlchemy's ArgumentError."""
     street_rules = []
     district_rules = []
+    no_target = type_coerce(null(), Float)
     for code, targets in cfg.target_overrides:
         value = targets.get(milestone)
-        value_sql = literal(value) if value is not None else null()
+        value_sql = literal(value) if value is not None else no_target
         if len(code) == 9:
             street_rules.append((inc.c.street_code == code, value_sql))
         else:
             district_rules.append((inc.c.district_code == code, value_sql))
     default = cfg.default_targets.get(milestone)
-    default_sql = literal(default) if default is not None else null()
+    default_sql = literal(default) if default is not None else no_target
     whens = street_rules + district_rules
     if not whens:
         return default_sql

@@ -177,6 +177,14 @@ class SiteConfig:
                 return overrides[code]
         return self.default_targets
 
+    def judges(self, milestone: str) -> bool:
+        """Whether any street of the site has a target for ``milestone`` (in
+        the default set or an override). Without one the milestone is judged
+        nowhere (e.g. a site that judges closure only): its on-time figures,
+        rankings and alerts are "not judged", not zero."""
+        sets = (self.default_targets, *(ts for _, ts in self.target_overrides))
+        return any(ts.get(milestone) is not None for ts in sets)
+
     def display_name(self, kind: str, code: str | None, lang: str = "zh") -> str:
         """Display name of a category or source code; unknown codes show as the code."""
         table = self.categories if kind == "category" else self.sources

@@ -78,8 +78,11 @@ def late_arrivals(
     Columns: ``id``, ``street_code``, ``category``, ``status``,
     ``reported_at``, ``target_min`` (minutes), ``arrived_min`` (minutes from
     report to arrival; NaN when not arrived), ``breached_at``
-    (``reported_at + target_min``).
+    (``reported_at + target_min``). Empty, without a query, on a site that
+    sets no on-site target anywhere (nothing is judged).
     """
+    if not cfg.judges(ON_SITE):
+        return _typed_late_arrivals(pd.DataFrame(columns=LATE_ARRIVAL_COLUMNS[:-1]))
     d = conn.dialect.name
     longest = max(
         (
@@ -123,7 +126,12 @@ def late_arrivals(
         .order_by((waited - target).asc(), inc.c.id)
         .limit(cfg.row_cap)
     )
-    frame = pd.DataFrame(conn.execute(q).all(), columns=LATE_ARRIVAL_COLUMNS[:-1])
+    return _typed_late_arrivals(
+        pd.DataFrame(conn.execute(q).all(), columns=LATE_ARRIVAL_COLUMNS[:-1])
+    )
+
+
+def _typed_late_arrivals(frame: pd.DataFrame) -> pd.DataFrame:
     frame["reported_at"] = pd.to_datetime(frame["reported_at"])
     frame["target_min"] = pd.to_numeric(frame["target_min"]).astype("float64")
     frame["arrived_min"] = pd.to_numeric(frame["arrived_min"]).astype("float64")

@@ -141,7 +141,7 @@ def ontime_rows(
 ) -> pd.DataFrame:
     """:func:`ontime_by_milestone`'s frame from :func:`grouped_counts` of
     :func:`ontime_counts` (one row per group, the street in ``key``)."""
-    judged_milestones = [m for m in MILESTONES if _has_any_target(cfg, m)]
+    judged_milestones = [m for m in MILESTONES if cfg.judges(m)]
     rows = []
     for rec in wide.to_dict("records") if not wide.empty else []:
         for m in judged_milestones:
@@ -171,7 +171,7 @@ def ontime_from_streets(per_street: pd.DataFrame, cfg: SiteConfig) -> pd.DataFra
     sums (tested equal on all three backends); a page that shows both reads
     the database once instead of twice (8-16 s for a year of the city).
     """
-    milestones = [m for m in MILESTONES if _has_any_target(cfg, m)]
+    milestones = [m for m in MILESTONES if cfg.judges(m)]
     counts = ["judged", "on_time", "late", "pending", "excluded"]
     summed = per_street.groupby("milestone")[counts].sum() if len(per_street) else None
     rows = []
@@ -202,12 +202,6 @@ def ontime_from_table(table: pd.DataFrame, cfg: SiteConfig) -> pd.DataFrame:
         columns=["milestone", "judged", "on_time", "late", "pending", "excluded"],
     )
     return ontime_from_streets(long, cfg)
-
-
-def _has_any_target(cfg: SiteConfig, milestone: str) -> bool:
-    return cfg.default_targets.get(milestone) is not None or any(
-        t.get(milestone) is not None for _, t in cfg.target_overrides
-    )
 
 
 # --- The per-street (per-grid, per-category, per-source) throughput table ---------
@@ -334,7 +328,7 @@ def ontime_counts(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list
     :func:`grouped_counts` with ``cfg``."""
     counts: list[Any] = [func.count().label("cases")]
     for m in MILESTONES:
-        if not _has_any_target(cfg, m):
+        if not cfg.judges(m):
             continue
         j = _judge(inc, cfg, m, now, d)
         counts += [

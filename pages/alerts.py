@@ -8,9 +8,9 @@ import json
 
 import streamlit as st
 
+from alerts import evaluate, view
 from alerts import rules as alert_rules
 from alerts import state as alert_state
-from alerts import view
 from alerts.clock import SystemClock, local
 from ui import auth
 from ui.data import appstate_engine, page_guard
@@ -46,6 +46,12 @@ with page_guard():
         else:
             st.caption(t("alerts.last_pass", at=at))
         for r in data.rules.loc[data.rules["outcome"] != "ok"].to_dict("records"):
+            configured = cfg.rule(r["rule"])
+            unjudged = configured and evaluate.unjudged_milestone(configured, ctx.cfg)
+            if r["outcome"] == "not_judged" and unjudged:  # a note, not a problem
+                milestone = t(f"milestone.{unjudged}")
+                st.info(t("alerts.rule_not_judged", rule=r["rule"], milestone=milestone))
+                continue
             key = "alerts.rule_unknown" if r["outcome"] == "unknown" else "alerts.rule_disabled"
             st.warning(t(key, rule=r["rule"], detail=r["detail"]), icon=":material/help:")
     inst = data.instances.assign(

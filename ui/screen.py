@@ -350,6 +350,7 @@ h1 { font-size: 3.6vh !important; color: #E3EAF2 !important; padding: 0 !importa
 .scr-alert b { font-size: 2.2vh; }
 .scr-alert .when { color:#FFB4B4; font-variant-numeric: tabular-nums; }
 .scr-ok { background:#11261A; border-left:.5vw solid #2E7D32; }
+.scr-note { flex: 0 1 auto; background:#111C2E; border-left:.5vw solid #546E7A; color:#9FB3C8; }
 .scr-stale { font-size: 1.9vh; color:#FFD54F; margin-top:.3vh; }
 .scr-wait { font-size: 2.4vh; color:#9FB3C8; padding: 2vh 0; }
 .scr-legend { font-size: 1.8vh; color:#9FB3C8; }
@@ -531,11 +532,12 @@ def headline_tile(ctx: PageContext) -> None:
             for c, dc in zip(ctx.streets["code"], ctx.streets["district_code"], strict=True)
             if (not f.district or dc == f.district) and (not f.streets or c in f.streets)
         } - {None}
-        target = (
-            t("screen.target_one", minutes=f"{next(iter(targets)):g}")
-            if len(targets) == 1
-            else t("screen.target_many")
-        )
+        if not targets:  # the site judges other milestones only (e.g. closure)
+            target = t("screen.not_judged")
+        elif len(targets) == 1:
+            target = t("screen.target_one", minutes=f"{next(iter(targets)):g}")
+        else:
+            target = t("screen.target_many")
         reds = int(d["reds"]["red"].sum())
         crowd = d["crowd"]
         parts = [
@@ -588,12 +590,13 @@ def ranking_tile(ctx: PageContext) -> None:
             )
 
         days = ctx.cfg.default_window_days
+        note = t("screen.rank_note") if ctx.cfg.judges(screen.ON_SITE) else t("screen.not_judged")
         st.html(
             f'<div class="scr-panel" data-key="ranking">'
             f'<div class="scr-h">{_e(t("screen.rank_top", days=days))}</div>{rows(best, green)}'
             f'<div class="scr-h" style="margin-top:2vh">{_e(t("screen.rank_bottom", days=days))}'
             f"</div>{rows(worst, red)}"
-            f'<div class="scr-sub" style="margin-top:1.2vh">{_e(t("screen.rank_note"))}</div></div>'
+            f'<div class="scr-sub" style="margin-top:1.2vh">{_e(note)}</div></div>'
         )
 
     run_tile("ranking", fetch, draw)
@@ -617,6 +620,11 @@ def alert_tile(ctx: PageContext) -> None:
             if len(frame) > ALERTS_SHOWN:
                 more = t("screen.more_alerts", n=len(frame) - ALERTS_SHOWN)
                 body += f'<div class="scr-alert" style="flex:0 0 8vw"><b>{_e(more)}</b></div>'
+        if not ctx.cfg.judges(screen.ON_SITE):  # the strip's case check has nothing to judge
+            body += (
+                f'<div class="scr-alert scr-note" data-key="alerts-not-judged">'
+                f"{_e(t('screen.alerts_not_judged'))}</div>"
+            )
         st.html(f'<div class="scr-alerts" data-key="alerts" data-n="{len(frame)}">{body}</div>')
 
     run_tile("alerts", fetch, draw)
@@ -825,10 +833,13 @@ def _throughput_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any = None
             )
         ][:30]
         days = ctx.cfg.default_window_days
+        bars = _bar_rows(rows, fit_vh=63.0)
+        if not ctx.cfg.judges(screen.ON_SITE):
+            bars = f'<div class="scr-sub" data-key="not-judged">{_e(t("screen.not_judged"))}</div>'
         st.html(
             f'<div class="scr-panel" data-key="throughput" style="height:70vh;overflow:hidden">'
             f'<div class="scr-h">{_e(t("screen.throughput_title", days=days))}</div>'
-            f"{_bar_rows(rows, fit_vh=63.0)}</div>"
+            f"{bars}</div>"
         )
 
     run_tile(key, fetch, draw)
