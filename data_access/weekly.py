@@ -161,6 +161,28 @@ def review_weeks(week: IsoWeek) -> dict[str, IsoWeek]:
     return out
 
 
+#: The periods of the cases-per-week chart, oldest first: the four weeks
+#: before the reviewed one and the reviewed week. ``last`` is not one of
+#: them: it is ``w-1`` under a second name (drawing both stacked that
+#: week's bar to twice its height).
+TREND_PERIODS = ("w-4", "w-3", "w-2", "w-1", "this")
+
+
+def week_problem(text: str, now: datetime) -> str | None:
+    """Why ``text`` (a ``?week=`` value) cannot be reviewed as of ``now``:
+    ``"format"`` (not ``YYYY-Www``), ``"no_such_week"`` (the ISO year has no
+    such week), ``"not_started"`` (its Monday is after ``now``); None when it can."""
+    m = _WEEK.match(text or "")
+    if not m:
+        return "format"
+    year, number = int(m.group(1)), int(m.group(2))
+    if not 1 <= number <= weeks_in_year(year):
+        return "no_such_week"
+    if IsoWeek(year, number).start_ts > now:
+        return "not_started"
+    return None
+
+
 def records(frame: pd.DataFrame) -> Iterator[Any]:
     """The rows of a frame as named tuples (typed ``Any``: the columns vary)."""
     return iter(frame.itertuples())
@@ -525,6 +547,31 @@ def area_ontime(per_street: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
+#: The columns naming one figure of :func:`weekly_series` (all but week and value).
+SERIES_KEYS = ["section", "metric", "code", "kind"]
+
+
+def _total_keys(cfg: SiteConfig, rules: WarningRules | None) -> pd.DataFrame:
+    """The figures of :func:`weekly_series` that do not depend on which
+    categories and sources occur, in its row order."""
+    keys = [
+        ("cases", "cases", "", "count"),
+        ("handling", "closure_rate", "", "share"),
+        ("handling", "backlog_at_end", "", "stock"),
+        *(("handling", "ontime_share", m, "share") for m in MILESTONES if cfg.judges(m)),
+        ("petitions", "opened", "", "count"),
+        ("petitions", "closed", "", "count"),
+        *(
+            ("warnings", colour, domain, "stock")
+            for domain in (rules.domains if rules is not None else ())
+            for colour in ("red", "yellow", "green")
+        ),
+        ("crowds", "peak_area_people", "", "stock"),
+        ("crowds", "peak_cell_people", "", "stock"),
+    ]
+    return pd.DataFrame(keys, columns=SERIES_KEYS)
+
+
 def weekly_series(
     conn: Connection,
     f: AreaFilter,
@@ -641,8 +688,15 @@ def weekly_series(
         rows.append(_long(wk, "crowds", "peak_cell_people", "", "stock", pk["peak_cell_people"]))
 
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS["weeks"])
-    if no_data and len(frame):
-        keys = frame[frame["week"] == frame["week"].iloc[0]][["section", "metric", "code", "kind"]]
+    if no_data:
+        # The rows of a week with data, else (no week has any: a review
+        # before the first case) the totals every week has, so the page and
+        # the pack show "—" instead of finding no row at all.
+        keys = (
+            frame[frame["week"] == frame["week"].iloc[0]][SERIES_KEYS]
+            if len(frame)
+            else _total_keys(cfg, rules)
+        )
         empty = [keys.assign(week=w.label, value=math.nan) for w in no_data]
         frame = pd.concat([*empty, frame], ignore_index=True)[TABLE_COLUMNS["weeks"]]
         frame = frame.sort_values("week", kind="stable").reset_index(drop=True)
@@ -856,7 +910,32 @@ def weeks_read(conn: Connection, f: AreaFilter, now: datetime, week: IsoWeek) ->
     return pd.DataFrame(rows, columns=TABLE_COLUMNS["weeks_read"])
 
 
-def _started_week(week_label: str, now: datetime) -> IsoWeek:
+TREND_COLUMNS = ["period", "week", "cases", "has_data"]
+
+
+def case_trend(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The cases-per-week chart of a review (page and pack): one row per
+    week of ``TREND_PERIODS``, oldest first, each week once. Columns:
+    ``period``, ``week``, ``cases`` (reported in the week, as in the
+    comparison; NaN when the week has no data), ``has_data``."""
+    read = tables["weeks_read"].set_index("period")
+    series = tables["weeks"]
+    totals = series[(series["metric"] == "cases") & (series["code"] == "")]
+    cases = dict(zip(totals["week"], totals["value"], strict=True))
+    rows = [
+        (
+            p,
+            read.at[p, "week"],
+            float(cases.get(read.at[p, "week"], math.nan)),
+            read.at[p, "has_data"],
+        )
+        for p in TREND_PERIODS
+    ]
+    frame = pd.DataFrame(rows, columns=TREND_COLUMNS)
+    return frame.astype({"cases": float, "has_data": bool})
+
+
+def started_week(week_label: str, now: datetime) -> IsoWeek:
     """The parsed week; FilterError when it is malformed or starts after ``now``."""
     week = parse_week(week_label)
     if week.start_ts > now:
@@ -889,7 +968,7 @@ def review_tables(
     configuration and rules (:func:`data_access.rollups.stored_review`);
     otherwise it is computed (:func:`compute_review_tables`).
     """
-    week = _started_week(week_label, now)
+    week = started_week(week_label, now)
     stored = rollups.stored_review(conn, f, now, cfg, rules, week, REVIEW_TABLES)
     if stored is not None:
         return stored
@@ -905,7 +984,7 @@ def compute_review_tables(
     rules: WarningRules | None = None,
 ) -> dict[str, pd.DataFrame]:
     """:func:`review_tables` computed from the (rolled-up) cases."""
-    week = _started_week(week_label, now)
+    week = started_week(week_label, now)
     ontime: dict[str, pd.DataFrame] = {}
 
     def apart(c: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1113,13 +1192,16 @@ __all__ = [
     "IsoWeek",
     "case_flow",
     "case_mix",
+    "case_trend",
     "comparison",
     "crowd_peaks",
     "last_complete_week",
     "parse_week",
     "poisson_z",
     "review_tables",
+    "started_week",
     "street_league",
     "summary",
     "week_of",
+    "week_problem",
 ]

@@ -16,9 +16,9 @@ from ui.i18n import t
 from ui.shell import context, footer, page_header
 
 ctx = context()
-choices = [w.label for w in weekly.recent_weeks(ctx.now)]
+choices, wanted, rejected = wv.picked_week([w.label for w in weekly.recent_weeks(ctx.now)], ctx.now)
 if st.session_state.get("weekly_week") not in choices:
-    st.session_state["weekly_week"] = wv.picked_week(choices)
+    st.session_state["weekly_week"] = wanted
 week = st.sidebar.selectbox(
     t("weekly.week"), choices, format_func=wv.week_option, key="weekly_week"
 )
@@ -32,14 +32,19 @@ except WarningRulesError as exc:
 names = display_names(ctx.districts, ctx.streets, ctx.cfg, rules, ctx.lang)
 area = area_label(ctx.area, names, ctx.cfg, ctx.lang)
 page_header(t("weekly.heading", area=area, week=week), ctx)
+wv.bad_week_notice(rejected, week)
 
 with page_guard():
     tables = load(weekly.review_tables, ctx.area, ctx.now, ctx.cfg, week, rules)
     sentences = weekly.summary(tables, wv.tr, names)
     last_year = weekly.parse_week(week).last_year().label
     st.caption(":material/event: " + t("weekly.as_of", last_year=last_year))
-    for label in wv.no_data_weeks(tables):
-        st.caption(":material/info: " + t("weekly.no_data_week", week=label))
+    has_data = wv.week_has_data(tables)
+    if has_data:
+        for label in wv.no_data_weeks(tables):
+            st.caption(":material/info: " + t("weekly.no_data_week", week=label))
+    else:
+        st.info(t("weekly.no_data_this_week", week=week), icon=":material/event_busy:")
 
     left, right = st.columns([3, 2])
     with left:
@@ -72,14 +77,16 @@ with page_guard():
             icon=":material/table_view:",
             on_click="ignore",
         )
-        st.plotly_chart(wv.trend_figure(tables), width="stretch")
+        if has_data:
+            st.plotly_chart(wv.trend_figure(tables), width="stretch")
 
     st.subheader(t("weekly.comparison_title"))
     st.caption(":material/functions: " + t("weekly.sig_legend"))
     st.dataframe(
         wv.comparison_frame(tables, names), hide_index=True, width="stretch", placeholder="—"
     )
-    st.plotly_chart(wv.category_figure(tables, names), width="stretch")
+    if has_data:
+        st.plotly_chart(wv.category_figure(tables, names), width="stretch")
 
     milestone = names.get(weekly.HEADLINE_MILESTONE, weekly.HEADLINE_MILESTONE)
     st.subheader(t("weekly.streets_title", milestone=milestone))

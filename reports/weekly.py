@@ -250,22 +250,25 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def trend_values(tables: dict[str, pd.DataFrame]) -> tuple[list[str], list[float]]:
+    """The weeks and bar heights :func:`chart_trend` draws:
+    :func:`data_access.weekly.case_trend`, each week once (no bar for a week
+    without data)."""
+    trend = weekly.case_trend(tables)
+    return trend["week"].tolist(), [0.0 if math.isnan(v) else v for v in trend["cases"]]
+
+
 def chart_trend(tables: dict[str, pd.DataFrame], tr: Any) -> bytes:
-    """Cases per week for the five weeks read (bars)."""
+    """Cases per week for the five weeks read (bars, labelled "—" without data)."""
     plt = _matplotlib()
-    series = tables["weeks"]
-    rows = series[(series["metric"] == "cases") & (series["code"] == "")]
-    read = tables["weeks_read"]
-    order = read[read["period"] != "last_year"].sort_values("week")["week"].tolist()
-    values = [float(rows.loc[rows["week"] == w, "value"].iloc[0]) for w in order]
+    weeks, heights = trend_values(tables)
+    labels = [weekly.format_figure(v, "int") for v in weekly.case_trend(tables)["cases"]]
     fig, ax = plt.subplots(figsize=(7.0, 2.6))
-    colours = ["#90A4AE"] * (len(order) - 1) + ["#1565C0"]
-    ax.bar(range(len(order)), [0 if math.isnan(v) else v for v in values], color=colours)
-    ax.set_xticks(range(len(order)), order)
-    for i, v in enumerate(values):
-        ax.text(
-            i, 0 if math.isnan(v) else v, weekly.format_figure(v, "int"), ha="center", va="bottom"
-        )
+    colours = ["#90A4AE"] * (len(weeks) - 1) + ["#1565C0"]
+    ax.bar(range(len(weeks)), heights, color=colours)
+    ax.set_xticks(range(len(weeks)), weeks)
+    for i, (height, label) in enumerate(zip(heights, labels, strict=True)):
+        ax.text(i, height, label, ha="center", va="bottom")
     ax.set_title(tr("weekly.trend_title") + " · " + tr("weekly.metric.cases"))
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)

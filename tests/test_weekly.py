@@ -4,6 +4,7 @@ summary's numbers traced to the tables, the PDF + Excel pack, and the page."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -393,3 +394,199 @@ def test_new_hotspots_are_the_weeks_not_matched_last_week(backend):
     assert want, "the fixture has no new hot spot"
     assert len(want) < len(cur), "the fixture has no hot spot that was one last week"
     assert list(zip(got["category"], got["lat"], got["lon"], strict=True)) == want
+
+
+# --- the cases-per-week chart: each week once, equal to its table -------------------
+
+
+def test_case_trend_reads_each_week_once_and_equals_pandas(raw, tables):
+    """``last`` is ``w-1`` under a second name: the chart's frame lists the
+    five weeks once each, with the cases counted independently."""
+    trend = weekly.case_trend(tables)
+    assert list(trend["period"]) == ["w-4", "w-3", "w-2", "w-1", "this"]
+    assert list(trend["week"]) == [WEEK.shift(k).label for k in (-4, -3, -2, -1, 0)]
+    assert trend["week"].is_unique
+    first = raw["cases"]["reported_at"].min()
+    for rec in trend.itertuples():
+        w = weekly.parse_week(rec.week)
+        if w.as_of(NOW) <= first:
+            assert math.isnan(rec.cases) and not rec.has_data, rec.week
+        else:
+            assert rec.cases == len(_cases(raw, GONGSHU, w)), rec.week
+
+
+def _plotted_pdf_charts(monkeypatch) -> list:
+    """Every matplotlib figure the pack draws, as (x tick labels, bar heights, texts) per axes."""
+    from reports import weekly as pack
+
+    drawn: list = []
+    real_png = pack._png
+
+    def png(fig):
+        ax = fig.axes[0]
+        drawn.append(
+            (
+                [tick.get_text() for tick in ax.get_xticklabels()],
+                [p.get_height() for p in ax.patches],
+                [text.get_text() for text in ax.texts],
+            )
+        )
+        return real_png(fig)
+
+    monkeypatch.setattr(pack, "_png", png)
+    return drawn
+
+
+def test_trend_chart_on_page_and_pdf_equals_the_weeks_cases(app_test, sqlite_demo, monkeypatch):
+    """The page's bars and the PDF's bars are the five weeks' case counts,
+    once each (last week's bar was drawn twice: stacked to twice its height
+    on the page, a sixth bar in the PDF)."""
+    from reports.weekly import pdf_bytes, tr_for
+
+    monkeypatch.setenv("OPS_NOW", NOW.isoformat())
+    at = app_test("weekly-review", sqlite_demo.url, query_params={"district": "330105"})
+    assert not at.exception, at.exception
+    tables = _review(sqlite_demo)
+    trend = weekly.case_trend(tables)
+    want_y = [None if math.isnan(v) else v for v in trend["cases"]]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bar = spec["data"][0]
+    assert bar["x"] == trend["week"].tolist()
+    assert bar["y"] == want_y
+    assert bar["text"] == [weekly.format_figure(v, "int") for v in trend["cases"]]
+    this = tables["comparison"].set_index(["metric", "code"]).loc[("cases", ""), "this_week"]
+    assert bar["y"][-1] == this
+
+    drawn = _plotted_pdf_charts(monkeypatch)
+    sentences = weekly.summary(tables, tr_for("zh"), {})
+    pdf_bytes(tables, sentences, {}, "zh", WEEK.label, "", NOW)
+    ticks, heights, texts = drawn[0]
+    assert ticks == trend["week"].tolist()
+    assert heights == [0.0 if v is None else v for v in want_y]
+    assert texts == bar["text"]
+
+
+# --- headings in the page's language -------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_column_heading_is_in_the_pages_language(app_test, sqlite_demo, monkeypatch, lang):
+    """Every table's headings are catalogue strings of the page's language
+    (the comparison's first column read "section" on the Chinese page)."""
+    from ui.i18n import catalogue
+
+    monkeypatch.setenv("OPS_NOW", NOW.isoformat())
+    at = app_test(
+        "weekly-review", sqlite_demo.url, query_params={"district": "330105", "lang": lang}
+    )
+    assert not at.exception, at.exception
+    texts = {entry[lang] for key, entry in catalogue().items() if key.startswith("weekly.col.")}
+    frames = [df.value for df in at.dataframe]
+    assert len(frames) >= 3
+    for frame in frames:
+        assert [c for c in frame.columns if c not in texts] == [], list(frame.columns)
+    assert frames[0].columns[0] == catalogue()["weekly.col.section"][lang]
+
+
+# --- a database whose cases begin after the compared weeks (NYC 311 sample) ---------------
+
+
+@pytest.fixture(scope="module")
+def nyc_311(tmp_path_factory):
+    """The NYC 311 sample loaded by the shipped mapping, as tests/test_import_load.py
+    does (18 cases, 2010-03-23 .. 2020-05-21, New York site)."""
+    from importer.load import import_export, site_for, staging_engine
+    from importer.mapping import load_mapping
+    from tests.conftest import ROOT
+
+    folder = tmp_path_factory.mktemp("nyc")
+    url = f"sqlite:///{folder / 'nyc.sqlite'}"
+    m = load_mapping("nyc_311")
+    engine = staging_engine(url)
+    data = (ROOT / "tests" / "fixtures" / "nyc_311_sample.csv").read_bytes()
+    result = import_export(engine, data, "nyc.csv", m, site_for(m), report_dir=folder)
+    engine.dispose()
+    assert result.cases == 18
+    return url
+
+
+NYC_SITE = "config/sites/nyc/site.toml"
+#: The first case's day: every compared week (2010-W11 and before) ended before it.
+NYC_FIRST_DAY = datetime(2010, 3, 24, 12, 0)
+
+
+def _nyc_page(app_test, monkeypatch, url, now, week=None):
+    monkeypatch.setenv("OPS_NOW", now.isoformat())
+    monkeypatch.setenv("OPS_SITE_CONFIG", NYC_SITE)
+    at = app_test("weekly-review", url, query_params={"week": week} if week else None)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_week_before_the_first_case_says_no_data(app_test, monkeypatch, nyc_311):
+    """On the first case's day every compared week precedes it: the page said
+    "unexpected problem" (IndexError: the series had no row to chart)."""
+    from ui.i18n import catalogue, translate
+
+    at = _nyc_page(app_test, monkeypatch, nyc_311, NYC_FIRST_DAY)
+    assert at.selectbox(key="weekly_week").value == "2010-W11"
+    assert "{week}" in catalogue()["weekly.no_data_this_week"]["en"]
+    notice = translate("weekly.no_data_this_week", "zh", week="2010-W11")
+    assert notice in [i.value for i in at.info]
+    comparison = at.dataframe[0].value
+    assert len(comparison) > 0 and (comparison.iloc[:, 2] == "—").all()
+    assert not at.get("plotly_chart")  # nothing to draw
+
+
+def test_week_parameter_opens_the_week_that_holds_the_data(app_test, monkeypatch, nyc_311):
+    # The running week (not yet complete, not in the picker's list).
+    at = _nyc_page(app_test, monkeypatch, nyc_311, NYC_FIRST_DAY, week="2010-W12")
+    assert at.selectbox(key="weekly_week").value == "2010-W12"
+    assert at.query_params["week"] == "2010-W12"
+    bar = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert bar["x"][-1] == "2010-W12" and bar["y"][-1] == 1
+    # A week years before the latest complete ones, written without the leading zero.
+    at = _nyc_page(app_test, monkeypatch, nyc_311, datetime(2020, 5, 21, 18, 33), week="2011w9")
+    assert at.selectbox(key="weekly_week").value == "2011-W09"
+    bar = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert bar["y"][-1] == 9  # the nine cases of 1 March 2011
+    assert not at.warning or all("week=" not in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("2020-W5x", "format"), ("2019-W53", "no_such_week"), ("2020-W22", "not_started")],
+)
+def test_a_wrong_week_parameter_is_named(app_test, monkeypatch, nyc_311, value, problem):
+    from ui.i18n import translate
+
+    at = _nyc_page(app_test, monkeypatch, nyc_311, datetime(2020, 5, 21, 18, 33), week=value)
+    assert at.selectbox(key="weekly_week").value == "2020-W20"
+    want = translate(f"weekly.bad_week.{problem}", "zh", value=value, opened="2020-W20")
+    assert want in [w.value for w in at.warning]
+    assert weekly.week_problem(value, datetime(2020, 5, 21, 18, 33)) == problem
+
+
+def test_pack_before_the_first_case(nyc_311, tmp_path):
+    """The command builds the pack of a week before the first case (it
+    crashed on the chart's missing row)."""
+    from reports.__main__ import main
+
+    rc = main(
+        [
+            "weekly",
+            "--week",
+            "2010-W11",
+            "--out",
+            str(tmp_path),
+            "--db",
+            nyc_311,
+            "--now",
+            NYC_FIRST_DAY.isoformat(),
+        ]
+    )
+    assert rc == 0
+    assert (tmp_path / "weekly-2010-W11.pdf").stat().st_size > 5_000
+    sheet = pd.read_excel(tmp_path / "weekly-2010-W11.xlsx", sheet_name="comparison")
+    assert sheet.loc[sheet["metric"] == "cases", "this_week"].isna().all()

@@ -4,6 +4,7 @@ figures with matplotlib, see :mod:`reports.weekly`)."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -26,10 +27,34 @@ def week_option(label: str) -> str:
     return t("weekly.week_option", week=w.label, monday=w.monday, sunday=w.sunday)
 
 
-def picked_week(choices: list[str]) -> str:
-    """The ``week`` URL parameter when it is one of ``choices``, else the first."""
+def picked_week(choices: list[str], now: datetime) -> tuple[list[str], str, tuple[str, str] | None]:
+    """The week picker's choices, the week to open and the rejected ``?week=``.
+
+    A ``week`` URL parameter naming any week that has started as of ``now``
+    opens it, also one older than ``choices`` (the latest complete weeks) or
+    the running one (evaluated as of ``now``): it is added to the choices. A
+    malformed, non-existent or future week is rejected as ``(value,
+    problem)`` (:func:`data_access.weekly.week_problem`) and the first choice
+    opens."""
     wanted = st.query_params.get("week", "")
-    return wanted if wanted in choices else choices[0]
+    if not wanted:
+        return choices, choices[0], None
+    problem = weekly.week_problem(wanted, now)
+    if problem is not None:
+        return choices, choices[0], (wanted, problem)
+    label = weekly.parse_week(wanted).label
+    if label not in choices:
+        choices = sorted([*choices, label], key=weekly.parse_week, reverse=True)
+    return choices, label, None
+
+
+def bad_week_notice(rejected: tuple[str, str] | None, opened: str) -> None:
+    """Say why a ``?week=`` value was not opened, and which week was instead."""
+    if rejected is not None:
+        value, problem = rejected
+        st.warning(
+            t(f"weekly.bad_week.{problem}", value=value, opened=opened), icon=":material/link:"
+        )
 
 
 def comparison_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.DataFrame:
@@ -39,7 +64,7 @@ def comparison_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> 
     for rec in records(tables["comparison"]):
         rows.append(
             {
-                "section": t(f"weekly.section.{rec.section}"),
+                t("weekly.col.section"): t(f"weekly.section.{rec.section}"),
                 t("weekly.col.metric"): metric_label(rec.section, rec.metric, rec.code, names, tr),
                 t("weekly.col.this_week"): value_text(rec.this_week, rec.kind),
                 t("weekly.col.last_week"): value_text(rec.last_week, rec.kind),
@@ -87,18 +112,16 @@ def league_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.D
 
 
 def trend_figure(tables: dict[str, pd.DataFrame]) -> go.Figure:
-    """Cases per week for the weeks read (the reviewed week highlighted)."""
-    series = tables["weeks"]
-    rows = series[(series["metric"] == "cases") & (series["code"] == "")]
-    read = tables["weeks_read"]
-    order = read[read["period"] != "last_year"].sort_values("week")["week"].tolist()
-    values = [rows.loc[rows["week"] == w, "value"].iloc[0] for w in order]
+    """Cases per week, :func:`data_access.weekly.case_trend` (each week once,
+    the reviewed week highlighted; a week without data has no bar and "—")."""
+    trend = weekly.case_trend(tables)
+    values = [None if math.isnan(v) else v for v in trend["cases"]]
     fig = go.Figure(
         go.Bar(
-            x=order,
+            x=trend["week"].tolist(),
             y=values,
-            marker_color=["#90A4AE"] * (len(order) - 1) + [ACCENT],
-            text=[format_figure(v, "int") for v in values],
+            marker_color=["#90A4AE"] * (len(trend) - 1) + [ACCENT],
+            text=[format_figure(v, "int") for v in trend["cases"]],
             textposition="outside",
             name=t("weekly.metric.cases"),
         )
@@ -169,8 +192,16 @@ def hotspot_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.
 
 
 def no_data_weeks(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The weeks read that have no data, each once (``last`` is ``w-1``), oldest first."""
     read = tables["weeks_read"]
-    return [str(w) for w in read.loc[~read["has_data"].astype(bool), "week"]]
+    weeks = read.loc[~read["has_data"].astype(bool), "week"].astype(str)
+    return sorted(set(weeks))
+
+
+def week_has_data(tables: dict[str, pd.DataFrame]) -> bool:
+    """Whether the reviewed week itself has data (it ends after the first case)."""
+    read = tables["weeks_read"].set_index("period")
+    return bool(read.at["this", "has_data"])
 
 
 def is_nan(value: Any) -> bool:
