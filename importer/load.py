@@ -45,12 +45,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL
@@ -62,7 +64,7 @@ from data_access.coords import convert
 from data_access.schema import CONTRACT_TABLES
 from importer.mapping import ImportMapping, resolve
 from importer.read import RawExport, ReadError, read_export
-from importer.transform import Problem, StreetIndex, records, transform
+from importer.transform import Problem, StreetIndex, records, street_label_points, transform
 from importer.validate import validate, write_report
 
 #: The staging database's tables: copies of the contract's, plus the
@@ -371,6 +373,23 @@ def geography_rows(
     )
 
 
+def fill_label_points(conn: Connection, points: list[dict[str, Any]]) -> None:
+    """Streets without a label point get one from a file's cases
+    (:func:`importer.transform.street_label_points`); a point the mapping,
+    the outline files or an earlier load gave is kept."""
+    if not points:
+        return
+    s = staged_street.c
+    stmt = (
+        update(staged_street)
+        .where(s.code == bindparam("p_code"), s.lat.is_(None), s.lon.is_(None))
+        .values(lat=bindparam("p_lat"), lon=bindparam("p_lon"))
+    )
+    conn.execute(
+        stmt, [{"p_code": p["code"], "p_lat": p["lat"], "p_lon": p["lon"]} for p in points]
+    )
+
+
 def known_streets(engine: Engine, extra: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The staging database's streets (if it has the table) and ``extra`` ones."""
     rows: list[dict[str, Any]] = []
@@ -544,6 +563,7 @@ def import_export(
             _upsert(conn, staged_street, streets, ["code"])
             existing = _existing_ids(conn, ids)
             _upsert(conn, staged_incident, rows, ["id"])
+            fill_label_points(conn, street_label_points(cases, cfg))
             result.inserted = len(set(ids) - existing)
             result.updated = len(existing)
             result.batch_id = _record_batch(conn, result, mapping.name, started)

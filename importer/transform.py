@@ -447,6 +447,29 @@ def transform(
     return Transformed(cases=kept, rows_read=len(rows.frame), problems=problems)
 
 
+def street_label_points(cases: pd.DataFrame, cfg: SiteConfig) -> list[dict[str, Any]]:
+    """Per street of ``cases``, a label point: the median latitude and
+    longitude (degrees, the site's coordinate system, 6 decimals) of its
+    cases inside ``site.bounds`` (points out of area do not pull it into the
+    sea). For streets the mapping and the site's outline files give no
+    point: the overview draws a street without an outline at its label
+    point. Rows ``{"code", "lat", "lon"}``, in code order; streets without a
+    located case are left out."""
+    b = cfg.bounds
+    lat = pd.to_numeric(cases["lat"], errors="coerce")
+    lon = pd.to_numeric(cases["lon"], errors="coerce")
+    inside = lat.between(b.min_lat, b.max_lat) & lon.between(b.min_lon, b.max_lon)
+    located = pd.DataFrame({"code": cases["street_code"], "lat": lat, "lon": lon})[inside]
+    located = located.loc[located["code"].notna() & (located["code"] != "")]
+    medians = located.groupby("code", sort=True)[["lat", "lon"]].median()
+    return [
+        {"code": str(code), "lat": round(float(lat_), 6), "lon": round(float(lon_), 6)}
+        for code, lat_, lon_ in zip(
+            medians.index, medians["lat"].to_numpy(), medians["lon"].to_numpy(), strict=True
+        )
+    ]
+
+
 def records(cases: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
     """The cases' ``columns`` (default: the contract's) as dicts for
     executemany: NULL for NaN/NaT, datetimes as ``datetime``. Column by

@@ -39,7 +39,13 @@ with page_guard():
 
     c5, c6, c7 = st.columns(3)
     arrived = ontime.loc[ontime["milestone"] == "arrived"]
-    if not arrived.empty:
+    if not ctx.cfg.judges("arrived"):  # e.g. a site that judges closure only
+        c5.metric(
+            t("overview.ontime", milestone=t("milestone.arrived")),
+            "—",
+            help=t("overview.ontime_not_judged", milestone=t("milestone.arrived")),
+        )
+    elif not arrived.empty:
         row = arrived.iloc[0]
         target = ctx.cfg.default_targets
         label = target.label_en if ctx.lang == "en" else target.label_zh
@@ -135,6 +141,14 @@ with page_guard():
         st.pydeck_chart(deck, height=460)
         if ctx.cfg.streets_approximate:
             st.caption(":material/info: " + t("overview.map_note"))
+        located = drawn | {p["code"] for p in points}
+        unlocated = [code for code in values if code not in located]
+        if unlocated:  # left off the map, and said so
+            cases = sum(values[code]["cases"] for code in unlocated)
+            st.caption(
+                ":material/location_off: "
+                + t("overview.unlocated", n=len(unlocated), cases=f"{cases:,}")
+            )
     with right:
         st.subheader(t("overview.table_title"))
         st.dataframe(

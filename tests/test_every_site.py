@@ -13,6 +13,7 @@ plus the app's own "unexpected problem" message.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -247,3 +248,61 @@ def test_the_screen_says_on_site_is_not_judged(app_test, nyc, monkeypatch):
     assert 'data-key="not-judged"' in body  # the throughput view
     assert body.count(note) >= 3  # headline, ranking, throughput view
     ui_screen.clear_cache()
+
+
+# --- Label points: every street with located cases is on the overview map ----
+
+
+def raw_nyc_boards_located() -> dict[str, tuple[float, float]]:
+    """From the raw CSV with pandas alone: per community board (the
+    mapping's street code) with a located request, the median lat/lon."""
+    import pandas as pd
+
+    from importer.mapping import load_mapping
+
+    raw = pd.read_csv(SITES["nyc"].samples[0], dtype=str, keep_default_na=False)
+    raw = raw.loc[(raw["Latitude"] != "") & (raw["Longitude"] != "")]
+    codes = dict(load_mapping("nyc_311").street.codes)
+    raw = raw.loc[raw["Community Board"].isin(list(codes))]
+    raw = raw.assign(
+        code=raw["Community Board"].map(codes),
+        lat=raw["Latitude"].astype(float),
+        lon=raw["Longitude"].astype(float),
+    )
+    med = raw.groupby("code")[["lat", "lon"]].median()
+    return {c: (float(r.lat), float(r.lon)) for c, r in med.iterrows()}
+
+
+def test_the_importer_gives_each_street_its_cases_median_point(nyc):
+    import pandas as pd
+
+    engine = make_engine(nyc.url)
+    try:
+        streets = pd.read_sql("SELECT code, lat, lon FROM street", engine)
+    finally:
+        engine.dispose()
+    assert len(streets) == 59  # the five boroughs' community boards
+    located = streets.dropna(subset=["lat", "lon"]).set_index("code")
+    expected = raw_nyc_boards_located()
+    assert len(expected) == 11  # the 18-row sample locates requests in 11 boards
+    assert set(located.index) == set(expected)
+    for code, (lat, lon) in expected.items():
+        assert located.at[code, "lat"] == pytest.approx(lat, abs=1e-6)
+        assert located.at[code, "lon"] == pytest.approx(lon, abs=1e-6)
+
+
+def test_the_overview_map_draws_every_located_board_and_names_the_rest(app_test, nyc, monkeypatch):
+    monkeypatch.setenv("OPS_SITE_CONFIG", str(ROOT / SITES["nyc"].site_config))
+    monkeypatch.setenv("OPS_NOW", SITES["nyc"].now)
+    at = app_test("Home.py", nyc.url, query_params={"lang": "en"})
+    assert not problems_in(at), problems_in(at)
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    points = next(layer for layer in spec["layers"] if layer["id"] == "street-points")
+    drawn = {row["code"]: row["position"] for row in points["data"]}
+    expected = raw_nyc_boards_located()
+    assert set(drawn) == set(expected)
+    for code, (lat, lon) in expected.items():  # WGS-84 site, WGS-84 drawing
+        assert drawn[code] == pytest.approx([lon, lat], abs=1e-5)
+    # The 48 boards without a located request are named in a note, not drawn.
+    notes = " ".join(c.value for c in at.caption)
+    assert "48 streets have no location" in notes, notes
