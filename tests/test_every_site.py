@@ -306,3 +306,25 @@ def test_the_overview_map_draws_every_located_board_and_names_the_rest(app_test,
     # The 48 boards without a located request are named in a note, not drawn.
     notes = " ".join(c.value for c in at.caption)
     assert "48 streets have no location" in notes, notes
+
+
+# --- Names: every code a mapping writes has a zh and an en name --------------
+
+
+@pytest.mark.parametrize("name", sorted(s.mapping for s in SITES.values()))
+def test_every_category_and_source_a_mapping_writes_is_named(name):
+    """A code without a name shows as itself (``noise_vehicle``) on a
+    Chinese page; the site config names every one its mapping can write."""
+    from importer.load import site_for
+    from importer.mapping import load_mapping
+
+    mapping = load_mapping(name)
+    cfg = site_for(mapping)
+    for target, table in (("category", cfg.categories), ("source", cfg.sources)):
+        rule = next((r for r in mapping.fields if r.target == target), None)
+        if rule is None:
+            continue
+        codes = {c for _, c in rule.values} | {v for v in (rule.default, rule.value) if v}
+        names = {code: (zh, en) for code, zh, en in table}
+        assert not codes - set(names), f"{name}: {target} codes without a name"
+        assert all(zh and en and zh != code for code, (zh, en) in names.items() if code in codes)
