@@ -30,6 +30,16 @@ from data_access.connection import make_engine
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
 from tests.conftest import ROOT
+from tests.test_browser import (  # noqa: F401 (fixtures)
+    Browser,
+    StreamlitServer,
+    browser,
+    chromium_path,
+    free_port,
+    navigation_links,
+    open_page,
+    running_streamlit,
+)
 from ui import screen as ui_screen
 from ui.i18n import catalogue
 
@@ -56,9 +66,11 @@ SITES = {
     ),
     "sf": Site(
         "sf_fire_calls",
-        # samples/ once the sample is in the repository; until then the
-        # shared folder the README names.
-        (ROOT / "samples" / SF_SAMPLE, ROOT.parent / "shared" / "external" / SF_SAMPLE),
+        # In the repository; else the shared folder beside it.
+        (
+            ROOT / "samples" / "sf_fire_calls" / SF_SAMPLE,
+            ROOT.parent / "shared" / "external" / SF_SAMPLE,
+        ),
         "config/sites/sf/site.toml",
         "2020-04-20T18:00",
     ),
@@ -123,7 +135,8 @@ def problems_in(at) -> list[str]:
     out += [f"error box: {e.value}" for e in at.error]
     body = html_of(at)
     out += [f"tile stuck on {w!r}" for w in WAITING if w in body]
-    out += ["a tile shows stale data" for _ in [1] if "data-tile-stale" in body]
+    if "data-tile-stale" in body:
+        out.append("a tile shows stale data")
     texts = [*(m.value for m in at.markdown), *(w.value for w in at.warning), body]
     out += [f"{u!r} shown" for u in UNEXPECTED if any(u in s for s in texts)]
     return out
@@ -328,3 +341,87 @@ def test_every_category_and_source_a_mapping_writes_is_named(name):
         names = {code: (zh, en) for code, zh, en in table}
         assert not codes - set(names), f"{name}: {target} codes without a name"
         assert all(zh and en and zh != code for code, (zh, en) in names.items() if code in codes)
+
+
+# --- The same in a real browser ------------------------------------------------
+
+#: What an error looks like in the browser (Streamlit 1.x test ids).
+BROWSER_ERRORS_JS = """
+() => [
+  ...[...document.querySelectorAll('[data-testid="stException"]')]
+      .map(e => 'exception: ' + e.innerText.slice(0, 300)),
+  ...[...document.querySelectorAll('[data-testid="stErrorElementStack"]')]
+      .map(e => 'element failed to render: ' + e.innerText.slice(0, 300)),
+  ...[...document.querySelectorAll('[data-testid="stAlertContentError"]')]
+      .map(e => 'error box: ' + e.innerText.slice(0, 300)),
+]
+"""
+
+
+@pytest.fixture(scope="module", params=sorted(SITES))
+def site_server(
+    request: pytest.FixtureRequest,
+    chromium_path: Path,  # noqa: F811 (the fixture)
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Built, StreamlitServer]]:
+    """``streamlit run Home.py`` on the site's imported database, with the
+    site's configuration, as the README says to run it."""
+    folder = tmp_path_factory.mktemp(f"browser_{request.param}")
+    built_db = build(SITES[request.param], folder)
+    # As AppTest runs it: no login, an administrator (every page opens).
+    access = folder / "access.toml"
+    access.write_text('[login]\nno_login_role = "admin"\n')
+    env = dict(
+        os.environ,
+        OPS_DB_URL=built_db.url,
+        OPS_SITE_CONFIG=str(ROOT / built_db.site.site_config),
+        OPS_NOW=built_db.site.now,
+        OPS_APPSTATE_PATH=str(folder / "appstate.sqlite"),
+        OPS_ACCESS_CONFIG=str(access),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("OPS_APPSTATE_URL", None)
+    with running_streamlit(env, free_port(), folder / "server.log") as server:
+        yield built_db, server
+
+
+def browser_problems(chromium: Browser) -> list[str]:
+    page = chromium.page
+    found: list[str] = page.evaluate(BROWSER_ERRORS_JS)
+    text = page.inner_text("body")
+    found += [f"{u!r} shown" for u in UNEXPECTED if u in text]
+    found += [f"tile stuck on {w!r}" for w in WAITING if w in text]
+    found += ["'Traceback' in the page text"] if "Traceback" in text else []
+    found += [f"page error: {e[:300]}" for e in chromium.page_errors]
+    return found
+
+
+@pytest.mark.browser
+def test_every_page_and_screen_view_in_the_browser(site_server, browser):  # noqa: F811
+    """Every page of the navigation, then every command-screen view in
+    Chinese and English; any problem on any of them fails, all listed."""
+    built_db, server = site_server
+    home = server.url
+    open_page(browser, home)
+    # Every page file by its path (those the navigation does not offer this
+    # role too: their refusal must not be an error either).
+    urls = [home, *navigation_links(browser.page, home)]
+    urls += [f"{home}{Path(p).stem}" for p in PAGES if p.startswith("pages/")]
+    screen_url = f"{home}command-screen"
+    urls += [f"{screen_url}?view={v}&lang={lang}" for lang in ("zh", "en") for v in SCREEN_PAGES]
+    report: dict[str, list[str]] = {}
+    for url in dict.fromkeys(urls):
+        try:
+            if url != home:
+                open_page(browser, url)
+            if "view=" in url:  # every tile has drawn (not only the first run)
+                browser.page.wait_for_selector('[data-key="alerts"]', timeout=30_000)
+            report[url] = browser_problems(browser)
+        except Exception as exc:  # a page that never settles is a problem too
+            report[url] = [f"{type(exc).__name__}: {exc}"[:300]]
+    failures = [f"{url}:\n  " + "\n  ".join(p) for url, p in report.items() if p]
+    assert not failures, (
+        f"{built_db.site.mapping}: {len(failures)} of {len(report)} pages:\n"
+        + "\n".join(failures)
+        + f"\n--- server log ---\n{server.log_tail(30)}"
+    )
