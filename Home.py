@@ -12,7 +12,7 @@ from data_access.config import PROJECT_ROOT
 from ui import auth
 from ui.data import page_guard, site_config
 from ui.i18n import DEFAULT_LANG, LANGS, t
-from ui.shell import build_context, leave_pages_folder_mode
+from ui.shell import build_context, leave_pages_folder_mode, open_default_for
 
 # A local image: a Material icon here would be fetched from Google by the browser.
 LOGO = PROJECT_ROOT / "assets" / "logo.png"
@@ -77,6 +77,7 @@ if principal is None:
 shown = [entry for entry in NAVIGATION if principal.sees_page(entry[3])]
 PAGES: dict[str, list[st.Page]] = {}
 refused: list[st.Page] = []
+default_page: st.Page | None = None
 for section, stem, icon, url_path in NAVIGATION:
     entry = st.Page(
         f"pages/{url_path}.py",
@@ -87,10 +88,16 @@ for section, stem, icon, url_path in NAVIGATION:
     )
     if principal.sees_page(url_path):
         PAGES.setdefault(t(f"nav.{section}"), []).append(entry)
+        if default_page is None:  # the first page the principal sees
+            default_page = entry
     else:
         refused.append(entry)
 
 asked = auth.requested_page(refused)
+if default_page is not None:
+    # The default page's own path (/overview, a wall's /command-screen) and a
+    # refused page's (refused below) run it with no "Page not found" dialog.
+    open_default_for(default_page, [shown[0][3], *(p.url_path for p in refused)])
 page = st.navigation(PAGES) if PAGES else None
 st.sidebar.caption(t("app.title"))
 auth.sidebar_identity(principal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -124,6 +125,25 @@ def leave_pages_folder_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def open_default_for(default: st.Page, url_paths: Iterable[str]) -> None:
+    """Run the default page, with no "Page not found" dialog, when this
+    run's URL names one of ``url_paths``. Call before ``st.navigation``.
+
+    ``st.navigation`` serves its default page at "/" only (its URL path is
+    ""), so ``/overview``, or a wall's bookmark ``/command-screen?wall=…``
+    (the wall's one page is its default), matched no page: Streamlit ran
+    the default anyway but put its English "Page not found" dialog over it,
+    there until someone clicked ×. The server's first session never showed
+    it (:func:`leave_pages_folder_mode`'s rerun asks by page hash, not by
+    name). Such a run now asks for the default page by its hash.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    manager = getattr(get_script_run_ctx(), "pages_manager", None)
+    if manager is not None and manager.intended_page_name in set(url_paths):
+        manager.set_script_intent(default._script_hash, "")
 
 
 def context() -> PageContext:
