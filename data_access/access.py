@@ -218,16 +218,36 @@ class AccessConfig:
         return self.roles.get(name) or RoleSpec(DEFAULT_PERMISSIONS[name], DEFAULT_PAGES[name])
 
 
+def user_key(name: str) -> str:
+    """A user's name or e-mail as ``[[users]]`` matches it and the audit log
+    records it: stripped and lower-cased (``STAFF.ONE@example.org`` and
+    ``staff.one@example.org `` are one person)."""
+    return name.strip().lower()
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who the login said the user is, before any rule: ``mode`` (one of
     :data:`AUTH_MODES`), ``name`` (e-mail, subject or header value),
-    ``email`` (may be empty), ``groups`` (from the IdP claim or header)."""
+    ``email`` (may be empty), ``groups`` (from the IdP claim or header).
+
+    Normalised when made, the one place for every login: the name and the
+    e-mail by :func:`user_key`, so that the scope, the audit log and the
+    sidebar see one spelling of a user whatever the header or claim
+    sent. An OIDC subject (the name when there is no e-mail) is only
+    stripped: the OIDC spec makes it case-sensitive. Groups are stripped."""
 
     mode: str
     name: str
     email: str = ""
     groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        email = user_key(self.email)
+        subject = self.mode == "oidc" and not email
+        object.__setattr__(self, "email", email)
+        object.__setattr__(self, "name", self.name.strip() if subject else user_key(self.name))
+        object.__setattr__(self, "groups", tuple(g.strip() for g in self.groups if g.strip()))
 
 
 # ---------------------------------------------------------------------------
@@ -381,7 +401,7 @@ def parse_access_config(data: Mapping[str, Any], source: str = "") -> AccessConf
         if not isinstance(match, str) or not match.strip():
             raise AccessConfigError(f"{key}.name: a user entry needs a name or email")
         users.append(
-            Grant(match.strip().lower(), _role_name(e.get("role"), f"{key}.role"), _scope(e, key))
+            Grant(user_key(match), _role_name(e.get("role"), f"{key}.role"), _scope(e, key))
         )
     for i, e in enumerate(_entries(data, "groups")):
         key = f"groups[{i}]"
@@ -532,7 +552,7 @@ def _principal(
 
 def match_grant(cfg: AccessConfig, identity: Identity) -> Grant | None:
     """The rule that applies to ``identity`` (the module docstring's rule), or None."""
-    keys = {identity.name.strip().lower(), identity.email.strip().lower()} - {""}
+    keys = {user_key(identity.name), identity.email} - {""}
     for grant in cfg.users:
         if grant.match in keys:
             return grant

@@ -4,9 +4,9 @@ Written to the app-state database (:mod:`data_access.appstate`), never the
 operational one. One row per event:
 
 - ``at_utc``: when, UTC (naive; the page shows it in the site's zone);
-- ``actor``: the user (OIDC e-mail or subject, the proxy's user header, or
-  ``wall:<name>``), ``role`` and ``auth_mode`` (``oidc``, ``proxy``,
-  ``wall``, ``none``);
+- ``actor``: the user (OIDC e-mail or subject, the proxy's user header,
+  each lower-cased but a subject; or ``wall:<name>``), ``role`` and
+  ``auth_mode`` (``oidc``, ``proxy``, ``wall``, ``none``);
 - ``action``: ``unmask`` (one case's personal data revealed), ``export``
   (a download), ``pack`` (a weekly pack download), ``denied`` (a refused
   attempt: a URL, export or page outside the user's rights), ``silence``
@@ -122,7 +122,9 @@ def recent(
     limit: int = 5000,
 ) -> pd.DataFrame:
     """Audit rows, newest first, at most ``limit``; columns
-    :data:`AUDIT_COLUMNS`."""
+    :data:`AUDIT_COLUMNS`. ``actor`` matches whatever the case (the
+    actor is stored normalised, see :class:`~data_access.access.Identity`;
+    rows from before that keep the spelling the login sent)."""
     c = audit_log.c
     q = select(audit_log).order_by(c.at_utc.desc(), c.id.desc()).limit(limit)
     if since_utc is not None:
@@ -132,7 +134,7 @@ def recent(
     if actions:
         q = q.where(c.action.in_(list(actions)))
     if actor:
-        q = q.where(c.actor == actor)
+        q = q.where(func.lower(c.actor) == actor.strip().lower())
     with appstate.begin(engine, metadata) as conn:
         rows = conn.execute(q).all()
     frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)

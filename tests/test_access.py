@@ -118,6 +118,32 @@ def test_a_user_entry_wins_over_groups_and_names_match_case_insensitively():
     assert (p.role, p.scope, p.name) == ("street_staff", ("330105002",), "wang@hz.gov.cn")
 
 
+def test_an_identity_is_one_spelling_of_the_user_whatever_the_login_sent():
+    """The name and e-mail stripped and lower-cased where the identity is
+    made, so the principal (scope, audit actor, sidebar) is one person; an
+    OIDC subject keeps its case (case-sensitive by the OIDC spec) but still
+    matches its entry case-insensitively."""
+    spellings = [
+        Identity("proxy", " LI.NA@HZ.GOV.CN "),
+        Identity("proxy", "li.na@hz.gov.cn"),
+        Identity("oidc", "Li.Na@Hz.Gov.Cn", email="Li.Na@Hz.Gov.Cn"),
+    ]
+    assert {(i.name, i.email or i.name) for i in spellings} == {("li.na@hz.gov.cn",) * 2}
+    principals = {resolve_principal(cfg(), i, STREETS) for i in spellings}
+    assert {(p.name, p.role, p.scope) for p in principals} == {("li.na@hz.gov.cn", "analyst", None)}
+    wang = resolve_principal(cfg(), Identity("proxy", "WANG@hz.gov.cn\t"), STREETS)
+    assert (wang.name, wang.scope) == ("wang@hz.gov.cn", ("330105002",))
+    subject = Identity("oidc", " Sub-AbC ", groups=(" gongshu ", ""))
+    assert (subject.name, subject.groups) == ("Sub-AbC", ("gongshu",))
+    mixed = parse_access_config(
+        {"users": [{"name": "SUB-abc", "role": "leader", "streets": ["330105001"]}]}
+    )
+    assert resolve_principal(mixed, subject, STREETS).name == "Sub-AbC"
+    with pytest.raises(AccessDenied) as denied:
+        resolve_principal(cfg(), Identity("proxy", " Stranger@X.cn"), STREETS)
+    assert denied.value.name == "stranger@x.cn"
+
+
 def test_several_groups_give_the_widest_role_and_its_scopes_union():
     ident = Identity("oidc", "x@hz.gov.cn", groups=("gongshu", "leaders", "leaders-b"))
     p = resolve_principal(cfg(), ident, STREETS)

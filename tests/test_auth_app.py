@@ -156,6 +156,26 @@ def test_a_street_scoped_user_sees_the_figures_of_that_street_alone(
     assert metrics(whole) != metrics(mine)  # the comparison can fail
 
 
+def test_two_spellings_of_a_user_are_one_person_in_the_scope_and_the_audit_log(
+    app_test, sqlite_demo, signed_in, street
+):
+    """The proxy sent the same user in two cases (and with a space): one
+    principal, the same scope, one actor in the audit log, found by the
+    audit log's user filter in either spelling."""
+    seen = []
+    for spelling in ("STAFF@HZ.GOV.CN ", "staff@hz.gov.cn"):
+        log = signed_in(spelling)
+        at = app_test("Home.py", sqlite_demo.url)
+        no_errors(at)
+        principal = at.session_state["_principal"]
+        seen.append((principal.name, principal.scope))
+    assert seen == [("staff@hz.gov.cn", (street,))] * 2
+    rows = audit_rows(log)
+    assert list(rows.loc[rows["action"] == "login", "actor"]) == ["staff@hz.gov.cn"] * 2
+    for asked in ("Staff@HZ.gov.cn", "staff@hz.gov.cn"):
+        assert len(audit.recent(log, actor=asked, actions=["login"])) == 2
+
+
 def test_a_url_outside_the_scope_is_refused_and_audited(app_test, sqlite_demo, signed_in, street):
     log = signed_in("staff@hz.gov.cn")
     at = app_test("Home.py", sqlite_demo.url, query_params={"district": OTHER_DISTRICT})

@@ -195,10 +195,13 @@ def test_the_proxy_header_is_believed_only_from_a_trusted_address(
 ):
     """The header on the browser's own requests (as an SSO gateway on the
     same host would set it): believed from 127.0.0.1 when that is a trusted
-    proxy, ignored (no access, audited) when only another address is."""
+    proxy, ignored (no access, audited) when only another address is. The
+    gateway's spelling of the user does not matter: the audit log has one
+    actor for both cases."""
     from playwright.sync_api import sync_playwright
 
     header = {"X-Forwarded-User": PROXY_USER}
+    shouted = {"X-Forwarded-User": f" {PROXY_USER.upper()} "}
     trusted = tmp_path_factory.mktemp("proxy_trusted")
     untrusted = tmp_path_factory.mktemp("proxy_untrusted")
     with sync_playwright() as pw:
@@ -206,14 +209,17 @@ def test_the_proxy_header_is_believed_only_from_a_trusted_address(
         try:
             access = _proxy_access(street, '"127.0.0.1", "::1"')
             with running_app(trusted, sqlite_demo.url, access) as (base, state):
-                body = _open(chromium, base, header)
-                assert PROXY_USER in body and "街道工作人员" in body and "无访问权限" not in body
+                for sent in (header, shouted):
+                    body = _open(chromium, base, sent)
+                    assert PROXY_USER in body and "街道工作人员" in body
+                    assert "无访问权限" not in body
                 assert "无访问权限" in _open(chromium, base, {})  # no header: no access
             rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
             assert set(rows["action"]) == {"login", "denied"}
+            assert list(rows.loc[rows["action"] == "login", "actor"]) == [PROXY_USER] * 2
             access = _proxy_access(street, '"10.9.9.9"')
             with running_app(untrusted, sqlite_demo.url, access) as (base, state):
-                body = _open(chromium, base, header)
+                body = _open(chromium, base, shouted)
                 assert "无访问权限" in body and PROXY_USER not in body
             rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
             assert list(rows["action"]) == ["denied"] and rows["actor"].iloc[0] == PROXY_USER

@@ -142,17 +142,18 @@ def read_identity(cfg: AccessConfig) -> Identity | None:
         return Identity("oidc", name, email, parse_groups(info.get(cfg.login.groups_claim)))
     if mode == "proxy":
         headers = st.context.headers
-        value = (headers.get(cfg.login.header) or "").strip()
-        if not trusted_proxy(cfg, peer_address()):
-            raise AccessDenied(
-                f"{cfg.login.header} from an untrusted address", value, "untrusted_proxy"
-            )
-        if not value:
-            raise AccessDenied(f"no {cfg.login.header} header from the proxy", code="no_header")
         groups = (
             parse_groups(headers.get(cfg.login.groups_header)) if cfg.login.groups_header else ()
         )
-        return Identity("proxy", value, groups=groups)
+        # Made first so that even a refusal names the user in one spelling.
+        identity = Identity("proxy", headers.get(cfg.login.header) or "", groups=groups)
+        if not trusted_proxy(cfg, peer_address()):
+            raise AccessDenied(
+                f"{cfg.login.header} from an untrusted address", identity.name, "untrusted_proxy"
+            )
+        if not identity.name:
+            raise AccessDenied(f"no {cfg.login.header} header from the proxy", code="no_header")
+        return identity
     return Identity("none", "")
 
 
