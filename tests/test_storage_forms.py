@@ -142,8 +142,11 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
                 df[col] = pd.to_datetime(df[col], format="ISO8601")
             frames[name] = df
     crowd = frames["crowd_reading"]
-    # A week and a day of crowd readings is every window the pages compare.
-    frames["crowd_reading"] = crowd[crowd["ts"] > NOW - timedelta(days=8)].reset_index(drop=True)
+    # A week and a day of crowd readings is every window the pages compare;
+    # a third of the cells keeps every street's figures and the writes short.
+    cells = sorted(crowd["cell_id"].unique())[::3]
+    keep = (crowd["ts"] > NOW - timedelta(days=8)) & crowd["cell_id"].isin(cells)
+    frames["crowd_reading"] = crowd[keep].reset_index(drop=True)
     _edge_rows(frames)
     for name, df in frames.items():
         frames[name] = df.astype(object).where(df.notna(), None)
