@@ -37,6 +37,7 @@ from data_access.filters import AreaFilter
 from data_access.schema import (
     CONTRACT_TABLES,
     GRID_KINDS,
+    INCIDENT_OUTCOMES,
     INCIDENT_STATUSES,
     MILESTONES,
     WARNING_COLOURS,
@@ -347,7 +348,11 @@ CONTRACT_CHECKS = (
     ("venue", "negative_radius"),
     ("incident", "missing_reported_at"),
     ("incident", "bad_status"),
+    ("incident", "bad_outcome"),
+    ("incident", "unknown_grid"),
+    ("incident", "milestone_after_now"),
     ("crowd_reading", "future_time"),
+    ("crowd_reading", "out_of_area"),
     ("petition", "duplicate_id"),
     ("petition", "unknown_street"),
     ("petition", "unknown_grid"),
@@ -525,12 +530,43 @@ def _rules(
                     _not_one_of(incident.c.status, INCIDENT_STATUSES),
                     and_(window, inc_area),
                 ),
+                # The window's cases, as the page's other window checks.
+                *(
+                    _Rule(name, "area", cond, and_(window, inc_area))
+                    for name, cond in (
+                        (
+                            "bad_outcome",
+                            and_(
+                                incident.c.outcome.is_not(None),
+                                _not_one_of(incident.c.outcome, INCIDENT_OUTCOMES),
+                            ),
+                        ),
+                        ("unknown_grid", _unknown_grid(incident)),
+                        (
+                            "milestone_after_now",
+                            _future(now, *(incident.c[f"{m}_at"] for m in MILESTONES)),
+                        ),
+                    )
+                ),
             ],
         ),
         "crowd_reading": (
             crowd_reading,
             crowd_reading.c.cell_id,
-            [_Rule("future_time", "area_any_time", crowd_reading.c.ts > now, c_area)],
+            [
+                _Rule("future_time", "area_any_time", crowd_reading.c.ts > now, c_area),
+                # The window's readings: a point outside the site's bounds.
+                _Rule(
+                    "out_of_area",
+                    "area",
+                    _outside(crowd_reading, cfg),
+                    and_(
+                        c_area,
+                        crowd_reading.c.ts >= f.start_ts,
+                        crowd_reading.c.ts < f.end_ts,
+                    ),
+                ),
+            ],
         ),
     }
     p, h, w = petition, housing_record, warning
