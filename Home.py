@@ -12,7 +12,12 @@ from data_access.config import PROJECT_ROOT
 from ui import auth
 from ui.data import page_guard, site_config
 from ui.i18n import DEFAULT_LANG, LANGS, t
-from ui.shell import build_context, leave_pages_folder_mode, open_default_for
+from ui.shell import (
+    build_context,
+    leave_pages_folder_mode,
+    open_default_for,
+    open_default_for_unknown,
+)
 
 # A local image: a Material icon here would be fetched from Google by the browser.
 LOGO = PROJECT_ROOT / "assets" / "logo.png"
@@ -98,7 +103,17 @@ if default_page is not None:
     # The default page's own path (/overview, a wall's /command-screen) and a
     # refused page's (refused below) run it with no "Page not found" dialog.
     open_default_for(default_page, [shown[0][3], *(p.url_path for p in refused)])
+    unknown = open_default_for_unknown(default_page, [e[3] for e in NAVIGATION])
+    if unknown:  # kept for the session: the next runs ask for the default page
+        st.session_state["_unknown_path"] = unknown
 page = st.navigation(PAGES) if PAGES else None
+if st.session_state.get("_unknown_path"):
+    if page is not None and default_page is not None and page.url_path == default_page.url_path:
+        # A line on the page it opened instead, not a box over a wall.
+        path = "/" + st.session_state["_unknown_path"]
+        st.caption(":material/link_off: " + t("app.unknown_path", path=path))
+    else:  # the user has gone on to another page
+        del st.session_state["_unknown_path"]
 st.sidebar.caption(t("app.title"))
 auth.sidebar_identity(principal)
 auth.idle_watch(principal)

@@ -150,6 +150,9 @@ def test_deep_links_open_clean_after_another_session(
         "weekly-review?week=2026-W45": ("2026-W45",),
     }
     refusal = translate("auth.page_refused", "zh", page=translate("nav.audit", "zh"))
+    # A typo in the bookmark's page: the wall's screen, and our own word for it.
+    unknown = translate("app.unknown_path", "zh", path="/comand-screen")
+    links[f"comand-screen?playlist=districts&wall={WALL_TOKEN}"] = (unknown,)
     for link, texts in [*links.items(), (f"audit?wall={WALL_TOKEN}", (refusal,))]:
         page = new_session(chromium, wall_app + link)
         try:  # the refusal is an error box of the app's own

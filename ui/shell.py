@@ -146,6 +146,23 @@ def open_default_for(default: st.Page, url_paths: Iterable[str]) -> None:
         manager.set_script_intent(default._script_hash, "")
 
 
+def open_default_for_unknown(default: st.Page, known: Iterable[str]) -> str | None:
+    """Run the default page, with no "Page not found" dialog, when this
+    run's URL names no page at all (a typo in a wall's bookmark,
+    ``/comand-screen``): Streamlit's English dialog would stay over an
+    unattended wall until someone clicked ×. Returns the unknown path, for
+    the page to say in its own words; ``None`` otherwise. Call before
+    ``st.navigation``."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    manager = getattr(get_script_run_ctx(), "pages_manager", None)
+    name = getattr(manager, "intended_page_name", None)
+    if manager is None or not name or name in set(known):
+        return None
+    manager.set_script_intent(default._script_hash, "")
+    return str(name)
+
+
 def context() -> PageContext:
     """The context Home.py built for this run (pages call this first)."""
     leave_pages_folder_mode()
