@@ -16,7 +16,6 @@ from ui.shell import (
     build_context,
     leave_pages_folder_mode,
     open_default_for,
-    open_default_for_unknown,
 )
 
 # A local image: a Material icon here would be fetched from Google by the browser.
@@ -100,10 +99,11 @@ for section, stem, icon, url_path in NAVIGATION:
 
 asked = auth.requested_page(refused)
 if default_page is not None:
-    # The default page's own path (/overview, a wall's /command-screen) and a
-    # refused page's (refused below) run it with no "Page not found" dialog.
-    open_default_for(default_page, [shown[0][3], *(p.url_path for p in refused)])
-    unknown = open_default_for_unknown(default_page, [e[3] for e in NAVIGATION])
+    # The default page's own path (/overview, a wall's /command-screen), a
+    # refused page's (refused below) and a path that names no page run it
+    # with no "Page not found" dialog.
+    own = [shown[0][3], *(p.url_path for p in refused)]
+    unknown = open_default_for(default_page, own, [e[3] for e in NAVIGATION])
     if unknown:  # kept for the session: the next runs ask for the default page
         st.session_state["_unknown_path"] = unknown
 page = st.navigation(PAGES) if PAGES else None

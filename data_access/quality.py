@@ -40,6 +40,7 @@ from data_access.schema import (
     INCIDENT_OUTCOMES,
     INCIDENT_STATUSES,
     MILESTONES,
+    TIMESTAMP_COLUMNS,
     WARNING_COLOURS,
     crowd_reading,
     district,
@@ -695,14 +696,7 @@ _TEXT_TYPES = ("text", "character varying", "character", "varchar", "char", "tin
 
 def timestamp_columns() -> list[tuple[str, str]]:
     """Every contract timestamp column, as ``(table, column)``, in contract order."""
-    from data_access.timestamps import Timestamp
-
-    return [
-        (name, c.name)
-        for name, t in CONTRACT_TABLES.items()
-        for c in t.columns
-        if isinstance(c.type, Timestamp)
-    ]
+    return list(TIMESTAMP_COLUMNS)
 
 
 def sqlite_accepted_form(col: Any) -> ColumnElement[bool]:

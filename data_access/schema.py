@@ -197,3 +197,11 @@ CONTRACT_TABLES: dict[str, Table] = {
         warning,
     )
 }
+
+#: Every contract timestamp column, as ``(table, column)``, in contract order.
+TIMESTAMP_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (name, c.name)
+    for name, t in CONTRACT_TABLES.items()
+    for c in t.columns
+    if isinstance(c.type, Timestamp)
+)

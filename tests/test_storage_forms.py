@@ -35,8 +35,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from data_access.config import SCREEN_PAGES
-from data_access.schema import CONTRACT_TABLES, metadata
-from data_access.timestamps import Timestamp
+from data_access.schema import CONTRACT_TABLES, TIMESTAMP_COLUMNS, metadata
 from tests.conftest import FIXTURE_END, scratch_database
 
 NOW = FIXTURE_END
@@ -54,8 +53,7 @@ PAGES = (
 )
 
 TS_COLUMNS: dict[str, list[str]] = {
-    name: [c.name for c in t.columns if isinstance(c.type, Timestamp)]
-    for name, t in CONTRACT_TABLES.items()
+    name: [c for t, c in TIMESTAMP_COLUMNS if t == name] for name in CONTRACT_TABLES
 }
 
 

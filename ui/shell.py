@@ -127,40 +127,33 @@ def leave_pages_folder_mode() -> None:
         st.rerun()
 
 
-def open_default_for(default: st.Page, url_paths: Iterable[str]) -> None:
+def open_default_for(
+    default: st.Page, url_paths: Iterable[str], known: Iterable[str]
+) -> str | None:
     """Run the default page, with no "Page not found" dialog, when this
-    run's URL names one of ``url_paths``. Call before ``st.navigation``.
+    run's URL names one of ``url_paths``, or no page at all (none of
+    ``known``). Call before ``st.navigation``. Returns the unknown path
+    (for the page to say in its own words), else ``None``.
 
     ``st.navigation`` serves its default page at "/" only (its URL path is
     ""), so ``/overview``, or a wall's bookmark ``/command-screen?wall=…``
     (the wall's one page is its default), matched no page: Streamlit ran
     the default anyway but put its English "Page not found" dialog over it,
-    there until someone clicked ×. The server's first session never showed
-    it (:func:`leave_pages_folder_mode`'s rerun asks by page hash, not by
+    there until someone clicked ×; so did a typo in a bookmark
+    (``/comand-screen``). The server's first session never showed it
+    (:func:`leave_pages_folder_mode`'s rerun asks by page hash, not by
     name). Such a run now asks for the default page by its hash.
     """
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     manager = getattr(get_script_run_ctx(), "pages_manager", None)
-    if manager is not None and manager.intended_page_name in set(url_paths):
-        manager.set_script_intent(default._script_hash, "")
-
-
-def open_default_for_unknown(default: st.Page, known: Iterable[str]) -> str | None:
-    """Run the default page, with no "Page not found" dialog, when this
-    run's URL names no page at all (a typo in a wall's bookmark,
-    ``/comand-screen``): Streamlit's English dialog would stay over an
-    unattended wall until someone clicked ×. Returns the unknown path, for
-    the page to say in its own words; ``None`` otherwise. Call before
-    ``st.navigation``."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    manager = getattr(get_script_run_ctx(), "pages_manager", None)
     name = getattr(manager, "intended_page_name", None)
-    if manager is None or not name or name in set(known):
+    if manager is None or not name:
         return None
-    manager.set_script_intent(default._script_hash, "")
-    return str(name)
+    unknown = name not in set(known)
+    if unknown or name in set(url_paths):
+        manager.set_script_intent(default._script_hash, "")
+    return str(name) if unknown else None
 
 
 def context() -> PageContext:
