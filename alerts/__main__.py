@@ -27,9 +27,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+import appstate
+import rollups
 from alerts import dispatch, evaluate, lease, rules, state
 from alerts.clock import Clock, SystemClock, local, naive_utc
-from data_access import appstate, connection, rollups
+from data_access import connection
 from data_access.config import SiteConfig, load_site_config
 
 _log = logging.getLogger("alerts")

@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
+import appstate
 from alerts import channels, message
 from alerts.clock import Clock, naive_utc
 from alerts.rules import AlertConfig, Channel
 from alerts.state import alert_delivery, alert_outbox, enqueue, metadata
-from data_access import appstate
 
 _log = logging.getLogger(__name__)
 

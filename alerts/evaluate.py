@@ -3,18 +3,18 @@
 Every figure comes from a documented ``data_access`` query on the
 operational database (read-only, hardened engine):
 
-- ``venue_capacity``: :func:`data_access.heatmap.venue_load` at the latest
+- ``venue_capacity``: :func:`metrics.heatmap.venue_load` at the latest
   reading, venues at or over ``threshold`` (default
   ``map.venue_alert_share``) of capacity; one instance per venue;
-- ``red_warning``: :func:`data_access.screen.new_red_warnings` of the last
+- ``red_warning``: :func:`metrics.screen.new_red_warnings` of the last
   ``hours`` (default 24); one per warning;
-- ``late_arrival``: :func:`data_access.screen.late_arrivals` of the last
+- ``late_arrival``: :func:`metrics.screen.late_arrivals` of the last
   ``hours`` (default 1); one per case;
-- ``ontime_share``: :func:`data_access.alerting.recent_ontime`, streets under
+- ``ontime_share``: :func:`metrics.alerting.recent_ontime`, streets under
   ``threshold`` with at least ``min_judged`` judged cases; one per street;
-- ``backlog``: :func:`data_access.alerting.backlog_by_street` over
+- ``backlog``: :func:`metrics.alerting.backlog_by_street` over
   ``threshold``; one per street;
-- ``crowd_forecast``: :func:`data_access.alerting.venue_forecast`
+- ``crowd_forecast``: :func:`metrics.alerting.venue_forecast`
   ``horizon_min`` ahead at or over ``threshold``; one per venue.
 
 :func:`evaluate_rules` runs every rule and hands each result to
@@ -38,10 +38,11 @@ from sqlalchemy import Connection, Engine
 from alerts import state
 from alerts.clock import Clock, local
 from alerts.rules import AlertConfig, Rule
-from data_access import alerting, geography, heatmap, screen
+from data_access import geography
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
-from data_access.warning_rules import WarningRules, WarningRulesError, load_warning_rules
+from metrics import alerting, heatmap, screen
+from metrics.warning_rules import WarningRules, WarningRulesError, load_warning_rules
 
 _log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+import appstate
 from alerts.clock import naive_utc
-from data_access import appstate
 
 LEASE_NAME = "evaluator"
 

@@ -1,4 +1,4 @@
-"""Alert state in the app-state database (:mod:`data_access.appstate`).
+"""Alert state in the app-state database (:mod:`appstate`).
 
 Tables, on their own ``MetaData``:
 
@@ -54,9 +54,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import MEDIUMTEXT
 
+import appstate
 from alerts.clock import local, naive_utc
 from alerts.rules import SEVERITIES, AlertConfig, Rule
-from data_access import appstate
 
 metadata = MetaData()
 

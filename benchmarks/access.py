@@ -28,14 +28,15 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from data_access import geography, heatmap, overview, throughput, warnings  # noqa: E402
+from data_access import geography  # noqa: E402
 from data_access.access import Identity, parse_access_config, resolve_principal  # noqa: E402
 from data_access.area import listed_streets  # noqa: E402
 from data_access.config import load_site_config  # noqa: E402
 from data_access.connection import demo_path, make_engine, sqlite_url  # noqa: E402
 from data_access.filters import AreaFilter  # noqa: E402
 from data_access.schema import incident  # noqa: E402
-from data_access.warning_rules import load_warning_rules  # noqa: E402
+from metrics import heatmap, overview, throughput, warnings  # noqa: E402
+from metrics.warning_rules import load_warning_rules  # noqa: E402
 
 
 def best(fn, repeat: int) -> float:

@@ -44,14 +44,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine  # noqa: E402
 
+import appstate  # noqa: E402
 from alerts import dispatch, evaluate, rules  # noqa: E402
 from alerts import state as alert_state  # noqa: E402
 from alerts.clock import SystemClock  # noqa: E402
-from data_access import appstate  # noqa: E402
 from data_access.config import load_site_config  # noqa: E402
 from data_access.connection import make_engine  # noqa: E402
-from data_access.demo import build_demo  # noqa: E402
 from data_access.schema import warning  # noqa: E402
+from demo.build import build_demo  # noqa: E402
 from tests.alert_receivers import Receiver, SmtpReceiver  # noqa: E402
 
 END = datetime(2026, 11, 20, 18, 0)

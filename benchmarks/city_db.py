@@ -5,7 +5,7 @@
         [--crowd-rows 10000000] [--petition-scale 10] [--housing-scale 35]
 
 All of Hangzhou (13 districts, 196 streets) is generated with the demo
-generator (``data_access.demo``), at volumes the demo build cannot hold in
+generator (``demo.build``), at volumes the demo build cannot hold in
 memory in one go, so this script builds in windows and loads each window
 before generating the next:
 
@@ -61,7 +61,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable  # noqa: E402
 
 from data_access import schema  # noqa: E402
 from data_access.connection import describe_url  # noqa: E402
-from data_access.demo import (  # noqa: E402
+from demo.build import (  # noqa: E402
     CROWD_DAYS,
     Rows,
     StreetExtras,

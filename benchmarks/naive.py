@@ -43,12 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, select  # noqa: E402
 
-from data_access import heatmap, throughput  # noqa: E402
 from data_access.area import listed_streets  # noqa: E402
 from data_access.config import SiteConfig, load_site_config  # noqa: E402
 from data_access.connection import make_engine  # noqa: E402
 from data_access.filters import AreaFilter  # noqa: E402
 from data_access.schema import incident, street  # noqa: E402
+from metrics import heatmap, throughput  # noqa: E402
 from tests import reference, reference_throughput  # noqa: E402
 
 DEFAULT_DISTRICT = "330105"

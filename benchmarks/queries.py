@@ -22,11 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from data_access import geography, overview, quality, throughput  # noqa: E402
+from data_access import geography  # noqa: E402
 from data_access.config import load_site_config  # noqa: E402
 from data_access.connection import demo_path, make_engine, sqlite_url  # noqa: E402
 from data_access.filters import AreaFilter  # noqa: E402
 from data_access.schema import incident  # noqa: E402
+from metrics import overview, quality, throughput  # noqa: E402
 
 
 def main() -> None:

@@ -82,11 +82,11 @@ class RevealRefused(LookupError):
 
 def reveal_case(conn: Any, case_id: str, scope: tuple[str, ...] | None = None) -> pd.DataFrame:
     """One case's personal data, unmasked: the copy :func:`data_access.
-    area.clean_incidents` keeps (the earliest reported) of incident
+    rollups.clean_incidents` keeps (the earliest reported) of incident
     ``case_id``, only when its street is within ``scope`` (a user's street
     codes; ``None`` = every street). One row, columns :data:`REVEAL_COLUMNS`;
     :class:`RevealRefused` when there is none. Never cached: callers write
-    the audit row (:func:`data_access.audit.record`) before showing it."""
+    the audit row (:func:`appstate.audit.record`) before showing it."""
     from sqlalchemy import select
 
     from data_access.schema import incident

@@ -1,6 +1,6 @@
 """Validation of the imported cases with the data-quality page's own rules.
 
-The conditions are :mod:`data_access.quality`'s (``row_checks``,
+The conditions are :mod:`metrics.quality`'s (``row_checks``,
 ``unknown_street``, ``future_time``), evaluated row by row on the cases in
 an in-memory SQLite database, so a row the importer flags is exactly a row
 the 数据质量 page counts. Rows breaking a rule the mapping lists in
@@ -22,11 +22,11 @@ import pandas as pd
 from sqlalchemy import Column, Integer, MetaData, Table, case, create_engine, insert, select
 from sqlalchemy.pool import StaticPool
 
-from data_access import quality
 from data_access.config import SiteConfig
 from data_access.schema import incident, street
 from importer.mapping import ImportMapping
 from importer.transform import INCIDENT_COLUMNS, REPORT_COLUMNS, Problem, as_text, records
+from metrics import quality
 
 #: The quality rules checked on every imported case, in report order.
 RULES = ("unknown_street", "missing_coordinates", "out_of_area", "out_of_order", "future_time")

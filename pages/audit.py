@@ -1,7 +1,7 @@
 """审计日志 Audit log: who revealed, exported or was refused what, when, from where.
 
 Administrators only (the ``audit`` permission). Rows come from the
-app-state database (:mod:`data_access.audit`), newest first.
+app-state database (:mod:`appstate.audit`), newest first.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from data_access import audit
+from appstate import audit
 from ui.auth import access_config, allowed, audited_download, refuse
 from ui.data import appstate_engine, page_guard
 from ui.i18n import t

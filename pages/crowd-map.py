@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pandas as pd
 import streamlit as st
 
-from data_access import heatmap
+from metrics import heatmap
 from ui import maps
 from ui.data import load, page_guard
 from ui.i18n import t

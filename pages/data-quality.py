@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from data_access import quality
+from metrics import quality
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.shell import context, footer, page_header

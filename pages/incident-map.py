@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from data_access import heatmap
 from data_access.schema import INCIDENT_STATUSES, MILESTONES
+from metrics import heatmap
 from ui import maps
 from ui.auth import allowed
 from ui.data import load, page_guard

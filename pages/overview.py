@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from data_access import overview, quality, throughput, warnings
-from data_access.warning_rules import WarningRulesError, load_warning_rules
+from metrics import overview, quality, throughput, warnings
+from metrics.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
 from ui.data import load, page_guard
 from ui.i18n import t

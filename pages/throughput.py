@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from data_access import throughput as tp
+from metrics import throughput as tp
 from ui import throughput_charts as charts
 from ui.auth import describe_filter
 from ui.data import load, page_guard

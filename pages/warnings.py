@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data_access import warnings
-from data_access.warning_rules import WarningRulesError, load_warning_rules
+from metrics import warnings
+from metrics.warning_rules import WarningRulesError, load_warning_rules
 from ui import warning_charts as wc
 from ui.auth import audited_download, describe_filter
 from ui.data import load, page_guard

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data_access import weekly
-from data_access.warning_rules import WarningRulesError, load_warning_rules
+from metrics import weekly
+from metrics.warning_rules import WarningRulesError, load_warning_rules
 from reports.weekly import area_label, display_names, excel_bytes, pdf_bytes
 from ui import weekly_view as wv
 from ui.auth import audited_download, describe_filter

@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from data_access import connection, weekly
+from data_access import connection
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter, FilterError
-from data_access.warning_rules import WarningRulesError, load_warning_rules
+from metrics import weekly
+from metrics.warning_rules import WarningRulesError, load_warning_rules
 
 
 def _now(text: str | None, tz: str) -> datetime:

@@ -1,5 +1,5 @@
 """The weekly review pack: a PDF to hand out and an Excel workbook, from
-:func:`data_access.weekly.review_tables`.
+:func:`metrics.weekly.review_tables`.
 
 The same function serves the page's download buttons and the scheduled
 command (``python -m reports weekly``), so both produce the same files.
@@ -12,7 +12,7 @@ Linux with Noto CJK has one). Charts are PNG images drawn by matplotlib with
 the system's Noto Sans CJK (``fonts-noto-cjk``); without it the chart labels
 fall back to DejaVu. Nothing is fetched from the network.
 
-Excel: one sheet per table of ``data_access.weekly.TABLE_COLUMNS`` with those
+Excel: one sheet per table of ``metrics.weekly.TABLE_COLUMNS`` with those
 stable English column names, plus ``summary`` (one sentence per row) and
 ``names`` (code -> display name).
 """
@@ -30,12 +30,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
-from data_access import geography, weekly
+from data_access import geography
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
-from data_access.warning_rules import WarningRules
-from data_access.weekly import records
+from metrics import weekly
+from metrics.warning_rules import WarningRules
+from metrics.weekly import records
 
 #: Most rows of the league table and the red list printed in the PDF (the
 #: workbook has them all).
@@ -45,7 +46,7 @@ CJK_FONT = "STSong-Light"
 
 
 def _translate() -> Callable[..., str]:
-    from ui.i18n import translate  # the catalogue; needs no running Streamlit
+    from i18n import translate
 
     return translate
 
@@ -252,7 +253,7 @@ def _png(fig: Any) -> bytes:
 
 def trend_values(tables: dict[str, pd.DataFrame]) -> tuple[list[str], list[float]]:
     """The weeks and bar heights :func:`chart_trend` draws:
-    :func:`data_access.weekly.case_trend`, each week once (no bar for a week
+    :func:`metrics.weekly.case_trend`, each week once (no bar for a week
     without data)."""
     trend = weekly.case_trend(tables)
     return trend["week"].tolist(), [0.0 if math.isnan(v) else v for v in trend["cases"]]

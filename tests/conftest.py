@@ -1,7 +1,7 @@
 """Shared fixtures: real databases built by the demo generator, and an AppTest helper.
 
 Every backend gets its own database for this test session, filled by
-``data_access.demo.build_demo`` with a small, fixed slice of the demo
+``demo.build.build_demo`` with a small, fixed slice of the demo
 (``FIXTURE_DAYS`` days ending at ``FIXTURE_END``, ``FIXTURE_SCALE`` of the
 full volume, seed ``FIXTURE_SEED``), so two runs see the same rows.
 
@@ -147,7 +147,7 @@ class _Databases:
         return self.built[name]
 
     def _build(self, name: str) -> Backend:
-        from data_access.demo import build_demo
+        from demo.build import build_demo
 
         if name == "sqlite":
             url = f"sqlite:///{self.tmp_dir / 'ops_fixture.sqlite'}"

@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 import pytest
 from sqlalchemy import select
 
+import appstate
 from alerts import channels, dispatch, message, rules, state
 from alerts.clock import ManualClock, naive_utc
-from data_access import appstate
 from tests.alert_receivers import Receiver, SmtpReceiver
 
 TZ = "Asia/Shanghai"

@@ -23,10 +23,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
+import appstate
 from alerts import state
-from data_access import alerting, appstate, geography, heatmap, overview, screen, throughput
+from data_access import geography
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
+from metrics import alerting, heatmap, overview, screen, throughput
 from tests.alert_receivers import Receiver, SmtpReceiver
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, ROOT, scratch_database
 
@@ -193,7 +195,7 @@ def test_once_delivers_the_right_streets_and_figures_then_a_restart_sends_nothin
     assert not any(f"{names[c]}：积压案件" in backlog_text for c in quiet_streets)
     assert "http://dash.test/alerts?rule=backlog_high" in backlog_text
     [red_text] = [x for x in texts if "红色预警" in x]
-    from data_access.warning_rules import load_warning_rules
+    from metrics.warning_rules import load_warning_rules
 
     domains = load_warning_rules()
     for wid, code, dom in zip(reds["id"], reds["street_code"], reds["domain"], strict=True):

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import appstate
 from alerts import lease
-from data_access import appstate
 from tests.conftest import BACKEND_PARAMS, scratch_database
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import appstate
 from alerts import evaluate, rules, state
 from alerts.clock import ManualClock
-from data_access import appstate, audit
+from appstate import audit
 from data_access.config import load_site_config
 from tests.conftest import FIXTURE_END
 from ui.i18n import translate

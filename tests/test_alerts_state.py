@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, func, select
 
+import appstate
 from alerts import evaluate, rules, state
 from alerts.clock import ManualClock
-from data_access import appstate
 from data_access.config import load_site_config
 from tests.conftest import BACKEND_PARAMS, scratch_database
 

@@ -30,7 +30,7 @@ def site_ca(tmp_path):
 
 @pytest.fixture
 def engine(tmp_path):
-    from data_access import appstate
+    import appstate
 
     e = appstate.make_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
     yield e

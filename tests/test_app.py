@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from data_access import overview
 from data_access.filters import AreaFilter
+from metrics import overview
 from tests.conftest import FIXTURE_END
 from ui.i18n import translate
 
@@ -67,8 +67,8 @@ def test_overview_numbers_match_sql(app_test, backend):
 
 
 def test_overview_red_warnings_are_the_rule_based_reds(app_test, sqlite_demo):
-    from data_access import warnings
-    from data_access.warning_rules import load_warning_rules
+    from metrics import warnings
+    from metrics.warning_rules import load_warning_rules
 
     at = app_test("Home.py", sqlite_demo.url)
     f = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date(), district="330105")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
-from data_access import appstate
+import appstate
 from tests.conftest import BACKEND_PARAMS, scratch_database
 
 

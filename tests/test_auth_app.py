@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from data_access import appstate, audit
+import appstate
+from appstate import audit
 from data_access.access import Identity, token_sha256
 from data_access.config import SCREEN_PAGES
 from tests.conftest import FIXTURE_END
@@ -450,9 +451,9 @@ def test_an_idle_session_is_signed_out_and_a_wall_is_not(app_test, sqlite_demo, 
 def test_a_reveal_on_the_incident_map_cell_cases(app_test, sqlite_demo, signed_in):
     from datetime import timedelta
 
-    from data_access import heatmap
     from data_access.config import load_site_config
     from data_access.filters import AreaFilter
+    from metrics import heatmap
 
     log = signed_in("analyst@hz.gov.cn")  # 拱墅区
     f = AreaFilter(start=NOW.date() - timedelta(days=6), end=NOW.date(), district=DISTRICT)
@@ -478,7 +479,7 @@ def test_without_an_audit_log_there_is_no_reveal_and_no_download(
     app_test, sqlite_demo, signed_in, monkeypatch, street
 ):
     """The app-state URL names the operational database: refused
-    (data_access.appstate), so nothing that must be audited happens."""
+    (appstate), so nothing that must be audited happens."""
     signed_in("analyst@hz.gov.cn")
     monkeypatch.setenv("OPS_APPSTATE_URL", sqlite_demo.url)
     at = app_test("pages/throughput.py", sqlite_demo.url)

@@ -58,13 +58,13 @@ def _alerts(argv: list[str]) -> int:
 
 
 def _rollups(argv: list[str]) -> int:
-    from data_access.rollups import main
+    from jobs.refresh_rollups import main
 
     return main(argv)
 
 
 def _demo(argv: list[str]) -> int:
-    from data_access.demo import main
+    from demo.build import main
 
     return main(argv)
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from data_access import appstate, audit
+import appstate
+from appstate import audit
 from tests.conftest import FIXTURE_END, Backend, skip_or_fail
 from tests.test_browser import (
     CHROMIUM,

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from data_access import appstate, audit
+import appstate
+from appstate import audit
 from data_access.access import token_sha256
 from tests.conftest import Backend, skip_or_fail
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_SETTLE_S, free_port, wait_until_idle

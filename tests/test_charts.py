@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_access import heatmap, throughput, warnings, weekly
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
-from data_access.warning_rules import load_warning_rules
+from metrics import heatmap, throughput, warnings, weekly
+from metrics.warning_rules import load_warning_rules
 from tests import reference
 from tests import reference_throughput as ref
 from tests.conftest import FIXTURE_END
@@ -526,7 +526,7 @@ def test_command_screen_throughput_bars_are_the_streets_shares(app_test, sqlite_
     on-site share over the site's default window, best first, as pandas has it."""
     import re
 
-    from data_access import screen
+    from metrics import screen
     from ui import screen as ui_screen
 
     ui_screen.clear_cache()

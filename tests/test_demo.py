@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from data_access import demo, schema
+from data_access import schema
 from data_access.config import Bounds
 from data_access.coords import gcj02_to_wgs84, wgs84_to_gcj02
+from demo import build as demo
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END, Backend
 
 TINY = {"days": 3, "scale": 0.03, "end": datetime(2026, 3, 14, 23, 45)}

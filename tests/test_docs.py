@@ -51,12 +51,14 @@ def test_every_site_setting_is_documented():
     assert "targets.default" in README and "targets.overrides" in README
 
 
+#: Every package of the project (pyproject's [tool.setuptools] packages).
+PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+
+
 def test_every_environment_variable_is_documented():
     names = set()
     for path in [
-        *ROOT.glob("data_access/*.py"),
-        *ROOT.glob("ui/*.py"),
-        *ROOT.glob("alerts/*.py"),
+        *(path for pkg in PACKAGES for path in ROOT.glob(f"{pkg}/**/*.py")),
         ROOT / "Home.py",
         *ROOT.glob("pages/*.py"),
     ]:

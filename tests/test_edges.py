@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from data_access import overview, throughput, warnings
 from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.filters import AreaFilter
 from data_access.schema import CONTRACT_TABLES
-from data_access.warning_rules import load_warning_rules
+from metrics import overview, throughput, warnings
+from metrics.warning_rules import load_warning_rules
 from tests.conftest import scratch_database
 from tests.test_storage_forms import TS_COLUMNS, _write_server, _write_sqlite
 
@@ -147,7 +147,7 @@ def _edge_frames(geo: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def edge_frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
-    from data_access.demo import build_demo
+    from demo.build import build_demo
 
     path = tmp_path_factory.mktemp("edges") / "geo.sqlite"
     build_demo(f"sqlite:///{path}", days=1, seed=3, scale=0.01, end=NOW)

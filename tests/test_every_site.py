@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from data_access import screen, throughput
 from data_access.config import SCREEN_PAGES, SiteConfig, TargetSet, load_site_config
 from data_access.connection import make_engine
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
+from metrics import screen, throughput
 from tests.conftest import ROOT
 from tests.test_browser import (  # noqa: F401 (fixtures)
     Browser,

@@ -22,7 +22,7 @@ def test_the_demo_is_built_once_and_its_progress_box_never_replayed(monkeypatch,
     from streamlit import config as st_config
     from streamlit.runtime.secrets import secrets_singleton
 
-    from data_access import demo
+    from demo import build as demo
 
     small = functools.partial(demo.build_demo, days=3, scale=0.05)  # seconds, not a minute
     calls: list[str] = []

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import Float, func, literal, select
 
-from data_access import heatmap
 from data_access.config import (
     COORD_SYSTEMS,
     HotspotConfig,
@@ -24,10 +23,11 @@ from data_access.config import (
     parse_site_config,
 )
 from data_access.coords import convert
-from data_access.demo import fireworks_day
 from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading
 from data_access.sqlfn import grid_index
+from demo.build import fireworks_day
+from metrics import heatmap
 from tests import reference
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END
 from ui import maps

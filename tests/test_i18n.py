@@ -6,8 +6,8 @@ import re
 import string
 from pathlib import Path
 
-from data_access.quality import CHECKS
 from data_access.schema import MILESTONES
+from metrics.quality import CHECKS
 from ui.i18n import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from data_access import quality
 from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.filters import AreaFilter
@@ -26,6 +25,7 @@ from data_access.schema import incident
 from importer.load import batches, import_export, site_for, staging_engine
 from importer.mapping import load_mapping, parse_mapping_text
 from importer.transform import INCIDENT_COLUMNS, REPORT_COLUMNS
+from metrics import quality
 from tests.conftest import BACKEND_PARAMS, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent

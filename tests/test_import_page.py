@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, select
 
-from data_access import audit
+from appstate import audit
 from data_access.schema import incident
 
 ROOT = Path(__file__).resolve().parent.parent

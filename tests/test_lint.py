@@ -31,7 +31,7 @@ def test_every_table_shows_a_dash_for_a_missing_value() -> None:
     import ast
 
     bare = []
-    for path in sorted([ROOT / "Home.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py")]):
+    for path in sorted([ROOT / "Home.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)

@@ -1,5 +1,5 @@
 """The contract checks and the timestamp storage-form figure of the
-data-quality page (data_access.quality.contract_checks / timestamp_forms;
+data-quality page (metrics.quality.contract_checks / timestamp_forms;
 docs/data-contract.md, "Checks on the data-quality page").
 
 The geography is a small demo's (it breaks nothing); the rows below each
@@ -19,11 +19,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from data_access import quality
 from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.filters import AreaFilter
 from data_access.schema import CONTRACT_TABLES, metadata
+from metrics import quality
 from tests.conftest import BACKEND_PARAMS, scratch_database
 from ui.i18n import catalogue, translate
 
@@ -205,7 +205,7 @@ def _rows(geo: dict[str, pd.DataFrame]) -> dict[str, list[Any]]:
 
 @pytest.fixture(scope="module")
 def geography(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
-    from data_access.demo import build_demo
+    from demo.build import build_demo
 
     path = tmp_path_factory.mktemp("quality_geo") / "geo.sqlite"
     build_demo(f"sqlite:///{path}", days=1, seed=3, scale=0.01, end=NOW)

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_access import geography, overview, quality, throughput
+from data_access import geography
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
+from metrics import overview, quality, throughput
 from tests import reference
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END
 

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from data_access import heatmap, overview, quality, screen, throughput, warnings, weekly
 from data_access.area import listed_streets
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
 from data_access.privacy import RevealRefused, reveal_case
-from data_access.warning_rules import load_warning_rules
+from metrics import heatmap, overview, quality, screen, throughput, warnings, weekly
+from metrics.warning_rules import load_warning_rules
 from tests.conftest import FIXTURE_END
 
 NOW = FIXTURE_END

@@ -1,4 +1,4 @@
-"""The rollup (``data_access/rollups.py``) gives every case query the same
+"""The rollup (``rollups/``) gives every case query the same
 figures as the source table, on all three backends.
 
 Each backend gets its own small demo database. The rollup is refreshed a few
@@ -22,15 +22,17 @@ import pytest
 from sqlalchemy import create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
 
-from data_access import heatmap, overview, quality, rollups, screen, throughput, weekly
-from data_access.area import disjoint_spans, resolve_streets
+import rollups
+from data_access.area import resolve_streets
 from data_access.config import load_site_config
 from data_access.connection import make_engine
-from data_access.demo import build_demo
 from data_access.filters import AreaFilter
-from data_access.rollups import rollup_case, rollup_cell_week, rollup_dup_id, rollup_meta
 from data_access.schema import crowd_reading, incident, metadata, street
-from data_access.warning_rules import load_warning_rules
+from demo.build import build_demo
+from jobs import refresh_rollups
+from metrics import heatmap, overview, quality, screen, throughput, weekly
+from metrics.warning_rules import load_warning_rules
+from rollups import disjoint_spans, rollup_case, rollup_cell_week, rollup_dup_id, rollup_meta
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
@@ -108,13 +110,13 @@ def rolled(request, tmp_path_factory):
     build_demo(url, days=21, seed=11, scale=0.12, end=NOW)
     writer = create_engine(url)
     _bad_readings_before_refresh(writer)
-    share = rollups.MAX_CELL_ROWS_SHARE
+    share = refresh_rollups.MAX_CELL_ROWS_SHARE
     # The fixture has too few cases for map cells to save rows; keep every
     # size anyway, so that the stored cells are compared with the cases.
-    rollups.MAX_CELL_ROWS_SHARE = 100.0
+    refresh_rollups.MAX_CELL_ROWS_SHARE = 100.0
     try:
-        report = rollups.refresh(writer, REFRESHED, reviews=1, review_districts=["330105"])
-        rollups.MAX_CELL_ROWS_SHARE = share
+        report = refresh_rollups.refresh(writer, REFRESHED, reviews=1, review_districts=["330105"])
+        refresh_rollups.MAX_CELL_ROWS_SHARE = share
         _change_after_refresh(writer)
         with_rollup, without = make_engine(url), make_engine(url)
         rollups.disable(without)
@@ -122,7 +124,7 @@ def rolled(request, tmp_path_factory):
         with_rollup.dispose()
         without.dispose()
     finally:
-        rollups.MAX_CELL_ROWS_SHARE = share
+        refresh_rollups.MAX_CELL_ROWS_SHARE = share
         rollups.forget()
         writer.dispose()
         if drop:
@@ -404,11 +406,11 @@ def test_cell_sizes_without_gain_are_not_kept(rolled, monkeypatch):
     with writer.connect() as conn, conn.begin() as trans:
         assert conn.execute(select(func.count()).select_from(rollup_cell_week)).scalar() > 0
         conn.execute(delete(rollup_cell_week))
-        monkeypatch.setattr(rollups, "MAX_CELL_ROWS_SHARE", 0.0)
-        assert rollups._store_cell_weeks(conn, CFG, report.sealed_until) == []
+        monkeypatch.setattr(refresh_rollups, "MAX_CELL_ROWS_SHARE", 0.0)
+        assert refresh_rollups._store_cell_weeks(conn, CFG, report.sealed_until) == []
         assert conn.execute(select(func.count()).select_from(rollup_cell_week)).scalar() == 0
-        monkeypatch.setattr(rollups, "MAX_CELL_ROWS_SHARE", 100.0)
-        assert len(rollups._store_cell_weeks(conn, CFG, report.sealed_until)) >= 2
+        monkeypatch.setattr(refresh_rollups, "MAX_CELL_ROWS_SHARE", 100.0)
+        assert len(refresh_rollups._store_cell_weeks(conn, CFG, report.sealed_until)) >= 2
         trans.rollback()
 
 
@@ -523,7 +525,7 @@ def test_refresh_command(tmp_path, capsys):
     path = tmp_path / "cmd.sqlite"
     url = f"sqlite:///{path}"
     build_demo(url, days=3, seed=3, scale=0.05, end=NOW)
-    assert rollups.main(["refresh", "--url", url, "--now", NOW.isoformat()]) == 0
+    assert refresh_rollups.main(["refresh", "--url", url, "--now", NOW.isoformat()]) == 0
     out = capsys.readouterr().out
     assert "settled cases before 2026-11-20 00:00" in out
     # A second refresh replaces the contents (and upgrades a table whose
@@ -534,7 +536,7 @@ def test_refresh_command(tmp_path, capsys):
             conn.exec_driver_sql("ALTER TABLE rollup_meta DROP COLUMN max_closed_min")
     finally:
         engine.dispose()
-    assert rollups.main(["refresh", "--url", url, "--now", NOW.isoformat()]) == 0
+    assert refresh_rollups.main(["refresh", "--url", url, "--now", NOW.isoformat()]) == 0
     capsys.readouterr()
     engine = make_engine(url)
     try:
@@ -544,9 +546,9 @@ def test_refresh_command(tmp_path, capsys):
             assert state.max_closed_min > 60
     finally:
         engine.dispose()
-    assert rollups.main(["refresh", "--url", url, "--now", "yesterday"]) == 2
+    assert refresh_rollups.main(["refresh", "--url", url, "--now", "yesterday"]) == 2
     assert "--now" in capsys.readouterr().err
-    assert rollups.main(["drop", "--url", url]) == 0
+    assert refresh_rollups.main(["drop", "--url", url]) == 0
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

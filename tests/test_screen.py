@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from data_access import geography, overview, screen, warnings
+from data_access import geography
 from data_access.config import DEFAULT_CONFIG_PATH, ScreenView, load_site_config, parse_site_config
 from data_access.filters import AreaFilter
-from data_access.warning_rules import load_warning_rules
+from metrics import overview, screen, warnings
+from metrics.warning_rules import load_warning_rules
 from tests.conftest import FIXTURE_END
 from ui import screen as ui_screen
 

@@ -128,7 +128,7 @@ def _edge_rows(frames: dict[str, pd.DataFrame]) -> None:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     """The contract rows, as frames with real datetimes."""
-    from data_access.demo import build_demo
+    from demo.build import build_demo
 
     path = tmp_path_factory.mktemp("forms") / "source.sqlite"
     build_demo(f"sqlite:///{path}", days=28, seed=11, scale=0.08, end=NOW)

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, literal, select, union_all
 
-from data_access import sqlfn, throughput
+from data_access import sqlfn
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
+from metrics import throughput
 from tests import reference
 from tests import reference_throughput as ref
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END

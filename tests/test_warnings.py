@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, insert
 
-from data_access import warnings as w
 from data_access.connection import make_engine
 from data_access.filters import AreaFilter
 from data_access.schema import district, grid, housing_record, metadata, petition, street, warning
-from data_access.warning_rules import (
+from metrics import warnings as w
+from metrics.warning_rules import (
     HousingRules,
     WarningRulesError,
     load_warning_rules,

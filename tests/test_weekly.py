@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_access import weekly
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter, FilterError
-from data_access.warning_rules import load_warning_rules
+from metrics import weekly
+from metrics.warning_rules import load_warning_rules
 from tests import reference
 from tests.conftest import FIXTURE_END
 
@@ -368,7 +368,7 @@ def test_new_hotspots_are_the_weeks_not_matched_last_week(backend):
     checked pair by pair against the two weeks' hot spots."""
     from dataclasses import replace
 
-    from data_access import heatmap
+    from metrics import heatmap
 
     # Smaller, wider hot spots than the site's: the small fixture has some
     # of each kind then (some three dozen at the week's end, half of them new).

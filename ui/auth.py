@@ -31,7 +31,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, geography
+from appstate import AppStateError, audit
+from data_access import geography
 from data_access.access import (
     AccessConfig,
     AccessConfigError,
@@ -46,7 +47,6 @@ from data_access.access import (
     resolve_wall,
     trusted_proxy,
 )
-from data_access.appstate import AppStateError
 from ui.data import PRINCIPAL_KEY, appstate_engine, database_origin, load
 from ui.i18n import t
 
@@ -175,7 +175,7 @@ def audit_event(
     action: str, target: str = "", query: str = "", reason: str = "", outcome: str = "ok"
 ) -> int:
     """Write one audit row for the session's principal (raises
-    :class:`~data_access.appstate.AppStateError` when it cannot)."""
+    :class:`~appstate.AppStateError` when it cannot)."""
     p = current_principal()
     row_id = audit.record(
         appstate_engine(),

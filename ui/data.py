@@ -1,7 +1,7 @@
 """The dashboards' database connection and cached query runner.
 
 Pages never talk to SQLAlchemy directly: they call :func:`load` with a query
-function from ``data_access`` and its (hashable) arguments. Results are
+function from ``metrics`` (or a reader of ``data_access``) and its (hashable) arguments. Results are
 cached per database for ``database.cache_ttl_s`` seconds with a bounded
 number of entries, so a busy wall of screens does not stampede the database.
 """
@@ -28,7 +28,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
-from data_access import appstate, connection, rollups
+import appstate
+import rollups
+from data_access import connection
 from data_access.area import listed_streets
 from data_access.config import SiteConfig, load_site_config
 from data_access.filters import AreaFilter, FilterError
@@ -98,7 +100,7 @@ def ensure_demo_database() -> None:
     with _demo_lock:
         if path.exists():
             return
-        from data_access.demo import build_demo
+        from demo.build import build_demo
 
         with st.status(t("app.demo_building"), expanded=True) as status:
             bar = st.progress(0.0)
@@ -163,9 +165,9 @@ def _appstate_engine(target: appstate.AppStateTarget, ops_url: str) -> Engine:
 
 def appstate_engine() -> Engine:
     """The writable app-state engine (audit log, alert state; see
-    :mod:`data_access.appstate`), never the operational
+    :mod:`appstate`), never the operational
     database: a configuration naming that one raises
-    :class:`~data_access.appstate.AppStateError`."""
+    :class:`~appstate.AppStateError`."""
     url, schema = _secrets_appstate()
     target = appstate.resolve(secrets_url=url, secrets_schema=schema)
     return _appstate_engine(target, operational_url())
@@ -180,17 +182,22 @@ def engine() -> Engine:
     return hardened
 
 
+#: Where the functions :func:`load` runs may come from: the metrics and the
+#: operational store's own readers (streets, grids).
+QUERY_PACKAGES = ("metrics.", "data_access.")
+
+
 def _resolve(path: str) -> Callable[..., pd.DataFrame]:
     module_name, _, attr = path.partition(":")
-    if not module_name.startswith("data_access."):
-        raise ValueError(f"not a data_access query: {path}")
+    if not module_name.startswith(QUERY_PACKAGES):
+        raise ValueError(f"not a query of {' or '.join(QUERY_PACKAGES)}: {path}")
     fn = getattr(import_module(module_name), attr)
     return fn  # type: ignore[no-any-return]
 
 
 def run_query(fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
-    """Run the ``data_access`` query ``module:function`` on a connection of
-    :func:`engine` (uncached; the cached runners call it). On the servers
+    """Run the query ``module:function`` (a metric, or a reader of
+    ``data_access``) on a connection of :func:`engine` (uncached; the cached runners call it). On the servers
     (PostgreSQL, MariaDB/MySQL) the filters' streets are resolved to a
     literal list first (:func:`data_access.area.listed_streets`): both
     then read a district's rows by index ranges (PostgreSQL, one district's
@@ -273,7 +280,7 @@ def cache_key_url() -> str:
 
 
 def load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn(conn, *args, **kwargs)`` from ``data_access``, cached.
+    """Run ``fn(conn, *args, **kwargs)`` (a metric or a ``data_access`` reader), cached.
 
     Arguments must be hashable values (filters, dates, the site config).
     The session principal's scope is stamped into them first

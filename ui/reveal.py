@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from data_access.appstate import AppStateError
+from appstate import AppStateError
 from data_access.filters import AreaFilter
 from data_access.privacy import RevealRefused, reveal_case
 from ui.auth import access_config, allowed, audit_event, describe_filter

@@ -34,10 +34,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import heatmap, overview, screen, throughput, warnings
 from data_access.config import SCREEN_PAGES, ScreenConfig, ScreenView
 from data_access.filters import AreaFilter
-from data_access.warning_rules import WarningRulesError, load_warning_rules
+from metrics import heatmap, overview, screen, throughput, warnings
+from metrics.warning_rules import WarningRulesError, load_warning_rules
 from ui import maps
 from ui.data import (
     cache_key_url,

@@ -13,7 +13,7 @@ import streamlit as st
 from data_access import geography
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
-from data_access.overview import data_freshness
+from metrics.overview import data_freshness
 from ui import filters
 from ui.auth import audit_denied, current_principal
 from ui.data import database_origin, database_url, load, local_now, site_config

@@ -1,6 +1,6 @@
 """Figures and table settings for the case-throughput page (plotly, no data access).
 
-Every builder takes the documented frames of ``data_access.throughput`` and
+Every builder takes the documented frames of ``metrics.throughput`` and
 returns a plotly figure; ``layout.meta`` names the figure so tests can find
 it in the page's output.
 """
@@ -16,7 +16,7 @@ import streamlit as st
 
 from data_access.config import SiteConfig
 from data_access.schema import INCIDENT_STATUSES, MILESTONES
-from data_access.throughput import AGE_BUCKETS
+from metrics.throughput import AGE_BUCKETS
 from ui.i18n import t
 from ui.palette import ACCENT, HEAT_SCALE, LEVELS, MUTED
 

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from data_access.config import PROJECT_ROOT
-from data_access.warning_rules import WarningRules
+from metrics.warning_rules import WarningRules
 from ui.i18n import current_lang, t, translate
 from ui.palette import LEVEL_ORDER, LEVELS
 

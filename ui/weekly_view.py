@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from data_access import weekly
-from data_access.weekly import format_figure, records
+from metrics import weekly
+from metrics.weekly import format_figure, records
 from reports.weekly import mark_text, metric_label, value_text
 from ui.i18n import current_lang, t, translate
 from ui.palette import ACCENT, LEVELS
@@ -34,7 +34,7 @@ def picked_week(choices: list[str], now: datetime) -> tuple[list[str], str, tupl
     opens it, also one older than ``choices`` (the latest complete weeks) or
     the running one (evaluated as of ``now``): it is added to the choices. A
     malformed, non-existent or future week is rejected as ``(value,
-    problem)`` (:func:`data_access.weekly.week_problem`) and the first choice
+    problem)`` (:func:`metrics.weekly.week_problem`) and the first choice
     opens."""
     wanted = st.query_params.get("week", "")
     if not wanted:
@@ -112,7 +112,7 @@ def league_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.D
 
 
 def trend_figure(tables: dict[str, pd.DataFrame]) -> go.Figure:
-    """Cases per week, :func:`data_access.weekly.case_trend` (each week once,
+    """Cases per week, :func:`metrics.weekly.case_trend` (each week once,
     the reviewed week highlighted; a week without data has no bar and "—")."""
     trend = weekly.case_trend(tables)
     values = [None if math.isnan(v) else v for v in trend["cases"]]

@@ -1,5 +1,5 @@
 """Queries only the alert service needs (the three strip checks are in
-:mod:`data_access.screen`): a street's recent on-time share, the open
+:mod:`metrics.screen`): a street's recent on-time share, the open
 backlog per street, and a crowd forecast per venue.
 
 Times are naive local time (the contract's rule); durations in minutes
@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from data_access import heatmap, rollups
-from data_access.area import clean_incidents
+import rollups
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import OPEN_STATUSES, incident
-from data_access.throughput import _prepared, ontime_counts, ontime_rows
+from metrics import heatmap
+from metrics.throughput import _prepared, ontime_counts, ontime_rows
+from rollups import clean_incidents
 
 RECENT_ONTIME_COLUMNS = ["street_code", "milestone", "judged", "on_time", "late", "on_time_share"]
 
@@ -35,7 +36,7 @@ def recent_ontime(
 ) -> pd.DataFrame:
     """Per street of the area, the on-time share of ``milestone`` for cases
     reported in the last ``hours`` hours before ``now`` (judged exactly as
-    :func:`data_access.throughput.ontime_by_milestone`: a case still open
+    :func:`metrics.throughput.ontime_by_milestone`: a case still open
     past its target counts late, one within it is pending and not judged).
     The filter's dates are ignored; category/source/status filters apply.
 
@@ -113,7 +114,7 @@ def venue_forecast(
 ) -> pd.DataFrame:
     """Each venue's head count ``horizon_min`` minutes after the latest
     crowd reading at or before ``now``, extrapolated on a straight line
-    through the head counts (:func:`data_access.heatmap.venue_load`) at
+    through the head counts (:func:`metrics.heatmap.venue_load`) at
     that reading and ``lookback_min`` minutes earlier (the latest reading
     alone: no change). Never below zero.
 

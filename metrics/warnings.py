@@ -1,7 +1,7 @@
 """Warning colours (三色预警): distributions, trend, red list, closure counts.
 
 Colours are computed in SQL by CASE expressions built from the rules in
-:mod:`data_access.warning_rules` (bound parameters only), so a million
+:mod:`metrics.warning_rules` (bound parameters only), so a million
 records never leave the database. Every rule is evaluated *as of* an
 instant ``T`` (naive local time): the query joins a small calendar of
 instants built from bound parameters, one row per instant, so the same
@@ -70,7 +70,7 @@ from data_access.area import area_streets, in_area
 from data_access.filters import AreaFilter
 from data_access.schema import WARNING_COLOURS, grid, housing_record, petition, warning
 from data_access.sqlfn import count_if, day_bucket, minutes_between
-from data_access.warning_rules import WarningRules
+from metrics.warning_rules import WarningRules
 
 #: Most instants one trend query evaluates (older buckets are dropped).
 MAX_BUCKETS = 60

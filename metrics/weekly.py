@@ -16,12 +16,12 @@ same numbers, and a week is compared with its predecessor on equal terms
   (status ``closed`` with ``closed_at`` before the week's end);
   ``backlog_at_end``: cases of the area, whenever reported, not cancelled
   and not closed at the week's end;
-- ``ontime_share`` per milestone: :func:`data_access.throughput.ontime_by_milestone`
+- ``ontime_share`` per milestone: :func:`metrics.throughput.ontime_by_milestone`
   for the week's cases, judged as of the week's end (a milestone recorded
   later counts with its recorded time);
-- warning colours per domain at the week's end: :func:`data_access.warnings.trend`;
+- warning colours per domain at the week's end: :func:`metrics.warnings.trend`;
 - ``petitions_opened`` (received in the week) and ``petitions_closed``
-  (:func:`data_access.warnings.petition_closures`);
+  (:func:`metrics.warnings.petition_closures`);
 - crowd peaks: the largest head count of one cell in one reading, and the
   largest area total of one reading time (persons).
 
@@ -47,20 +47,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
-from data_access import heatmap, rollups, throughput, warnings
-from data_access.area import (
-    area_extreme,
-    area_streets,
-    clean_incidents,
-    disjoint_spans,
-    in_area,
-)
+import rollups
+from data_access.area import area_extreme, area_streets, in_area
 from data_access.config import SiteConfig
 from data_access.connection import side_by_side
 from data_access.filters import AreaFilter, FilterError
 from data_access.schema import MILESTONES, crowd_reading, incident, petition, street
 from data_access.sqlfn import count_if
-from data_access.warning_rules import WarningRules
+from metrics import heatmap, throughput, warnings
+from metrics.warning_rules import WarningRules
+from rollups import clean_incidents, disjoint_spans
 
 # ---------------------------------------------------------------------------
 # Week arithmetic (pure Python)
@@ -531,7 +527,7 @@ def _long(week: str, section: str, metric: str, code: str, kind: str, value: flo
 def ontime_per_street(
     conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, w: IsoWeek
 ) -> pd.DataFrame:
-    """:func:`data_access.throughput.ontime_by_milestone` per street for the
+    """:func:`metrics.throughput.ontime_by_milestone` per street for the
     week's cases, judged as of the week's end (columns as there)."""
     return throughput.ontime_by_milestone(conn, w.area(f), w.as_of(now), cfg, by="street")
 
@@ -833,7 +829,7 @@ def street_league(
 def new_hotspots(
     conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, week: IsoWeek
 ) -> pd.DataFrame:
-    """Repeat hot spots (:func:`data_access.heatmap.repeat_hotspots`) at the
+    """Repeat hot spots (:func:`metrics.heatmap.repeat_hotspots`) at the
     week's end that were not one at the end of the week before.
 
     Matching: the same category and a mean position within one hot-spot
@@ -874,7 +870,7 @@ def red_still_open(
 ) -> pd.DataFrame:
     """Items red at the week's end that were raised / received (or last
     verified) before the week began, or never verified: every domain's
-    :func:`data_access.warnings.red_list` as of the week's end, most
+    :func:`metrics.warnings.red_list` as of the week's end, most
     overdue then oldest first, at most ``RED_OPEN_LIMIT`` rows.
 
     Columns: ``TABLE_COLUMNS["red_open"]`` (``age_days``/``overdue_days`` in
@@ -965,7 +961,7 @@ def review_tables(
 
     An ended week of a district (or of every district) comes from the
     reviews the rollup job stored, when it stored one with the same
-    configuration and rules (:func:`data_access.rollups.stored_review`);
+    configuration and rules (:func:`rollups.stored_review`);
     otherwise it is computed (:func:`compute_review_tables`).
     """
     week = started_week(week_label, now)

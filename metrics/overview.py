@@ -10,19 +10,14 @@ from sqlalchemy import Connection, and_, case, func, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from data_access import rollups
-from data_access.area import (
-    area_extreme,
-    area_streets,
-    in_area,
-    incident_code_filters,
-    live_parts,
-)
+import rollups
+from data_access.area import area_extreme, area_streets, in_area, incident_code_filters
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import OPEN_STATUSES, crowd_reading, incident, petition, street, warning
 from data_access.sqlfn import count_if
-from data_access.throughput import grouped_counts, ontime_counts, ontime_rows
+from metrics.throughput import grouped_counts, ontime_counts, ontime_rows
+from rollups import live_parts
 
 CASE_COUNT_COLUMNS = ["today", "this_week", "in_window", "closed_in_window", "open_backlog"]
 

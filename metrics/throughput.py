@@ -31,10 +31,10 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from data_access import rollups, sqlfn
+import rollups
+from data_access import sqlfn
 from data_access.area import (
     area_streets,
-    clean_incidents,
     in_area,
     in_bounds,
     milestone_column,
@@ -46,6 +46,7 @@ from data_access.connection import side_by_side
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
 from data_access.schema import MILESTONES, OPEN_STATUSES, grid, incident
+from rollups import clean_incidents
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
 
@@ -356,7 +357,7 @@ def grouped_counts(
 
     Where the rollup's per-day sums apply (grouped by street or not at all,
     no code filter, the same targets: see
-    :meth:`~data_access.rollups.RollupState.day_counts`), the rolled-up
+    :meth:`~rollups.RollupState.day_counts`), the rolled-up
     cases are read from ``rollup_case_day`` and only the live rows are
     counted one by one: the day sums, plus the live part, minus the
     rolled-up rows of ids that changed since the refresh (the day sums hold
@@ -417,7 +418,7 @@ def stage_time_select(
     """The SELECT that gives ``rollup_stage_week`` its values: per rolled-up
     case reported in ``[start, end)``, its street and each milestone's
     minutes where that time counts (see :func:`_judge`), else NULL."""
-    from data_access.rollups import rollup_case
+    from rollups import rollup_case
 
     reported = rollup_case.c.reported_at
     inc = _rolled_prepared(cfg, sealed, dialect, reported >= start, reported < end)
@@ -428,8 +429,8 @@ def _rolled_prepared(cfg: SiteConfig, sealed: datetime, dialect: str, *conds: An
     """``rollup_case`` rows (where ``conds``) with their district, prepared
     for :func:`_judge` (the refresh job's input to its per-day and per-week
     tables; ``sealed`` stands for ``now``)."""
-    from data_access.rollups import rollup_case
     from data_access.schema import street
+    from rollups import rollup_case
 
     rows = (
         select(*rollup_case.c, street.c.district_code)
@@ -454,7 +455,7 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
     street and local day, the counts of :func:`case_throughput` that a
     settled case can have, judged under ``cfg``'s targets (``sealed``
     stands for ``now``: a settled case's judgement does not depend on it)."""
-    from data_access.rollups import DAY_COUNTS
+    from rollups import DAY_COUNTS
 
     inc = _rolled_prepared(cfg, sealed, dialect)
     labelled = {c.name: c for c in _throughput_counts(inc, cfg, sealed, dialect, "street")}

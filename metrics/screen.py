@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, and_, literal, or_, select
 
-from data_access import heatmap, rollups, throughput
-from data_access.area import clean_incidents, in_area, milestone_in_order, target_minutes
+import rollups
+from data_access.area import in_area, milestone_in_order, target_minutes
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import OPEN_STATUSES, warning
 from data_access.sqlfn import minutes_between
+from metrics import heatmap, throughput
+from rollups import clean_incidents
 
 #: The milestone whose target the screen judges (到场, on site).
 ON_SITE = "arrived"
@@ -32,7 +34,7 @@ def street_ranking(
     conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, milestone: str = ON_SITE
 ) -> pd.DataFrame:
     """Streets of the area ranked by on-time share of ``milestone`` for cases
-    reported in the window (judged as in :mod:`data_access.throughput`).
+    reported in the window (judged as in :mod:`metrics.throughput`).
 
     Columns: ``street_code``, ``judged`` (cases), ``on_time_share`` (0-1),
     ``rank`` (1 = best), ``callout`` (``top``/``bottom``/``""``). Best first;
@@ -71,7 +73,7 @@ def late_arrivals(
 
     A case breaches at ``reported_at + target`` (minutes, the target of its
     street/district, see ``SiteConfig.targets_for``). Judged like
-    :mod:`data_access.throughput`: cancelled cases never breach; a case
+    :mod:`metrics.throughput`: cancelled cases never breach; a case
     without a target, or whose arrival is out of order, is left out; a case
     closed without an arrival time is left out (excluded, not late).
 

@@ -25,13 +25,14 @@ import pandas as pd
 from sqlalchemy import Connection, Float, and_, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access import rollups
-from data_access.area import area_extreme, area_streets, clean_incidents, in_area, in_bounds
+import rollups
+from data_access.area import area_extreme, area_streets, in_area, in_bounds
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
 from data_access.schema import MILESTONES, OPEN_STATUSES, crowd_reading, street, venue
-from data_access.sqlfn import count_if, grid_index, minutes_between
+from data_access.sqlfn import count_if, grid_index, minutes_between, week_bucket
+from rollups import clean_incidents
 
 #: Metres per degree of latitude, and of longitude at the equator (the
 #: demo's venue rule uses the same equirectangular approximation).
@@ -485,7 +486,7 @@ def incident_unmapped(
 ) -> pd.DataFrame:
     """Cases of the window left off the map for NULL or out-of-bounds
     coordinates. Columns: ``rows`` (count), one row."""
-    from data_access.throughput import grouped_counts
+    from metrics.throughput import grouped_counts
 
     def unmapped(inc: Any) -> list[Any]:
         return [
@@ -646,3 +647,27 @@ __all__ = [
     "repeat_hotspots",
     "venue_load",
 ]
+
+
+def rollup_cell_select(cfg: SiteConfig, cell_m: float, until: datetime, dialect: str) -> Any:
+    """The SELECT the refresh job materialises in ``rollup_cell_week`` for one
+    cell size: the rolled-up cases reported before ``until`` inside the
+    map's bounds, per ISO week, street and cell: cases and the sums of their
+    coordinates (columns in ``rollup_cell_week``'s order)."""
+    r = rollups.rollup_case.c
+    week = week_bucket(r.reported_at, dialect)
+    gx, gy = snap(r.lon, r.lat, cfg, cell_m, dialect)
+    return (
+        select(
+            literal(repr(cell_m)),
+            week,
+            r.street_code,
+            gx,
+            gy,
+            func.count(),
+            func.sum(r.lat),
+            func.sum(r.lon),
+        )
+        .where(in_bounds(r.lat, r.lon, cfg.bounds), r.reported_at < until)
+        .group_by(week, r.street_code, gx, gy)
+    )

@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access import rollups
-from data_access.area import area_streets, in_area, in_bounds, live_parts, street_ranges
+import rollups
+from data_access.area import area_streets, in_area, in_bounds, street_ranges
 from data_access.config import SiteConfig
 from data_access.connection import side_by_side
 from data_access.filters import AreaFilter
@@ -52,7 +52,8 @@ from data_access.schema import (
     venue,
     warning,
 )
-from data_access.sqlfn import count_if
+from data_access.sqlfn import count_if, day_bucket
+from rollups import live_parts, rollup_case
 
 QUALITY_COLUMNS = ["table", "check", "rows", "scope"]
 
@@ -303,7 +304,7 @@ def _indexed_checks(
 
 def _crowd_quality_days(conn: Connection, f: AreaFilter) -> list[int]:
     """The crowd checks over the readings the rollup counted per street
-    and day (:data:`data_access.rollups.rollup_crowd_quality_day`), for
+    and day (:data:`rollups.rollup_crowd_quality_day`), for
     the window's days: unknown street (every street), missing coordinates
     and negative counts (the area's streets)."""
     day = rollups.rollup_crowd_quality_day
@@ -835,3 +836,43 @@ def timestamp_forms(conn: Connection, f: AreaFilter) -> pd.DataFrame:
             examples = ", ".join(f"{k}={v}" for k, v in pairs)
         out.append((name, column, stored, rows, scope, examples, note))
     return pd.DataFrame(out, columns=FORM_COLUMNS).astype({"rows": "int64"})
+
+
+def rollup_incident_selects(cfg: Any, sealed: datetime, dialect: str) -> list[Any]:
+    """The SELECTs the refresh job materialises in ``rollup_incident_quality_day``: the
+    rolled-up cases' per-row checks per street and day, and the rows before
+    the seal with no known street per recorded code and day."""
+    r = rollup_case.c
+    day = day_bucket(r.reported_at, dialect)
+    missing, outside, disorder = row_check_counts(rollup_case, cfg)
+    rolled = select(r.street_code, day, literal(0), missing, outside, disorder).group_by(
+        r.street_code, day
+    )
+    i = incident.c
+    code = func.coalesce(i.street_code, "")
+    i_day = day_bucket(i.reported_at, dialect)
+    unknown = (
+        select(code, i_day, func.count(), literal(0), literal(0), literal(0))
+        .where(i.reported_at < sealed, unknown_street(incident))
+        .group_by(code, i_day)
+    )
+    return [rolled, unknown]
+
+
+def rollup_crowd_select(sealed: datetime, dialect: str) -> Any:
+    """The SELECT the refresh job materialises in ``rollup_crowd_quality_day``:
+    every reading before the seal, per recorded street code and day."""
+    r = crowd_reading.c
+    code = func.coalesce(r.street_code, "")
+    day = day_bucket(r.ts, dialect)
+    return (
+        select(
+            code,
+            day,
+            func.count(),
+            count_if(or_(r.lat.is_(None), r.lon.is_(None))),
+            count_if(r.people < 0),
+        )
+        .where(r.ts < sealed)
+        .group_by(code, day)
+    )

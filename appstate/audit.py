@@ -1,6 +1,6 @@
 """The audit log: who saw or took which personal data, and who changed what.
 
-Written to the app-state database (:mod:`data_access.appstate`), never the
+Written to the app-state database (:mod:`appstate`), never the
 operational one. One row per event:
 
 - ``at_utc``: when, UTC (naive; the page shows it in the site's zone);
@@ -42,7 +42,7 @@ from sqlalchemy import (
     select,
 )
 
-from data_access import appstate
+import appstate
 
 ACTIONS = ("unmask", "export", "pack", "denied", "silence", "import", "login", "logout")
 DEFAULT_RETENTION_DAYS = 180
@@ -90,7 +90,7 @@ def record(
     at_utc: datetime | None = None,
 ) -> int:
     """Write one audit row and return its id. Raises
-    :class:`~data_access.appstate.AppStateError` when the app-state
+    :class:`~appstate.AppStateError` when the app-state
     database cannot take it: callers that guard personal data must then
     refuse (no audit row, no reveal)."""
     if action not in ACTIONS:
