@@ -29,8 +29,10 @@ from sqlalchemy import Engine
 
 import appstate
 import rollups
-from alerts import dispatch, evaluate, lease, rules, state
-from alerts.clock import Clock, SystemClock, local, naive_utc
+from alerts import dispatch, evaluate, lease, rules
+from alerts.clock import Clock, SystemClock, local
+from appstate import alerts as alert_store
+from appstate.alerts import naive_utc
 from data_access import connection
 from data_access.config import SiteConfig, load_site_config
 
@@ -180,7 +182,7 @@ def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
                 if t >= next_eval:
                     next_eval = t + interval
                     ev = evaluate.evaluate_rules(ops, st_engine, cfg, site, clock, data_now())
-                    state.purge(st_engine, clock.now(), cfg.service.history_days)
+                    alert_store.purge(st_engine, clock.now(), cfg.service.history_days)
                     if ev.fired or ev.resolved or ev.errors:
                         _log.info(
                             "fired %d, resolved %d, unknown %s",
@@ -218,8 +220,8 @@ def cmd_test_channel(args: argparse.Namespace, clock: Clock) -> int:
         if ch.language == "zh"
         else f"A test message from the district situational-awareness alert service ({stamp})."
     )
-    with appstate.begin(st_engine, state.metadata) as conn:
-        row_id = state.enqueue(
+    with appstate.begin(st_engine, alert_store.metadata) as conn:
+        row_id = alert_store.enqueue(
             conn,
             rule="test",
             group="test",
@@ -229,7 +231,7 @@ def cmd_test_channel(args: argparse.Namespace, clock: Clock) -> int:
             now=naive_utc(clock.now()),
         )
     dispatch.dispatch(st_engine, cfg, clock, site.timezone, only=[row_id])
-    rows = state.deliveries(st_engine, limit=50)
+    rows = alert_store.deliveries(st_engine, limit=50)
     mine = rows.loc[rows["outbox_id"] == row_id]
     if mine.empty:
         print(f"channel {ch.name}: not sent (rate limit reached; queued as outbox {row_id})")
@@ -247,13 +249,13 @@ def cmd_status(args: argparse.Namespace, clock: Clock) -> int:
     ops_url = operational_url(args.db_url)
     st_engine = appstate.make_engine(appstate.resolve(args.state_db), operational_url=ops_url)
     print(f"config: {cfg.source_path} ({len(cfg.rules)} rules, {len(cfg.channels)} channels)")
-    for r in state.rule_status(st_engine).to_dict("records"):
+    for r in alert_store.rule_status(st_engine).to_dict("records"):
         detail = f" - {r['detail']}" if r["detail"] else ""
         print(
             f"rule {r['rule']}: {r['outcome']} at {r['evaluated_at']} UTC, "
             f"{r['instances']} instances{detail}"
         )
-    inst = state.instances(st_engine)
+    inst = alert_store.instances(st_engine)
     for st_name in ("firing", "pending", "resolved"):
         part = inst.loc[inst["state"] == st_name]
         print(f"{st_name}: {len(part)}")
@@ -262,14 +264,14 @@ def cmd_status(args: argparse.Namespace, clock: Clock) -> int:
             print(f"  {i['rule']} {i['street_code']} {i['subject']}{unk} since {i['active_since']}")
     unknown = inst.loc[inst["unknown"].astype(bool)]
     print(f"unknown: {len(unknown)}")
-    for h in state.channel_health(st_engine).to_dict("records"):
+    for h in alert_store.channel_health(st_engine).to_dict("records"):
         last = f"; last {h['last_outcome']} at {h['last_at']} UTC" if h["last_outcome"] else ""
         err = f" - {h['last_error']}" if h["last_error"] else ""
         print(
             f"channel {h['channel']}: sent {h['sent']}, retrying {h['retrying']}, "
             f"failed {h['failed']}, queued {h['pending']}{last}{err}"
         )
-    counts = state.outbox_counts(st_engine)
+    counts = alert_store.outbox_counts(st_engine)
     print(
         "outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         if counts

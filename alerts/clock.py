@@ -1,8 +1,8 @@
 """The alert service's clock, injected everywhere (tests move it by hand).
 
 Times are timezone-aware UTC; the state tables store them naive UTC (the
-audit log's convention), the site's local time is derived for quiet hours
-and messages.
+audit log's convention; :func:`appstate.alerts.naive_utc`), the site's local
+time is derived for quiet hours and messages.
 """
 
 from __future__ import annotations
@@ -40,12 +40,6 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self._now = when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def naive_utc(when: datetime) -> datetime:
-    """``when`` in UTC without tzinfo, whole seconds (the tables' convention;
-    MariaDB's DATETIME keeps no fraction)."""
-    return when.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def from_naive_utc(when: datetime) -> datetime:

@@ -1,4 +1,5 @@
-"""The outbox worker: sends what :mod:`alerts.state` enqueued.
+"""The outbox worker: sends what :mod:`alerts.state` enqueued in the outbox
+(:mod:`appstate.alerts`).
 
 - A row is marked ``sent`` only after the receiver accepted it, in the
   same transaction as its delivery row. Killed between the two, the row is
@@ -26,9 +27,9 @@ from sqlalchemy import Engine, func, select, update
 
 import appstate
 from alerts import channels, message
-from alerts.clock import Clock, naive_utc
+from alerts.clock import Clock
 from alerts.rules import AlertConfig, Channel
-from alerts.state import alert_delivery, alert_outbox, enqueue, metadata
+from appstate.alerts import alert_delivery, alert_outbox, enqueue, metadata, naive_utc
 
 _log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 import appstate
-from alerts.clock import naive_utc
+from appstate.alerts import naive_utc
 
 LEASE_NAME = "evaluator"
 

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from alerts import message, state
+from alerts import message
 from alerts.clock import local
 from alerts.rules import AlertConfig
+from appstate import alerts as alert_store
 
 #: Columns of :func:`instance_rows`: the rule, state and its flags, where,
 #: the line a message would carry, and the times in the site's zone.
@@ -56,7 +57,7 @@ DELIVERY_VIEW_COLUMNS = [
 class PageData:
     """``instances`` (:data:`INSTANCE_VIEW_COLUMNS`), ``deliveries``
     (:data:`DELIVERY_VIEW_COLUMNS`), ``silences``
-    (:data:`alerts.state.SILENCE_COLUMNS`, times local), ``rules``
+    (:data:`appstate.alerts.SILENCE_COLUMNS`, times local), ``rules``
     (``alert_rule_status``)."""
 
     instances: pd.DataFrame
@@ -108,7 +109,7 @@ def page_data(
 ) -> PageData:
     """Everything the page lists, filtered to what the principal may see
     (rules titled from ``cfg`` when given)."""
-    raw = state.instances(engine, scope=scope)
+    raw = alert_store.instances(engine, scope=scope)
     raw = in_area(raw, scope, district, streets)
     rows = []
     for r in raw.to_dict("records"):
@@ -131,21 +132,21 @@ def page_data(
         )
     instances = pd.DataFrame(rows, columns=INSTANCE_VIEW_COLUMNS)
     shown = set(instances["fingerprint"])
-    out = state.outbox(engine)
+    out = alert_store.outbox(engine)
     mine = out.loc[[bool(shown & set(fps)) for fps in out["fingerprints"]]] if len(out) else out
     deliveries = mine.rename(columns={"id": "outbox_id"}).copy()
     for col in ("created_at", "sent_at", "next_attempt_at"):
         deliveries[col] = [_local(v, timezone) for v in deliveries[col]]
     settled = ~deliveries["status"].isin(["pending", "retrying"])
     deliveries.loc[settled, "next_attempt_at"] = pd.NaT  # nothing more will be tried
-    silences = state.silences(engine, now_utc)
+    silences = alert_store.silences(engine, now_utc)
     for col in ("created_at", "starts_at", "ends_at", "expired_at"):
         silences[col] = [_local(v, timezone) for v in silences[col]]
     return PageData(
         instances=instances,
         deliveries=deliveries[DELIVERY_VIEW_COLUMNS].reset_index(drop=True),
         silences=silences,
-        rules=state.rule_status(engine),
+        rules=alert_store.rule_status(engine),
     )
 
 

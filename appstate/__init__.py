@@ -4,8 +4,11 @@ The operational database is read-only to the dashboards (the data
 contract's rule, enforced by :func:`data_access.connection.harden`). What
 the dashboards must write goes to a separate, writable app-state database:
 
-- the audit log (who unmasked which case, who exported what);
-- the alert service's rule states, outbox and deliveries, and silences;
+- the audit log (:mod:`appstate.audit`: who unmasked which case, who
+  exported what);
+- the alert service's rule states, outbox and deliveries, rule status and
+  silences (:mod:`appstate.alerts`), and its evaluator's lease
+  (:mod:`alerts.lease`);
 - the audit rows of uploads made from the dashboards (the importer's
   batch ledger lives beside the cases it loads, in the staging database).
 

@@ -46,8 +46,8 @@ from sqlalchemy import create_engine  # noqa: E402
 
 import appstate  # noqa: E402
 from alerts import dispatch, evaluate, rules  # noqa: E402
-from alerts import state as alert_state  # noqa: E402
 from alerts.clock import SystemClock  # noqa: E402
+from appstate import alerts as alert_store  # noqa: E402
 from data_access.config import load_site_config  # noqa: E402
 from data_access.connection import make_engine  # noqa: E402
 from data_access.schema import warning  # noqa: E402
@@ -106,8 +106,8 @@ def fresh_state(state_url: str | None, tmp: Path, name: str):
     if not state_url:
         return appstate.make_engine(f"sqlite:///{tmp / f'{name}.sqlite'}")
     engine = appstate.make_engine(state_url)
-    with appstate.begin(engine, alert_state.metadata) as conn:
-        for table in reversed(alert_state.metadata.sorted_tables):
+    with appstate.begin(engine, alert_store.metadata) as conn:
+        for table in reversed(alert_store.metadata.sorted_tables):
             conn.execute(table.delete())
     return engine
 

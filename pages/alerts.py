@@ -10,8 +10,8 @@ import streamlit as st
 
 from alerts import evaluate, view
 from alerts import rules as alert_rules
-from alerts import state as alert_state
 from alerts.clock import SystemClock, local
+from appstate import alerts as alert_store
 from ui import auth
 from ui.data import appstate_engine, page_guard
 from ui.i18n import t
@@ -177,7 +177,7 @@ with page_guard():
                     st.error(t("alerts.silence_need_reason"))
                 else:
                     ends = view.silence_end(now_utc, float(hours))
-                    sid = alert_state.create_silence(
+                    sid = alert_store.create_silence(
                         engine, matchers, ends, now_utc, principal.name or "anonymous", comment
                     )
                     auth.audit_event(
@@ -203,7 +203,7 @@ with page_guard():
                 if (
                     submitted
                     and pick is not None
-                    and alert_state.expire_silence(engine, int(pick), now_utc)
+                    and alert_store.expire_silence(engine, int(pick), now_utc)
                 ):
                     auth.audit_event("silence", target=f"silence:{pick}", reason="expire")
                     st.success(t("alerts.silence_expired", id=pick))

@@ -22,8 +22,10 @@ import pytest
 from sqlalchemy import select
 
 import appstate
-from alerts import channels, dispatch, message, rules, state
-from alerts.clock import ManualClock, naive_utc
+from alerts import channels, dispatch, message, rules
+from alerts.clock import ManualClock
+from appstate import alerts as alert_store
+from appstate.alerts import naive_utc
 from tests.alert_receivers import Receiver, SmtpReceiver
 
 TZ = "Asia/Shanghai"
@@ -116,9 +118,9 @@ ALERT = {
 
 
 def queue(engine, channel: str, n: int = 1, alerts: list | None = None) -> list[int]:
-    with appstate.begin(engine, state.metadata) as conn:
+    with appstate.begin(engine, alert_store.metadata) as conn:
         return [
-            state.enqueue(
+            alert_store.enqueue(
                 conn,
                 rule="backlog_high",
                 group="backlog_high/330105",
@@ -133,7 +135,7 @@ def queue(engine, channel: str, n: int = 1, alerts: list | None = None) -> list[
 
 def outbox(engine) -> dict[int, dict]:
     with engine.connect() as conn:
-        return {r.id: dict(r._mapping) for r in conn.execute(select(state.alert_outbox))}
+        return {r.id: dict(r._mapping) for r in conn.execute(select(alert_store.alert_outbox))}
 
 
 def test_signature_is_dingtalks():
@@ -201,9 +203,9 @@ def test_signature_error_310000_is_not_retried(rx, engine):
     row = outbox(engine)[oid]
     assert row["status"] == "failed" and row["attempts"] == 1
     assert "310000" in row["last_error"] and "sign not match" in row["last_error"]
-    d = state.deliveries(engine)
+    d = alert_store.deliveries(engine)
     assert d.iloc[0]["errcode"] == 310000 and d.iloc[0]["http_status"] == 200
-    health = state.channel_health(engine).set_index("channel").loc["ding"]
+    health = alert_store.channel_health(engine).set_index("channel").loc["ding"]
     assert health["failed"] == 1 and health["sent"] == 0 and health["last_outcome"] == "failed"
     assert "310000" in health["last_error"]
 
@@ -257,7 +259,7 @@ def test_retries_end_failed_after_max_attempts(rx, engine):
         clock.advance(60)
     assert row["status"] == "failed" and row["attempts"] == 3 and "HTTP 500" in row["last_error"]
     assert waits[:2] == [5.0, 10.0]  # exponential backoff
-    assert list(state.deliveries(engine)["outcome"])[::-1] == ["retry", "retry", "failed"]
+    assert list(alert_store.deliveries(engine)["outcome"])[::-1] == ["retry", "retry", "failed"]
 
 
 def test_wecom_rate_limit_45009_retries_and_bad_key_93000_fails(rx, engine):

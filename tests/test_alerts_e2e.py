@@ -25,6 +25,7 @@ from sqlalchemy import select, text
 
 import appstate
 from alerts import state
+from appstate import alerts as alert_store
 from data_access import geography
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
@@ -259,8 +260,8 @@ def test_test_channel_sends_its_test_message_and_nothing_queued(receivers, tmp_p
     env = service_env(tmp_path, sqlite_demo.url, config)
     engine = appstate.make_engine(env["OPS_APPSTATE_URL"])
     now = datetime.now(UTC).replace(tzinfo=None)
-    with appstate.begin(engine, state.metadata) as conn:
-        queued = state.enqueue(
+    with appstate.begin(engine, alert_store.metadata) as conn:
+        queued = alert_store.enqueue(
             conn,
             rule="backlog_high",
             group="backlog_high|330105001",
@@ -275,7 +276,7 @@ def test_test_channel_sends_its_test_message_and_nothing_queued(receivers, tmp_p
     assert len(texts) == 1 and "这是来自区域态势感知告警服务的测试消息" in texts[0], texts
     with engine.connect() as conn:
         status = conn.execute(
-            select(state.alert_outbox.c.status).where(state.alert_outbox.c.id == queued)
+            select(alert_store.alert_outbox.c.status).where(alert_store.alert_outbox.c.id == queued)
         ).scalar_one()
     engine.dispose()
     assert status == "pending"
@@ -300,7 +301,7 @@ def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(
     rx.release.set()
 
     st_engine = appstate.make_engine(env["OPS_APPSTATE_URL"])
-    rows = state.outbox(st_engine)
+    rows = alert_store.outbox(st_engine)
     assert list(rows["status"]) == ["pending"]  # received, but never marked sent
 
     again = alerts_cli(env, "once")  # the restart
@@ -313,7 +314,7 @@ def test_kill_9_between_send_and_mark_sends_at_most_one_duplicate(
     keys = {r.headers["Idempotency-Key"] for r in got}
     assert len(keys) == 1  # the receiver can drop it
     assert got[0].body["alerts"] == got[1].body["alerts"]
-    assert list(state.outbox(st_engine)["status"]) == ["sent"]
+    assert list(alert_store.outbox(st_engine)["status"]) == ["sent"]
     st_engine.dispose()
 
 
@@ -454,6 +455,6 @@ def test_state_and_outbox_are_written_in_one_transaction(tmp_path):
     finally:
         state._enqueue = original
     with engine.connect() as conn:
-        assert conn.execute(select(state.alert_instance)).all() == []
-        assert conn.execute(select(state.alert_outbox)).all() == []
+        assert conn.execute(select(alert_store.alert_instance)).all() == []
+        assert conn.execute(select(alert_store.alert_outbox)).all() == []
     engine.dispose()

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import appstate
-from alerts import evaluate, rules, state
+from alerts import evaluate, rules
 from alerts.clock import ManualClock
+from appstate import alerts as alert_store
 from appstate import audit
 from data_access.config import load_site_config
 from tests.conftest import FIXTURE_END
@@ -45,7 +46,7 @@ def test_page_lists_stored_alerts_and_creates_an_audited_silence(
     app_test, sqlite_demo, stored_alerts
 ):
     engine = stored_alerts
-    firing = state.instances(engine)
+    firing = alert_store.instances(engine)
     district = load_site_config().default_district  # the page shows the default district
     expected = firing.loc[(firing["state"] == "firing") & (firing["district_code"] == district)]
     assert len(expected) >= 2
@@ -68,7 +69,7 @@ def test_page_lists_stored_alerts_and_creates_an_audited_silence(
     at.button(key="silence_submit").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    sil = state.silences(engine, datetime.now(UTC))
+    sil = alert_store.silences(engine, datetime.now(UTC))
     assert len(sil) == 1 and sil.iloc[0]["matchers"] == {"rule": "backlog_high"}
     assert sil.iloc[0]["comment"] == "道路施工，临时静默"
     rows = audit.recent(engine, actions=["silence"])
@@ -79,7 +80,7 @@ def test_page_lists_stored_alerts_and_creates_an_audited_silence(
     at.button(key="silence_expire_submit").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not state.silences(engine, datetime.now(UTC)).iloc[0]["active"]
+    assert not alert_store.silences(engine, datetime.now(UTC)).iloc[0]["active"]
     assert audit.count(engine, "silence") == 2
 
 
@@ -89,7 +90,7 @@ def test_page_without_reason_stores_nothing(app_test, sqlite_demo, stored_alerts
     at.button(key="silence_submit").click()
     at.run()
     assert [e.value for e in at.error] == [translate("alerts.silence_need_reason", "zh")]
-    assert state.silences(stored_alerts, datetime.now(UTC)).empty
+    assert alert_store.silences(stored_alerts, datetime.now(UTC)).empty
 
 
 def test_page_says_when_the_service_stopped_and_which_rule_is_unknown(

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, func, select
 import appstate
 from alerts import evaluate, rules, state
 from alerts.clock import ManualClock
+from appstate import alerts as alert_store
 from data_access.config import load_site_config
 from tests.conftest import BACKEND_PARAMS, scratch_database
 
@@ -69,14 +70,16 @@ def engine(tmp_path):
 
 def outbox_rows(engine) -> list[dict]:
     with engine.connect() as conn:
-        rows = conn.execute(select(state.alert_outbox).order_by(state.alert_outbox.c.id)).all()
+        rows = conn.execute(
+            select(alert_store.alert_outbox).order_by(alert_store.alert_outbox.c.id)
+        ).all()
     return [dict(r._mapping) | {"payload": json.loads(r.payload)} for r in rows]
 
 
 def instance(engine, fp: str) -> dict:
     with engine.connect() as conn:
         row = conn.execute(
-            select(state.alert_instance).where(state.alert_instance.c.fingerprint == fp)
+            select(alert_store.alert_instance).where(alert_store.alert_instance.c.fingerprint == fp)
         ).one_or_none()
     return dict(row._mapping) if row else {}
 
@@ -194,7 +197,7 @@ def test_silence_drops_notifications_until_it_ends_or_is_expired(engine):
     rule = cfg.rule("quiet_warning")
     obs = [seen("quiet_warning", "330105009", open_backlog=12)]
     other = [seen("quiet_warning", "330105004", open_backlog=12)]
-    sid = state.create_silence(
+    sid = alert_store.create_silence(
         engine, {"rule": "quiet_warning", "street": "330105009"}, T0 + timedelta(hours=1),
         clock.now(), created_by="tester", comment="road works",
     )  # fmt: skip
@@ -203,21 +206,21 @@ def test_silence_drops_notifications_until_it_ends_or_is_expired(engine):
     assert len(rows) == 1
     assert [a["labels"]["street"] for a in rows[0]["payload"]["alerts"]] == ["330105004"]
     assert instance(engine, obs[0].fingerprint)["muted"] == f"silence:{sid}"
-    listed = state.silences(engine, clock.now())
+    listed = alert_store.silences(engine, clock.now())
     assert listed.iloc[0]["active"] and listed.iloc[0]["matchers"]["street"] == "330105009"
 
     clock.advance(600)
-    assert state.expire_silence(engine, sid, clock.now())
-    assert not state.expire_silence(engine, sid, clock.now())  # once
+    assert alert_store.expire_silence(engine, sid, clock.now())
+    assert not alert_store.expire_silence(engine, sid, clock.now())  # once
     state.apply_observations(engine, cfg, rule, obs + other, clock.now(), TZ)
     rows = outbox_rows(engine)
     assert len(rows) == 2
     assert [a["labels"]["street"] for a in rows[1]["payload"]["alerts"]] == ["330105009"]
-    assert not state.silences(engine, clock.now()).iloc[0]["active"]
+    assert not alert_store.silences(engine, clock.now()).iloc[0]["active"]
     with pytest.raises(ValueError):
-        state.create_silence(engine, {"rule": " "}, T0 + timedelta(hours=1), clock.now())
+        alert_store.create_silence(engine, {"rule": " "}, T0 + timedelta(hours=1), clock.now())
     with pytest.raises(ValueError):
-        state.create_silence(engine, {"rule": "x"}, clock.now() - timedelta(1), clock.now())
+        alert_store.create_silence(engine, {"rule": "x"}, clock.now() - timedelta(1), clock.now())
 
 
 def test_a_failing_query_is_unknown_never_firing_or_resolving(engine, tmp_path, sqlite_demo):
@@ -228,7 +231,7 @@ def test_a_failing_query_is_unknown_never_firing_or_resolving(engine, tmp_path, 
         ops, engine, _only(cfg, rule), SITE, clock, datetime(2026, 11, 20, 18)
     )
     assert ev.outcomes == {"quiet_warning": "ok"}
-    firing = state.instances(engine)
+    firing = alert_store.instances(engine)
     assert not firing.empty and set(firing["state"]) == {"firing"}
     sent_before = len(outbox_rows(engine))
 
@@ -242,16 +245,16 @@ def test_a_failing_query_is_unknown_never_firing_or_resolving(engine, tmp_path, 
         ev.outcomes == {"quiet_warning": "unknown"}
         and "no such table" in ev.errors["quiet_warning"]
     )
-    after = state.instances(engine)
+    after = alert_store.instances(engine)
     assert set(after["state"]) == {"firing"} and after["unknown"].all()
     assert len(after) == len(firing) and len(outbox_rows(engine)) == sent_before
-    status = state.rule_status(engine).set_index("rule")
+    status = alert_store.rule_status(engine).set_index("rule")
     assert status.loc["quiet_warning", "outcome"] == "unknown"
 
     ev = evaluate.evaluate_rules(
         ops, engine, _only(cfg, rule), SITE, clock, datetime(2026, 11, 20, 18)
     )
-    assert not state.instances(engine)["unknown"].any()
+    assert not alert_store.instances(engine)["unknown"].any()
 
 
 def _only(cfg: rules.AlertConfig, rule: rules.Rule) -> rules.AlertConfig:
@@ -277,24 +280,24 @@ def test_state_tables_on_every_backend(state_url):
     clock.advance(301)
     r = state.apply_observations(engine, cfg, rule, obs, clock.now(), TZ)
     assert r.fired == [obs[0].fingerprint] and len(r.outbox_ids) == 1
-    inst = state.instances(engine)
+    inst = alert_store.instances(engine)
     assert inst.iloc[0]["values"]["street_zh"] == "祥符街道"
     assert inst.iloc[0]["active_since"] == datetime(2026, 11, 20, 10, 0)
-    sid = state.create_silence(
+    sid = alert_store.create_silence(
         engine, {"street": "330105009"}, clock.now() + timedelta(hours=1), clock.now()
     )
-    assert state.silences(engine, clock.now()).iloc[0]["id"] == sid
+    assert alert_store.silences(engine, clock.now()).iloc[0]["id"] == sid
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(state.alert_outbox)).scalar()
+        n = conn.execute(select(func.count()).select_from(alert_store.alert_outbox)).scalar()
     assert n == 1
     # A message of a few hundred alerts (MariaDB's plain TEXT would stop at 64 KB).
     big = {"alerts": [{"values": {"street_zh": "祥符街道" * 10, "i": i}} for i in range(2000)]}
-    with appstate.begin(engine, state.metadata) as conn:
-        oid = state.enqueue(conn, rule="r", group="g", channel="hook", kind="firing",
+    with appstate.begin(engine, alert_store.metadata) as conn:
+        oid = alert_store.enqueue(conn, rule="r", group="g", channel="hook", kind="firing",
                             payload=big, now=datetime(2026, 11, 20, 10))  # fmt: skip
     with engine.connect() as conn:
         stored = conn.execute(
-            select(state.alert_outbox.c.payload).where(state.alert_outbox.c.id == oid)
+            select(alert_store.alert_outbox.c.payload).where(alert_store.alert_outbox.c.id == oid)
         ).scalar_one()
     assert len(stored.encode()) > 200_000 and json.loads(stored) == big
     engine.dispose()
@@ -307,14 +310,14 @@ def test_purge_keeps_what_is_owed_and_recent(engine):
     [old] = outbox_rows(engine)
     with engine.begin() as conn:
         conn.execute(
-            state.alert_outbox.update()
-            .where(state.alert_outbox.c.id == old["id"])
+            alert_store.alert_outbox.update()
+            .where(alert_store.alert_outbox.c.id == old["id"])
             .values(status="sent")
         )
-        state.enqueue(conn, rule="r", group="g", channel="hook", kind="firing", payload={},
+        alert_store.enqueue(conn, rule="r", group="g", channel="hook", kind="firing", payload={},
                       now=old["created_at"])  # fmt: skip
     clock.advance(days=31)
-    assert state.purge(engine, clock.now(), 30) == 1
+    assert alert_store.purge(engine, clock.now(), 30) == 1
     assert [r["status"] for r in outbox_rows(engine)] == ["pending"]  # still owed: kept
 
 
@@ -324,7 +327,7 @@ def test_a_rule_broken_in_the_config_is_held_and_a_removed_one_retired(engine, s
     good = config().rule("quiet_warning")
     cfg = _only(config(), good)
     evaluate.evaluate_rules(sqlite_demo.engine, engine, cfg, SITE, clock, now)
-    firing = state.instances(engine)
+    firing = alert_store.instances(engine)
 
     def sent() -> int:
         return sum(r["rule"] == "quiet_warning" for r in outbox_rows(engine))
@@ -336,11 +339,11 @@ def test_a_rule_broken_in_the_config_is_held_and_a_removed_one_retired(engine, s
     assert bad.disabled_rules == ("quiet_warning",)
     clock.advance(hours=5)
     evaluate.evaluate_rules(sqlite_demo.engine, engine, bad, SITE, clock, now)
-    held = state.instances(engine).set_index("fingerprint")
+    held = alert_store.instances(engine).set_index("fingerprint")
     mine = held.loc[firing["fingerprint"]]
     assert set(mine["state"]) == {"firing"} and mine["unknown"].all()
     assert "rules.quiet_warning.threshold" in mine["unknown_detail"].iloc[0]
-    status = state.rule_status(engine).set_index("rule")
+    status = alert_store.rule_status(engine).set_index("rule")
     assert status.loc["quiet_warning", "outcome"] == "disabled"
 
     gone = rules.parse(
@@ -351,7 +354,7 @@ def test_a_rule_broken_in_the_config_is_held_and_a_removed_one_retired(engine, s
     )
     assert gone.rule("quiet_warning") is None
     evaluate.evaluate_rules(sqlite_demo.engine, engine, gone, SITE, clock, now)
-    after = state.instances(engine).set_index("fingerprint").loc[firing["fingerprint"]]
+    after = alert_store.instances(engine).set_index("fingerprint").loc[firing["fingerprint"]]
     assert set(after["state"]) == {"resolved"} and not after["unknown"].any()
-    assert "quiet_warning" not in set(state.rule_status(engine)["rule"])
+    assert "quiet_warning" not in set(alert_store.rule_status(engine)["rule"])
     assert sent() == before  # held silently, retired silently
