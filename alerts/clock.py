@@ -42,10 +42,6 @@ class ManualClock:
         self._now = when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def from_naive_utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC)
-
-
 def local(when: datetime, timezone: str) -> datetime:
     """``when`` as naive local time in ``timezone`` (the data contract's)."""
     if when.tzinfo is None:

@@ -6,4 +6,7 @@ the mapping file says (:mod:`importer.mapping`, :mod:`importer.transform`),
 checks every row with the data-quality page's rules (:mod:`importer.validate`)
 and upserts the good rows into a staging database it owns
 (:mod:`importer.load`), which the dashboards then read (``OPS_DB_URL``).
+
+Floor 4: it writes through the contract's schema (``data_access``) and checks
+with the metrics' rules, and imports no Streamlit and no other service.
 """
