@@ -5,7 +5,7 @@
         [--crowd-rows 10000000] [--petition-scale 10] [--housing-scale 35]
 
 All of Hangzhou (13 districts, 196 streets) is generated with the demo
-generator (``demo.build``), at volumes the demo build cannot hold in
+generator (``demo``), at volumes the demo build cannot hold in
 memory in one go, so this script builds in windows and loads each window
 before generating the next:
 
@@ -61,23 +61,18 @@ from sqlalchemy.schema import CreateIndex, CreateTable  # noqa: E402
 
 from data_access import schema  # noqa: E402
 from data_access.connection import describe_url  # noqa: E402
-from demo.build import (  # noqa: E402
-    CROWD_DAYS,
-    Rows,
+from demo.common import Rows  # noqa: E402
+from demo.crowds import CROWD_DAYS, build_crowd, crowd_window  # noqa: E402
+from demo.geography import (  # noqa: E402
     StreetExtras,
     StreetGeo,
-    _placeholders,
     _street_rows,
-    build_crowd,
     build_grids,
-    build_housing,
-    build_incidents,
-    build_petitions,
-    build_warnings,
-    crowd_window,
-    load_data_local,
     load_geography,
 )
+from demo.incidents import build_incidents  # noqa: E402
+from demo.load import _placeholders, load_data_local  # noqa: E402
+from demo.warnings import build_housing, build_petitions, build_warnings  # noqa: E402
 
 DEFAULT_END = "2026-11-22T00:00"
 DEFAULT_DAYS = 730
@@ -384,7 +379,7 @@ class PostgresLoader(Loader):
 
 
 class MySQLLoader(Loader):
-    """LOAD DATA LOCAL INFILE from a temporary TSV file per batch (as ``demo._load_mysql``);
+    """LOAD DATA LOCAL INFILE from a temporary TSV file per batch (as ``demo.load._load_mysql``);
     plain batched INSERTs if the server or client refuses LOCAL INFILE."""
 
     def __init__(self, url: URL) -> None:

@@ -3,7 +3,9 @@ on the figures in ``../shared/domain.md``.
 
 ``python -m demo [--url URL] [--days 90] [--seed N] [--scale 1.0]`` writes
 them (``python -m data_access.demo`` is the same command, kept as an alias
-for one release). :mod:`demo.build` orchestrates; the modules beside it
-each generate one kind of data. The generator writes only through the
+for one release). :mod:`demo.build` orchestrates and :mod:`demo.load`
+writes to the backends; the modules beside them each generate one kind of
+data (``geography``, ``incidents``, ``crowds``, ``warnings``, ``bad_rows``;
+``common`` holds what they share). The generator writes only through the
 contract's schema (``data_access``): it knows no metric and no page.
 """

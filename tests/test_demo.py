@@ -23,6 +23,8 @@ from data_access import schema
 from data_access.config import Bounds
 from data_access.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from demo import build as demo
+from demo import crowds, incidents
+from demo import geography as geo
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END, Backend
 
 TINY = {"days": 3, "scale": 0.03, "end": datetime(2026, 3, 14, 23, 45)}
@@ -153,7 +155,7 @@ def test_calibration_of_cases(backend: Backend):
     phones = good["reporter_phone"].dropna()
     assert phones.str.fullmatch(r"1[3-9]\d{9}").all()
     arrive = (good["arrived_at"] - good["reported_at"]).dt.total_seconds() / 60
-    sijiqing = good["street_code"] == demo.SIJIQING
+    sijiqing = good["street_code"] == geo.SIJIQING
     assert arrive[sijiqing].median() == pytest.approx(4.5, abs=0.5)
     assert arrive[~sijiqing].median() == pytest.approx(6.0, abs=0.6)
     breach = (arrive[~sijiqing].dropna() > 8).mean()
@@ -167,9 +169,9 @@ def test_hot_spot_repeats_at_one_place(backend: Backend):
     inc = _incidents(backend)
     spot = inc[inc["address"].str.contains("云上澜苑", na=False)]
     noise = spot[spot["category"] == "renovation_noise"]
-    assert len(noise) == backend.summary.rows[demo.HOTSPOT_KEY]
+    assert len(noise) == backend.summary.rows[incidents.HOTSPOT_KEY]
     assert len(noise) >= 10  # FIXTURE_DAYS = 28; about one call every three days
-    assert (noise["street_code"] == demo.HEZHUANG).all()
+    assert (noise["street_code"] == geo.HEZHUANG).all()
     spread_m = (noise["lat"].max() - noise["lat"].min()) * 110_574
     assert spread_m < 100
 
@@ -186,15 +188,15 @@ def test_fireworks_exceed_the_city_balcony_capacity_and_nothing_else_does(sqlite
         inside = set(cells.loc[d <= v["radius_m"], "cell_id"])
         head = crowd[crowd["cell_id"].isin(inside)].groupby("ts")["people"].sum()
         peaks[vid] = head
-    balcony = peaks[demo.FIREWORKS_VENUE]
-    show = demo.fireworks_day(FIXTURE_END)
+    balcony = peaks[crowds.FIREWORKS_VENUE]
+    show = crowds.fireworks_day(FIXTURE_END)
     evening = balcony[show + timedelta(hours=20) : show + timedelta(hours=20, minutes=45)]
-    assert evening.min() > 300_000 > venues.loc[demo.FIREWORKS_VENUE, "capacity"]
-    over = balcony[balcony > venues.loc[demo.FIREWORKS_VENUE, "capacity"]]
+    assert evening.min() > 300_000 > venues.loc[crowds.FIREWORKS_VENUE, "capacity"]
+    over = balcony[balcony > venues.loc[crowds.FIREWORKS_VENUE, "capacity"]]
     assert over.index.min() >= show + timedelta(hours=18)
     assert over.index.max() <= show + timedelta(hours=22, minutes=30)
     for vid, head in peaks.items():
-        if vid not in (demo.FIREWORKS_VENUE, "V02"):
+        if vid not in (crowds.FIREWORKS_VENUE, "V02"):
             assert (head <= venues.loc[vid, "capacity"]).all(), vid
 
 
@@ -209,8 +211,8 @@ def test_windows_and_grid_codes(backend: Backend):
     per_street = grid.groupby("street_code").size()
     assert per_street.between(15, 40).all()
     kinds = grid.groupby(["street_code", "kind"]).size()
-    assert kinds[(demo.SIJIQING, "building")] == 9
-    assert kinds[(demo.HEZHUANG, "village")] == 17 and kinds[(demo.HEZHUANG, "dedicated")] == 5
+    assert kinds[(geo.SIJIQING, "building")] == 9
+    assert kinds[(geo.HEZHUANG, "village")] == 17 and kinds[(geo.HEZHUANG, "dedicated")] == 5
     known = set(grid["code"])
     assert inc["grid_code"].dropna().isin(known).all()
 
@@ -222,9 +224,9 @@ def test_coordinates_are_gcj02_and_inside_their_street(sqlite_demo: Backend):
     shapely = pytest.importorskip("shapely")
     from shapely.geometry import shape
 
-    fc = json.loads((demo.GEO_DIR / "streets_approx.geojson").read_text(encoding="utf-8"))
+    fc = json.loads((geo.GEO_DIR / "streets_approx.geojson").read_text(encoding="utf-8"))
     outlines = {f["properties"]["code"]: shape(f["geometry"]) for f in fc["features"]}
-    with (demo.GEO_DIR / "streets.csv").open(encoding="utf-8") as fh:
+    with (geo.GEO_DIR / "streets.csv").open(encoding="utf-8") as fh:
         labels = {
             r["code"]: (float(r["label_lon"]), float(r["label_lat"])) for r in csv.DictReader(fh)
         }
@@ -287,7 +289,7 @@ def test_hot_spot_over_five_months_has_twenty_plus_calls(tmp_path: Path):
         end=datetime(2026, 9, 30, 18, 0),
         districts=("330114",),
     )
-    assert summary.rows[demo.HOTSPOT_KEY] >= 20
+    assert summary.rows[incidents.HOTSPOT_KEY] >= 20
 
 
 def test_interrupted_build_leaves_the_old_file_alone(tmp_path: Path):

@@ -26,7 +26,7 @@ from data_access.coords import convert
 from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading
 from data_access.sqlfn import grid_index
-from demo.build import fireworks_day
+from demo.crowds import fireworks_day
 from metrics import heatmap
 from tests import reference
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END
