@@ -35,7 +35,7 @@ from data_access.config import load_site_config  # noqa: E402
 from data_access.connection import demo_path, make_engine, sqlite_url  # noqa: E402
 from data_access.filters import AreaFilter  # noqa: E402
 from data_access.schema import incident  # noqa: E402
-from metrics import heatmap, overview, throughput, warnings  # noqa: E402
+from metrics import heatmap, overview, throughput, throughput_backlog, warnings  # noqa: E402
 from metrics.warning_rules import load_warning_rules  # noqa: E402
 
 
@@ -80,7 +80,7 @@ def main() -> None:
         ("overview.case_counts", overview.case_counts, (now,)),
         ("overview.street_figures", overview.street_figures, (now, cfg)),
         ("throughput.case_throughput", throughput.case_throughput, (now, cfg)),
-        ("throughput.attention_cases", throughput.attention_cases, (now, cfg)),
+        ("throughput_backlog.attention_cases", throughput_backlog.attention_cases, (now, cfg)),
         ("heatmap.incident_cells", heatmap.incident_cells, (now, cfg)),
         ("warnings.red_counts", warnings.red_counts, (now, rules)),
     ]

@@ -7,10 +7,10 @@
 one release.) The job writes, so it needs a database user that may create
 and fill these tables; the dashboards keep their read-only connection. It
 asks each metric for the SELECT it materialises: the per-day case counts
-and stage times (:mod:`metrics.throughput`), the incident map's cells
-(:mod:`metrics.heatmap`), the data-quality counts (:mod:`metrics.quality`)
-and the weekly reviews (:mod:`metrics.weekly`). What each table holds, and
-what the rollup cannot see, is written in :mod:`rollups`.
+(:mod:`metrics.throughput`) and stage times (:mod:`metrics.throughput_stages`),
+the incident map's cells (:mod:`metrics.heatmap`), the data-quality counts
+(:mod:`metrics.quality`) and the weekly reviews (:mod:`metrics.weekly`). What
+each table holds, and what the rollup cannot see, is written in :mod:`rollups`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from data_access.connection import DatabaseUrlError, describe_url, env_url, pars
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, district, incident, street
 from data_access.sqlfn import minutes_between
-from metrics import heatmap, quality, weekly
-from metrics.throughput import day_rollup_select, stage_time_select
+from metrics import heatmap, quality, weekly, weekly_model
+from metrics.throughput import day_rollup_select
+from metrics.throughput_stages import stage_time_select
 from metrics.warning_rules import WarningRulesError, load_warning_rules
 from rollups import (
     SETTLED,
@@ -85,7 +86,7 @@ def refresh_reviews(
         rules = load_warning_rules()
     except WarningRulesError:
         rules = None
-    last = weekly.week_of(now.date()).shift(-1)
+    last = weekly_model.week_of(now.date()).shift(-1)
     chosen = [last.shift(-i) for i in range(weeks)]
     if districts is None:
         with engine.connect() as conn:

@@ -20,7 +20,8 @@ from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import OPEN_STATUSES, incident
 from metrics import heatmap
-from metrics.throughput import _prepared, ontime_counts, ontime_rows
+from metrics.throughput import ontime_counts, ontime_rows
+from metrics.throughput_judging import _prepared
 from rollups import clean_incidents
 
 RECENT_ONTIME_COLUMNS = ["street_code", "milestone", "judged", "on_time", "late", "on_time_share"]

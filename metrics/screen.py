@@ -34,7 +34,7 @@ def street_ranking(
     conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, milestone: str = ON_SITE
 ) -> pd.DataFrame:
     """Streets of the area ranked by on-time share of ``milestone`` for cases
-    reported in the window (judged as in :mod:`metrics.throughput`).
+    reported in the window (judged as in :mod:`metrics.throughput_judging`).
 
     Columns: ``street_code``, ``judged`` (cases), ``on_time_share`` (0-1),
     ``rank`` (1 = best), ``callout`` (``top``/``bottom``/``""``). Best first;
@@ -73,7 +73,7 @@ def late_arrivals(
 
     A case breaches at ``reported_at + target`` (minutes, the target of its
     street/district, see ``SiteConfig.targets_for``). Judged like
-    :mod:`metrics.throughput`: cancelled cases never breach; a case
+    :mod:`metrics.throughput_judging`: cancelled cases never breach; a case
     without a target, or whose arrival is out of order, is left out; a case
     closed without an arrival time is left out (excluded, not late).
 

@@ -1,118 +1,38 @@
-"""Case handling against targets (接报 / 流转 / 到场 / 办结).
+"""Case handling against targets (接报 / 流转 / 到场 / 办结): the throughput
+page's figures per street (grid, category, source).
 
-How a case is judged for a milestone ``m`` with target ``T`` minutes
-(the target of its street, else its district, else the default):
-
-- cancelled cases are never judged (a cancellation is not a breach);
-- ``m_at`` recorded and in order: judged, on time when
-  ``m_at - reported_at <= T`` minutes;
-- ``m_at`` NULL and the case still open: late as soon as ``now`` is past the
-  target (it has already breached), otherwise not judged yet (``pending``);
-- ``m_at`` NULL on a closed case (the stage was skipped or not recorded), or
-  ``m_at`` before ``reported_at`` / before the previous milestone: excluded
-  from this stage only, and counted in ``excluded``.
-
-Stage times (median, P90) are minutes from ``reported_at`` to the
-milestone, the same clock the targets use, over live (not cancelled) cases
-whose milestone is recorded and in order. Times are naive local time, as the
-contract says, so no time-zone or DST arithmetic is involved.
+Here: on-time counts and shares per milestone (:func:`ontime_by_milestone`),
+the street table (:func:`case_throughput`), the on-time trend, the ranking
+and the export, and the per-day counts the rollup job materialises
+(:func:`day_rollup_select`). How a case is judged against a target:
+:mod:`metrics.throughput_judging`; stage time medians and P90s:
+:mod:`metrics.throughput_stages`; the open backlog by age and the case
+list: :mod:`metrics.throughput_backlog`.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, and_, func, literal, or_, select
 from sqlalchemy.sql.selectable import Subquery
 
 import rollups
 from data_access import sqlfn
-from data_access.area import (
-    area_streets,
-    in_area,
-    in_bounds,
-    milestone_column,
-    milestone_in_order,
-    target_minutes,
-)
+from data_access.area import area_streets, in_bounds, target_minutes
 from data_access.config import SiteConfig
 from data_access.connection import side_by_side
 from data_access.filters import AreaFilter
-from data_access.privacy import mask_personal
-from data_access.schema import MILESTONES, OPEN_STATUSES, grid, incident
+from data_access.schema import MILESTONES, OPEN_STATUSES, grid
+from metrics.throughput_judging import _judge, _prepared, _rolled_prepared
+from metrics.throughput_stages import _stage_stats, _stage_stats_stored
 from rollups import clean_incidents
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
-
-
-@dataclass(frozen=True)
-class _Judgement:
-    """The per-row conditions that judge one milestone (see the module docstring)."""
-
-    on_time: ColumnElement[bool]
-    late: ColumnElement[bool]
-    pending: ColumnElement[bool]
-    excluded: ColumnElement[bool]
-    timed: ColumnElement[bool]  # live, recorded and in order: its time counts
-    elapsed: ColumnElement[float]  # minutes from reported_at to the milestone
-
-
-def _prepared(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> Subquery:
-    """``inc`` with each milestone's target, elapsed minutes and in-order flag,
-    and the minutes waited until ``now``, computed once per row.
-
-    :func:`_judge` builds some twenty conditions from these per milestone;
-    written out inline, each repeated the time arithmetic and the target
-    CASE (PostgreSQL does not share common subexpressions): 16 s for a year
-    of the city's cases. On PostgreSQL the subquery is fenced (``OFFSET 0``)
-    so that the planner does not inline it again.
-    """
-    cols: list[Any] = [*inc.c]
-    for m in MILESTONES:
-        cols.append(target_minutes(cfg, m, inc).label(f"tgt_{m}"))
-        if f"ela_{m}" not in inc.c:  # clean_incidents(stages=...) has them
-            ts = milestone_column(inc, m)
-            cols += [
-                sqlfn.minutes_between(inc.c.reported_at, ts, d).label(f"ela_{m}"),
-                milestone_in_order(inc, m).label(f"ord_{m}"),
-            ]
-    cols.append(sqlfn.minutes_between(inc.c.reported_at, literal(now), d).label("waited"))
-    return sqlfn.fenced(select(*cols), d).subquery("judged_inc")
-
-
-def _judge(inc: Subquery, cfg: SiteConfig, m: str, now: datetime, d: str) -> _Judgement:
-    target: ColumnElement[Any]
-    elapsed: ColumnElement[Any]
-    waited: ColumnElement[Any]
-    ordered: ColumnElement[Any]
-    if f"ela_{m}" in inc.c:  # prepared by _prepared
-        target, elapsed, waited = inc.c[f"tgt_{m}"], inc.c[f"ela_{m}"], inc.c.waited
-        ordered = inc.c[f"ord_{m}"]
-    else:
-        target = target_minutes(cfg, m, inc)
-        ordered = milestone_in_order(inc, m)
-        elapsed = sqlfn.minutes_between(inc.c.reported_at, milestone_column(inc, m), d)
-        waited = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
-    ts = milestone_column(inc, m)
-    live = inc.c.status != "cancelled"
-    closed = or_(inc.c.closed_at.is_not(None), inc.c.status == "closed")
-    has_target = target.is_not(None)
-    recorded = and_(live, has_target, ts.is_not(None), ordered)
-    open_missing = and_(live, has_target, ts.is_(None), ~closed)
-    return _Judgement(
-        on_time=and_(recorded, elapsed <= target),
-        late=or_(and_(recorded, elapsed > target), and_(open_missing, waited > target)),
-        pending=and_(open_missing, waited <= target),
-        excluded=and_(live, has_target, or_(and_(ts.is_(None), closed), ~ordered)),
-        timed=and_(live, ts.is_not(None), ordered),
-        elapsed=elapsed,
-    )
 
 
 def ontime_by_milestone(
@@ -210,9 +130,6 @@ def ontime_from_table(table: pd.DataFrame, cfg: SiteConfig) -> pd.DataFrame:
 #: Grouping of :func:`case_throughput`: name -> incident column (the allow-list).
 GROUPS = {"street": "street_code", "grid": "grid_code", "category": "category", "source": "source"}
 Group = Literal["street", "grid", "category", "source"]
-
-#: Stage time statistics: label -> percentile.
-STAGE_STATS = (("median", 0.5), ("p90", 0.9))
 
 
 def throughput_columns(by: Group = "street") -> list[str]:
@@ -412,44 +329,6 @@ def _day_sums(conn: Connection, f: AreaFilter, names: list[str], by: str | None)
     return frame[["key", *names]]
 
 
-def stage_time_select(
-    cfg: SiteConfig, sealed: datetime, dialect: str, start: datetime, end: datetime
-) -> Any:
-    """The SELECT that gives ``rollup_stage_week`` its values: per rolled-up
-    case reported in ``[start, end)``, its street and each milestone's
-    minutes where that time counts (see :func:`_judge`), else NULL."""
-    from rollups import rollup_case
-
-    reported = rollup_case.c.reported_at
-    inc = _rolled_prepared(cfg, sealed, dialect, reported >= start, reported < end)
-    return select(inc.c.street_code, *_stage_values(inc, cfg, sealed, dialect))
-
-
-def _rolled_prepared(cfg: SiteConfig, sealed: datetime, dialect: str, *conds: Any) -> Subquery:
-    """``rollup_case`` rows (where ``conds``) with their district, prepared
-    for :func:`_judge` (the refresh job's input to its per-day and per-week
-    tables; ``sealed`` stands for ``now``)."""
-    from data_access.schema import street
-    from rollups import rollup_case
-
-    rows = (
-        select(*rollup_case.c, street.c.district_code)
-        .join(street, street.c.code == rollup_case.c.street_code)
-        .where(*conds)
-        .subquery("rolled")
-    )
-    return _prepared(rows, cfg, sealed, dialect)
-
-
-def _stage_values(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list[Any]:
-    """Per milestone, the row's minutes where its time counts, else NULL."""
-    out = []
-    for m in MILESTONES:
-        j = _judge(inc, cfg, m, now, d)
-        out.append(case((j.timed, j.elapsed), else_=None).label(m))
-    return out
-
-
 def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
     """The SELECT that fills ``rollup_case_day`` from ``rollup_case``: per
     street and local day, the counts of :func:`case_throughput` that a
@@ -468,175 +347,6 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
         day.label("day"),
         *(labelled[n] for n in DAY_COUNTS),
     ).group_by(inc.c.street_code, day)
-
-
-def _stage_stats_stored(
-    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
-) -> pd.DataFrame | None:
-    """:func:`_stage_stats` per street with the rolled-up weeks' sorted
-    stage minutes read from ``rollup_stage_week``: whole weeks inside the
-    window come from there, the rest (the days before the first and after
-    the last such week, and the live part) from rows, the rolled-up values
-    of ids changed since the refresh are taken out, and the exact
-    percentiles are computed here, as pandas' ``quantile`` and PostgreSQL's
-    ``percentile_cont`` compute them. None when the rollup has no such week
-    for the filter (or a code filter applies): the caller computes them in
-    the database."""
-    import numpy as np
-
-    state = rollups.state(conn, now)
-    if state is None or not state.day_counts(f):
-        return None
-    span = state.stored_weeks(f)
-    if span is None:
-        return None
-    d = conn.dialect.name
-
-    def times(
-        c: Connection, part: str, spans: list[tuple[datetime, datetime]]
-    ) -> dict[tuple[str, str], Any]:
-        """The part's timed values per (street, stage), as arrays."""
-        inc = clean_incidents(f, now, rollup=state, stages=d, part=part, rolled_spans=spans)
-        inc = _prepared(inc, cfg, now, d)
-        q = select(inc.c.street_code, *_stage_values(inc, cfg, now, d))
-        rows = c.execute(q).all()
-        if not rows:
-            return {}
-        # Column-wise numpy, one street's slice at a time (pandas' groupby
-        # and per-row conversion took 0.7 s for the 100,000 rows of a year).
-        codes, *stages = zip(*rows, strict=True)
-        keys = np.asarray(codes, dtype=str)
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        ends = np.r_[starts[1:], len(keys)]
-        out = {}
-        for m, values in zip(MILESTONES, stages, strict=True):
-            column = np.asarray(values, dtype=float)[order]
-            for at, end in zip(starts, ends, strict=True):
-                part_ = column[at:end]
-                part_ = part_[~np.isnan(part_)]
-                if len(part_):
-                    out[(str(keys[at]), m)] = part_
-        return out
-
-    def rest_parts(c: Connection) -> tuple[dict[Any, Any], dict[Any, Any]]:
-        """Everything but the stored weeks (the window's days outside them,
-        and the live part), and the values the stored weeks hold for ids
-        that are not clean cases any more (read live instead)."""
-        rest = times(c, "all", [(f.start_ts, span[0]), (span[1], f.end_ts)])
-        return rest, times(c, "changed", [span]) if state.changed_ids else {}
-
-    stored = rollups.rollup_stage_week
-    area = area_streets(f).subquery("stage_street")
-    q = select(stored.c.street_code, stored.c.stage, stored.c.payload).join(
-        area, area.c.code == stored.c.street_code
-    )
-    q = q.where(
-        stored.c.week >= span[0].date().isoformat(), stored.c.week < span[1].date().isoformat()
-    )
-
-    def stored_parts(c: Connection) -> dict[tuple[str, str], list[Any]]:
-        """The stored weeks' arrays per (street, stage): views on the
-        payloads as they arrive (a year of the city: 73 MB)."""
-        out: dict[tuple[str, str], list[Any]] = {}
-        for code, stage, payload in rollups.stream_payloads(c, q):
-            out.setdefault((code, stage), []).append(rollups.stage_arrays(payload))
-        return out
-
-    # The stored arrays stream in while the rest is read on another connection.
-    parts, (rest, changed) = side_by_side(conn, stored_parts, rest_parts)
-    stats: dict[str, dict[str, Any]] = {}
-    for code, m in sorted(set(parts) | set(rest)):
-        array = np.concatenate([*parts.pop((code, m), []), rest.get((code, m), [])])
-        for v in changed.get((code, m), ()):  # one stored copy of each changed value
-            at = np.flatnonzero(array == v)
-            if len(at):
-                array = np.delete(array, at[0])
-        row = stats.setdefault(code, {"key": code})
-        row[f"{m}_timed"] = float(len(array))
-        if len(array):
-            median, p90 = exact_quantiles(array, [p for _, p in STAGE_STATS])
-            row[f"{m}_median_min"], row[f"{m}_p90_min"] = median, p90
-    cols = ["key"] + [f"{m}_{s}" for m in MILESTONES for s in ("timed", "median_min", "p90_min")]
-    return pd.DataFrame(list(stats.values()), columns=cols)
-
-
-def exact_quantiles(values: Any, probabilities: list[float]) -> list[float]:
-    """Quantiles of a float array, interpolated exactly as numpy's (and
-    pandas') default ``linear`` method computes them. Only the elements
-    either side of each quantile are put in their sorted places (a
-    partition, not a sort: a year of the city's 784 street-stage arrays,
-    0.28 -> 0.04 s). ``values`` must not be empty; it is not changed."""
-    import numpy as np
-
-    n = len(values)
-    spots = []
-    for p in probabilities:
-        at = p * (n - 1)
-        lo = int(at // 1)
-        spots.append((lo, min(lo + 1, n - 1), at - lo))
-    placed = np.partition(values, sorted({i for lo, hi, _ in spots for i in (lo, hi)}))
-    out = []
-    for lo, hi, t in spots:
-        a, b = float(placed[lo]), float(placed[hi])
-        diff = b - a
-        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
-    return out
-
-
-def _stage_stats(
-    conn: Connection, inc: Subquery, judged: dict[str, _Judgement], key: Any
-) -> pd.DataFrame:
-    """Median and P90 minutes per group and stage, in one database query."""
-    if conn.dialect.name == "postgresql":
-        return _stage_stats_pg(conn, inc, judged, key)
-    parts = [
-        select(key.label("key"), literal(m).label("stage"), j.elapsed.label("minutes"))
-        .select_from(inc)
-        .where(j.timed)
-        for m, j in judged.items()
-    ]
-    times = union_all(*parts).subquery("stage_times")
-    q = sqlfn.group_percentiles(times, ["key", "stage"], "minutes", STAGE_STATS)
-    long = pd.DataFrame(conn.execute(q).mappings().all())
-    if long.empty:
-        return pd.DataFrame(columns=["key"])
-    out = long.pivot(index="key", columns="stage", values=["n", "median", "p90"])
-    flat = pd.DataFrame(index=out.index)
-    for m in MILESTONES:
-        for stat, name in (("n", "timed"), ("median", "median_min"), ("p90", "p90_min")):
-            col = (stat, m)
-            flat[f"{m}_{name}"] = out[col].astype(float) if col in out.columns else float("nan")
-    return flat.reset_index()
-
-
-def _stage_stats_pg(
-    conn: Connection, inc: Subquery, judged: dict[str, _Judgement], key: Any
-) -> pd.DataFrame:
-    """:func:`_stage_stats` on PostgreSQL: one pass grouped by key, each
-    stage's percentiles an ordered-set aggregate with a FILTER. (The
-    portable form stacks the stages and sorts them all together: 10 M rows
-    for a year of the city, 25 s, against 3.5-4.6 s this way.)"""
-    cols: list[Any] = []
-    for m, j in judged.items():
-        cols.append(func.count(j.elapsed).filter(j.timed).label(f"{m}__n"))
-        cols += [
-            sqlfn.percentile_where(j.elapsed, p, j.timed).label(f"{m}__{label}")
-            for label, p in STAGE_STATS
-        ]
-    q = select(key.label("key"), *cols).select_from(inc).group_by(key)
-    wide = pd.DataFrame(conn.execute(q).mappings().all())
-    flat = pd.DataFrame({"key": wide["key"]}) if not wide.empty else pd.DataFrame(columns=["key"])
-    for m in MILESTONES:
-        n = pd.to_numeric(wide[f"{m}__n"]) if f"{m}__n" in wide.columns else None
-        for stat, name in (("n", "timed"), ("median", "median_min"), ("p90", "p90_min")):
-            col = f"{m}__{stat}"
-            if n is None or col not in wide.columns:
-                flat[f"{m}_{name}"] = float("nan")
-            else:
-                flat[f"{m}_{name}"] = pd.to_numeric(wide[col]).astype(float).where(n > 0)
-    return flat
 
 
 def _finish(frame: pd.DataFrame, cfg: SiteConfig, by: Group) -> pd.DataFrame:
@@ -681,7 +391,7 @@ def _target(cfg: SiteConfig, street_code: str, district_code: str, m: str) -> fl
     return float("nan") if value is None else float(value)
 
 
-# --- Trend, backlog ageing, the case list --------------------------------------------
+# --- Trend ---------------------------------------------------------------------------
 
 TREND_COLUMNS = ["street_code", "period", "judged", "on_time", "on_time_share"]
 
@@ -757,121 +467,6 @@ def ontime_trend(
     frame["judged"] = frame["on_time"] + frame["late"]
     frame["on_time_share"] = _share(frame["on_time"], frame["judged"])
     return frame[TREND_COLUMNS]
-
-
-#: Age buckets of open cases: code -> upper bound in minutes (None = no bound).
-AGE_BUCKETS = (
-    ("lt_1h", 60.0),
-    ("1h_24h", 1440.0),
-    ("1d_3d", 3 * 1440.0),
-    ("3d_7d", 7 * 1440.0),
-    ("gt_7d", None),
-)
-AGEING_COLUMNS = ["key", "age_bucket", "cases"]
-
-
-def backlog_ageing(
-    conn: Connection, f: AreaFilter, now: datetime, by: Literal["street", "grid"] = "street"
-) -> pd.DataFrame:
-    """Open cases (status open/dispatched/on_site) by age at ``now``, per street or grid.
-
-    Every open case of the area counts, whenever it was reported (a backlog
-    is not limited to the date window); category/source filters apply.
-    Age = ``now - reported_at``. Columns: ``key`` (street or grid code),
-    ``age_bucket`` (``lt_1h`` < 1 h, ``1h_24h``, ``1d_3d``, ``3d_7d``,
-    ``gt_7d`` > 7 days; lower bounds inclusive), ``cases``. Every bucket is
-    listed for each key that has open cases.
-    """
-    if by not in ("street", "grid"):
-        raise ValueError(f"unknown grouping {by!r}")
-    d = conn.dialect.name
-    # Only ids with an open copy can be open after deduplication: reading
-    # those (by the status index) instead of every case of the area's whole
-    # history took the city-scale query from 7.9 s to well under a second.
-    open_ids = select(incident.c.id).where(
-        incident.c.status.in_(OPEN_STATUSES), in_area(incident.c.street_code, f)
-    )
-    inc = clean_incidents(f, now, window=False, only_ids=open_ids)
-    key = inc.c[GROUPS[by]]
-    age = sqlfn.minutes_between(inc.c.reported_at, literal(now), d)
-    whens = [(age < literal(upper), literal(code)) for code, upper in AGE_BUCKETS if upper]
-    bucket = case(*whens, else_=literal(AGE_BUCKETS[-1][0]))
-    q = (
-        select(key.label("key"), bucket.label("age_bucket"), func.count().label("cases"))
-        .select_from(inc)
-        .where(inc.c.status.in_(OPEN_STATUSES))
-        .group_by(key, bucket)
-    )
-    got = pd.DataFrame(conn.execute(q).all(), columns=AGEING_COLUMNS)
-    keys = sorted(got["key"].dropna().unique().tolist()) + (
-        [None] if got["key"].isna().any() else []
-    )
-    grid_index = pd.MultiIndex.from_product(
-        [keys, [c for c, _ in AGE_BUCKETS]], names=["key", "age_bucket"]
-    )
-    full = pd.DataFrame(index=grid_index).reset_index()
-    out = full.merge(got, on=["key", "age_bucket"], how="left")
-    out["cases"] = pd.to_numeric(out["cases"]).fillna(0).astype("int64")
-    return out[AGEING_COLUMNS]
-
-
-CASE_LIST_COLUMNS = [
-    "id",
-    "street_code",
-    "grid_code",
-    "category",
-    "source",
-    "status",
-    "reported_at",
-    "accepted_at",
-    "dispatched_at",
-    "arrived_at",
-    "closed_at",
-    "late_milestones",
-    "still_open",
-    "address",
-    "reporter_name",
-    "reporter_phone",
-]
-
-
-def attention_cases(
-    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, limit: int | None = None
-) -> pd.DataFrame:
-    """Cases reported in the window that breached a target or are still open,
-    newest first, at most ``limit`` (default ``cfg.row_cap``) rows.
-
-    Columns: ``id``, ``street_code``, ``grid_code``, ``category``,
-    ``source``, ``status``, the five milestone times (naive local time),
-    ``late_milestones`` (comma-separated milestone codes judged late, as in
-    :func:`ontime_by_milestone`; empty when none), ``still_open`` (bool),
-    and ``address``/``reporter_name``/``reporter_phone`` masked.
-    Cancelled cases are never listed as breaches.
-    """
-    cap = min(limit or cfg.row_cap, cfg.row_cap)
-    d = conn.dialect.name
-    inc = clean_incidents(f, now, rollup=rollups.state(conn, now))
-    judged = {m: _judge(inc, cfg, m, now, d) for m in MILESTONES}
-    late_cols = [case((j.late, 1), else_=0).label(f"late_{m}") for m, j in judged.items()]
-    still_open = inc.c.status.in_(OPEN_STATUSES)
-    base = [c for c in CASE_LIST_COLUMNS if c not in ("late_milestones", "still_open")]
-    q = (
-        select(*(inc.c[c] for c in base), *late_cols)
-        .where(or_(still_open, *(j.late for j in judged.values())))
-        .order_by(inc.c.reported_at.desc(), inc.c.id)
-        .limit(cap)
-    )
-    rows = pd.DataFrame(conn.execute(q).mappings().all())
-    if rows.empty:
-        return pd.DataFrame(columns=CASE_LIST_COLUMNS)
-    flags = rows[[f"late_{m}" for m in MILESTONES]].astype(int).to_numpy()
-    rows["late_milestones"] = [
-        ",".join(m for m, hit in zip(MILESTONES, row, strict=True) if hit) for row in flags
-    ]
-    rows["still_open"] = rows["status"].isin(OPEN_STATUSES)
-    for c in ("reported_at", *(f"{m}_at" for m in MILESTONES)):
-        rows[c] = pd.to_datetime(rows[c])
-    return mask_personal(rows[CASE_LIST_COLUMNS])
 
 
 # --- Ranking and export (small frames, no database) -----------------------------------

@@ -6,7 +6,7 @@ wall's area is the usual ``?district=`` / ``?streets=`` filter, and
 ``&cycle=streets`` shows each view once per street of it; a 4K wall adds
 ``&scale=2`` (1.5 for 2560x1440) so that its map scales with the rest. Each tile
 refreshes on its own timer and keeps its last data while the database is
-away (see ``ui/screen.py``).
+away (see ``ui/screen/``).
 """
 
 from __future__ import annotations

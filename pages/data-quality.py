@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from metrics import quality
+from metrics import quality, quality_contract
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.shell import context, footer, page_header
@@ -18,11 +18,11 @@ with page_guard():
     findings = pd.concat(
         [
             load(quality.data_quality, ctx.area, ctx.now, ctx.cfg).assign(examples=""),
-            load(quality.contract_checks, ctx.area, ctx.now, ctx.cfg),
+            load(quality_contract.contract_checks, ctx.area, ctx.now, ctx.cfg),
         ],
         ignore_index=True,
     )
-    forms = load(quality.timestamp_forms, ctx.area)
+    forms = load(quality_contract.timestamp_forms, ctx.area)
     pairs = list(zip(findings["table"], findings["check"], strict=True))
     shown = findings.assign(
         check_label=[t(f"quality.check.{a}.{b}") for a, b in pairs],

@@ -8,6 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from metrics import throughput as tp
+from metrics import throughput_backlog as backlog
 from ui import throughput_charts as charts
 from ui.auth import describe_filter
 from ui.data import load, page_guard
@@ -105,7 +106,7 @@ with page_guard():
             st.plotly_chart(charts.trend_figure(trend, chosen, names, m, target))
     with tabs[2]:
         if tabs[2].open:
-            ageing = load(tp.backlog_ageing, ctx.area, ctx.now)
+            ageing = load(backlog.backlog_ageing, ctx.area, ctx.now)
             if ageing.empty:
                 st.info(t("throughput.no_backlog"), icon=":material/check_circle:")
             else:
@@ -149,11 +150,11 @@ with page_guard():
         st.dataframe(
             grids, column_order=order, column_config=config, hide_index=True, placeholder="—"
         )
-        grid_ageing = load(tp.backlog_ageing, sub, ctx.now, by="grid")
+        grid_ageing = load(backlog.backlog_ageing, sub, ctx.now, by="grid")
         if not grid_ageing.empty:
             st.plotly_chart(charts.ageing_figure(grid_ageing, grid_names))
         st.markdown("**" + t("throughput.cases_title") + "**")
-        cases = load(tp.attention_cases, sub, ctx.now, ctx.cfg)
+        cases = load(backlog.attention_cases, sub, ctx.now, ctx.cfg)
         if cases.empty:
             st.info(t("throughput.no_cases"), icon=":material/check_circle:")
         else:

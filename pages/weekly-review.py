@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from metrics import weekly
+from metrics import weekly, weekly_compare, weekly_model, weekly_summary
 from metrics.warning_rules import WarningRulesError, load_warning_rules
 from reports.weekly import area_label, display_names, excel_bytes, pdf_bytes
 from ui import weekly_view as wv
@@ -16,7 +16,9 @@ from ui.i18n import t
 from ui.shell import context, footer, page_header
 
 ctx = context()
-choices, wanted, rejected = wv.picked_week([w.label for w in weekly.recent_weeks(ctx.now)], ctx.now)
+choices, wanted, rejected = wv.picked_week(
+    [w.label for w in weekly_model.recent_weeks(ctx.now)], ctx.now
+)
 if st.session_state.get("weekly_week") not in choices:
     st.session_state["weekly_week"] = wanted
 week = st.sidebar.selectbox(
@@ -36,8 +38,8 @@ wv.bad_week_notice(rejected, week)
 
 with page_guard():
     tables = load(weekly.review_tables, ctx.area, ctx.now, ctx.cfg, week, rules)
-    sentences = weekly.summary(tables, wv.tr, names)
-    last_year = weekly.parse_week(week).last_year().label
+    sentences = weekly_summary.summary(tables, wv.tr, names)
+    last_year = weekly_model.parse_week(week).last_year().label
     st.caption(":material/event: " + t("weekly.as_of", last_year=last_year))
     has_data = wv.week_has_data(tables)
     if has_data:
@@ -88,9 +90,9 @@ with page_guard():
     if has_data:
         st.plotly_chart(wv.category_figure(tables, names), width="stretch")
 
-    milestone = names.get(weekly.HEADLINE_MILESTONE, weekly.HEADLINE_MILESTONE)
+    milestone = names.get(weekly_compare.HEADLINE_MILESTONE, weekly_compare.HEADLINE_MILESTONE)
     st.subheader(t("weekly.streets_title", milestone=milestone))
-    st.caption(":material/info: " + t("weekly.movers_note", n=weekly.MOVER_MIN_JUDGED))
+    st.caption(":material/info: " + t("weekly.movers_note", n=weekly_compare.MOVER_MIN_JUDGED))
     st.dataframe(wv.league_frame(tables, names), hide_index=True, width="stretch", placeholder="—")
 
     c1, c2 = st.columns(2)

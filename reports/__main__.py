@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from data_access import connection
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter, FilterError
-from metrics import weekly
+from metrics import weekly_model
 from metrics.warning_rules import WarningRulesError, load_warning_rules
 
 
@@ -47,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_site_config()
     try:
         now = _now(args.now, cfg.timezone)
-        week = weekly.parse_week(args.week) if args.week else weekly.last_complete_week(now)
+        week = (
+            weekly_model.parse_week(args.week)
+            if args.week
+            else weekly_model.last_complete_week(now)
+        )
         area = AreaFilter(start=now.date(), end=now.date(), district=args.district or None)
     except (FilterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ Linux with Noto CJK has one). Charts are PNG images drawn by matplotlib with
 the system's Noto Sans CJK (``fonts-noto-cjk``); without it the chart labels
 fall back to DejaVu. Nothing is fetched from the network.
 
-Excel: one sheet per table of ``metrics.weekly.TABLE_COLUMNS`` with those
+Excel: one sheet per table of ``metrics.weekly_model.TABLE_COLUMNS`` with those
 stable English column names, plus ``summary`` (one sentence per row) and
 ``names`` (code -> display name).
 """
@@ -34,9 +34,9 @@ from data_access import geography
 from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
-from metrics import weekly
+from metrics import weekly, weekly_compare, weekly_summary
 from metrics.warning_rules import WarningRules
-from metrics.weekly import records
+from metrics.weekly_model import records
 
 #: Most rows of the league table and the red list printed in the PDF (the
 #: workbook has them all).
@@ -102,15 +102,15 @@ def value_text(value: Any, kind: str, change: bool = False) -> str:
     """A comparison cell as printed: counts as integers, shares as percents,
     share changes in signed percentage points."""
     if kind == "share":
-        return weekly.format_figure(value, "pp" if change else "pct")
-    return weekly.format_figure(value, "signed" if change else "int")
+        return weekly_summary.format_figure(value, "pp" if change else "pct")
+    return weekly_summary.format_figure(value, "signed" if change else "int")
 
 
 def mark_text(z: Any, is_significant: bool, tr: Any) -> str:
     """Icon + label of a significance mark (never colour alone)."""
     if z is None or (isinstance(z, float) and math.isnan(z)):
         return ""
-    z_text = weekly.format_figure(z, "z")
+    z_text = weekly_summary.format_figure(z, "z")
     if not is_significant:
         return f"{tr('weekly.sig_none')} ({z_text})"
     icon, key = ("▲", "weekly.sig_up") if z > 0 else ("▼", "weekly.sig_down")
@@ -121,7 +121,7 @@ def mark_text(z: Any, is_significant: bool, tr: Any) -> str:
 class Pack:
     week: str
     tables: dict[str, pd.DataFrame]
-    sentences: list[weekly.Sentence]
+    sentences: list[weekly_summary.Sentence]
     names: dict[str, str]
     pdf: bytes
     xlsx: bytes
@@ -153,7 +153,7 @@ def render_pack(
     db_label: str = "",
 ) -> tuple[bytes, bytes]:
     """``(pdf, xlsx)`` of computed review tables (the page calls this on click)."""
-    sentences = weekly.summary(tables, tr_for(lang), names)
+    sentences = weekly_summary.summary(tables, tr_for(lang), names)
     xlsx = excel_bytes(tables, sentences, names)
     pdf = pdf_bytes(tables, sentences, names, lang, week_label, area_name, now, db_label)
     return pdf, xlsx
@@ -176,7 +176,7 @@ def build_pack(
     tables, names = review(conn, f, now, cfg, week_label, rules, lang)
     area_name = area_label(f, names, cfg, lang)
     pdf, xlsx = render_pack(tables, names, lang, week_label, area_name, now, db_label)
-    sentences = weekly.summary(tables, tr_for(lang), names)
+    sentences = weekly_summary.summary(tables, tr_for(lang), names)
     return Pack(week_label, tables, sentences, names, pdf, xlsx, time.perf_counter() - t0)
 
 
@@ -193,10 +193,10 @@ def area_label(f: AreaFilter, names: dict[str, str], cfg: SiteConfig, lang: str)
 
 
 def excel_bytes(
-    tables: dict[str, pd.DataFrame], sentences: list[weekly.Sentence], names: dict[str, str]
+    tables: dict[str, pd.DataFrame], sentences: list[weekly_summary.Sentence], names: dict[str, str]
 ) -> bytes:
     """The workbook: ``summary``, then one sheet per review table (stable
-    English column names, see ``weekly.TABLE_COLUMNS``), then ``names``."""
+    English column names, see ``weekly_model.TABLE_COLUMNS``), then ``names``."""
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         pd.DataFrame({"sentence": [s.text for s in sentences]}).to_excel(
@@ -263,7 +263,7 @@ def chart_trend(tables: dict[str, pd.DataFrame], tr: Any) -> bytes:
     """Cases per week for the five weeks read (bars, labelled "—" without data)."""
     plt = _matplotlib()
     weeks, heights = trend_values(tables)
-    labels = [weekly.format_figure(v, "int") for v in weekly.case_trend(tables)["cases"]]
+    labels = [weekly_summary.format_figure(v, "int") for v in weekly.case_trend(tables)["cases"]]
     fig, ax = plt.subplots(figsize=(7.0, 2.6))
     colours = ["#90A4AE"] * (len(weeks) - 1) + ["#1565C0"]
     ax.bar(range(len(weeks)), heights, color=colours)
@@ -333,7 +333,7 @@ def chart_streets(tables: dict[str, pd.DataFrame], names: dict[str, str], tr: An
 
 def pdf_bytes(
     tables: dict[str, pd.DataFrame],
-    sentences: list[weekly.Sentence],
+    sentences: list[weekly_summary.Sentence],
     names: dict[str, str],
     lang: str,
     week_label: str,
@@ -443,11 +443,18 @@ def pdf_bytes(
 
     story.append(
         Paragraph(
-            _esc(tr("weekly.streets_title", milestone=names.get(weekly.HEADLINE_MILESTONE, ""))),
+            _esc(
+                tr(
+                    "weekly.streets_title",
+                    milestone=names.get(weekly_compare.HEADLINE_MILESTONE, ""),
+                )
+            ),
             h2,
         )
     )
-    story.append(Paragraph(_esc(tr("weekly.movers_note", n=weekly.MOVER_MIN_JUDGED)), small))
+    story.append(
+        Paragraph(_esc(tr("weekly.movers_note", n=weekly_compare.MOVER_MIN_JUDGED)), small)
+    )
     streets = tables["streets"]
     head = [
         tr("weekly.col.rank"),
@@ -472,15 +479,15 @@ def pdf_bytes(
             [
                 "—" if pd.isna(rec.rank) else str(int(rec.rank)),
                 names.get(rec.street_code, rec.street_code),
-                weekly.format_figure(rec.cases, "int"),
-                weekly.format_figure(rec.cases_last_week, "int"),
+                weekly_summary.format_figure(rec.cases, "int"),
+                weekly_summary.format_figure(rec.cases_last_week, "int"),
                 mark_text(rec.z, rec.significant, tr),
-                weekly.format_figure(rec.closure_rate, "pct"),
-                weekly.format_figure(rec.backlog_at_end, "int"),
-                weekly.format_figure(rec.judged, "int"),
-                weekly.format_figure(rec.ontime_share, "pct"),
-                weekly.format_figure(rec.ontime_share_last_week, "pct"),
-                weekly.format_figure(rec.red_at_end, "int"),
+                weekly_summary.format_figure(rec.closure_rate, "pct"),
+                weekly_summary.format_figure(rec.backlog_at_end, "int"),
+                weekly_summary.format_figure(rec.judged, "int"),
+                weekly_summary.format_figure(rec.ontime_share, "pct"),
+                weekly_summary.format_figure(rec.ontime_share_last_week, "pct"),
+                weekly_summary.format_figure(rec.red_at_end, "int"),
                 (("▲ " if rec.mover == "improved" else "▼ ") + tr(f"weekly.mover_{rec.mover}"))
                 if rec.mover
                 else "",
@@ -518,7 +525,7 @@ def pdf_bytes(
                 [
                     names.get(rec.category, rec.category),
                     names.get(rec.street_code, rec.street_code),
-                    weekly.format_figure(rec.cases, "int"),
+                    weekly_summary.format_figure(rec.cases, "int"),
                     _ts(rec.first_at),
                     _ts(rec.last_at),
                 ]
@@ -553,8 +560,8 @@ def pdf_bytes(
                     names.get(rec.street_code, rec.street_code),
                     str(rec.grid_name) if isinstance(rec.grid_name, str) else str(rec.grid_code),
                     _ts(rec.since),
-                    weekly.format_figure(_num(rec.age_days), "int"),
-                    weekly.format_figure(_num(rec.overdue_days), "int"),
+                    weekly_summary.format_figure(_num(rec.age_days), "int"),
+                    weekly_summary.format_figure(_num(rec.overdue_days), "int"),
                 ]
             )
         story.append(table(rows))

@@ -1,6 +1,6 @@
 """Independent pandas computations of the throughput page's figures, from raw rows.
 
-Written from the rules in ``metrics/throughput.py``'s docstrings, not
+Written from the rules in ``metrics/throughput*.py``'s docstrings, not
 from its SQL; ``tests/test_throughput.py`` compares the two on every backend.
 """
 

@@ -271,7 +271,7 @@ def test_every_denial_has_a_message_in_both_languages():
 
 def test_a_walls_playlist_keeps_only_the_views_within_its_scope():
     from data_access.config import ScreenView
-    from ui.screen import views_in_scope
+    from ui.screen.params import views_in_scope
 
     views = (
         ScreenView("crowd-map"),

@@ -34,7 +34,7 @@ import pytest
 
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
-from metrics import heatmap, throughput, warnings, weekly
+from metrics import heatmap, throughput_backlog, warnings, weekly_model, weekly_summary
 from metrics.warning_rules import load_warning_rules
 from tests import reference
 from tests import reference_throughput as ref
@@ -269,7 +269,7 @@ def test_throughput_drill_down_charts_are_the_streets_grids(app_test, sqlite_dem
         hours,
         [-np.inf, 1, 24, 72, 168, np.inf],
         right=False,
-        labels=[b for b, _ in throughput.AGE_BUCKETS],
+        labels=[b for b, _ in throughput_backlog.AGE_BUCKETS],
     )
     grid_names = {
         str(c): str(n) if isinstance(n, str) and n else str(c)
@@ -352,10 +352,10 @@ def test_warnings_trend_is_the_colours_per_day(app_test, sqlite_demo, pinned):
 # ---------------------------------------------------------------------------
 # Weekly review
 
-WEEK = weekly.last_complete_week(NOW)
+WEEK = weekly_model.last_complete_week(NOW)
 
 
-def _weekly_cases(raw: dict[str, pd.DataFrame], w: weekly.IsoWeek) -> pd.DataFrame:
+def _weekly_cases(raw: dict[str, pd.DataFrame], w: weekly_model.IsoWeek) -> pd.DataFrame:
     """Cases of the page's area reported in week ``w`` (pandas)."""
     f = w.area(PAGE_AREA)
     cases = reference.clean_incidents(raw["incident"], raw["street"], f, NOW, window=False)
@@ -378,7 +378,7 @@ def test_weekly_trend_is_each_weeks_cases_once(app_test, backend, pinned):
     assert plotted(bar[0]["x"]) == [w.label for w in weeks]
     want = [len(_weekly_cases(data, w)) if w.as_of(NOW) > first else None for w in weeks]
     same(plotted(bar[0]["y"]), want)
-    assert bar[0]["text"] == [weekly.format_figure(v, "int") for v in want]
+    assert bar[0]["text"] == [weekly_summary.format_figure(v, "int") for v in want]
 
 
 def test_weekly_category_bars_are_this_and_last_weeks_cases(app_test, sqlite_demo, raw, pinned):
@@ -473,10 +473,10 @@ def _unmapped_open(cases: pd.DataFrame) -> int:
 
 
 def test_command_screen_map_views_are_their_frames(app_test, sqlite_demo, pinned):
-    from ui import screen as ui_screen
+    from ui.screen import loading as ui_loading
 
     today = AreaFilter(start=END, end=END, district=CFG.default_district or None)
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
     try:
         at = app_test(
             "pages/command-screen.py", sqlite_demo.url, query_params={"view": "crowd-map"}
@@ -496,7 +496,7 @@ def test_command_screen_map_views_are_their_frames(app_test, sqlite_demo, pinned
         ]
 
         at.query_params["view"] = "incident-map"
-        ui_screen.clear_cache()
+        ui_loading.clear_cache()
         at.run()
         no_problems(at)
         drawn = layer(decks(at)[0], "incident-cells")
@@ -507,7 +507,7 @@ def test_command_screen_map_views_are_their_frames(app_test, sqlite_demo, pinned
             maps.heat_fill(v, top) for v in incidents["cases"] * scale
         )
     finally:
-        ui_screen.clear_cache()
+        ui_loading.clear_cache()
 
 
 # ---------------------------------------------------------------------------
@@ -527,9 +527,9 @@ def test_command_screen_throughput_bars_are_the_streets_shares(app_test, sqlite_
     import re
 
     from metrics import screen
-    from ui import screen as ui_screen
+    from ui.screen import loading as ui_loading
 
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
     try:
         at = app_test(
             "pages/command-screen.py", sqlite_demo.url, query_params={"view": "throughput"}
@@ -537,7 +537,7 @@ def test_command_screen_throughput_bars_are_the_streets_shares(app_test, sqlite_
         no_problems(at)
         (panel,) = [h.proto.body for h in at.get("html") if 'data-key="throughput"' in h.proto.body]
     finally:
-        ui_screen.clear_cache()
+        ui_loading.clear_cache()
     bars = re.findall(
         r'class="scr-name">([^<]*)</span><span class="scr-bar"><span style="width:([\d.]+)%;'
         r'[^"]*"></span></span><span class="scr-pct">([^<]*)<',

@@ -52,7 +52,11 @@ def test_every_site_setting_is_documented():
 
 
 #: Every package of the project (pyproject's [tool.setuptools] packages).
-PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+PACKAGES = [
+    p
+    for p in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    if "." not in p
+]
 
 
 def test_every_environment_variable_is_documented():

@@ -40,8 +40,8 @@ from tests.test_browser import (  # noqa: F401 (fixtures)
     open_page,
     running_streamlit,
 )
-from ui import screen as ui_screen
 from ui.i18n import catalogue
+from ui.screen import loading as ui_loading
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,9 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def on_site(built: Built, monkeypatch: pytest.MonkeyPatch) -> Iterator[Built]:
     monkeypatch.setenv("OPS_SITE_CONFIG", str(ROOT / built.site.site_config))
     monkeypatch.setenv("OPS_NOW", built.site.now)
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
     yield built
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
 
 
 def html_of(at) -> str:
@@ -151,7 +151,7 @@ def test_every_command_screen_view_in_apptest(app_test, on_site):
     it in both languages.)"""
     report = {}
     for view in SCREEN_PAGES:
-        ui_screen.clear_cache()
+        ui_loading.clear_cache()
         at = app_test(SCREEN, on_site.url, query_params={"view": view})
         assert f'data-view="{view}"' in html_of(at)
         report[view] = problems_in(at)
@@ -247,7 +247,7 @@ def test_alert_rules_on_a_milestone_without_target_are_not_judged(
 def test_the_screen_says_on_site_is_not_judged(app_test, nyc, monkeypatch):
     monkeypatch.setenv("OPS_SITE_CONFIG", str(ROOT / SITES["nyc"].site_config))
     monkeypatch.setenv("OPS_NOW", SITES["nyc"].now)
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
     at = app_test(SCREEN, nyc.url, query_params={"view": "throughput"})
     assert not problems_in(at), problems_in(at)
     body = html_of(at)
@@ -256,7 +256,7 @@ def test_the_screen_says_on_site_is_not_judged(app_test, nyc, monkeypatch):
     assert catalogue()["screen.alerts_not_judged"]["zh"] in body
     assert 'data-key="not-judged"' in body  # the throughput view
     assert body.count(note) >= 3  # headline, ranking, throughput view
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
 
 
 # --- Label points: every street with located cases is on the overview map ----

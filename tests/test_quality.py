@@ -1,5 +1,5 @@
 """The contract checks and the timestamp storage-form figure of the
-data-quality page (metrics.quality.contract_checks / timestamp_forms;
+data-quality page (metrics.quality_contract.contract_checks / timestamp_forms;
 docs/data-contract.md, "Checks on the data-quality page").
 
 The geography is a small demo's (it breaks nothing); the rows below each
@@ -23,7 +23,7 @@ from data_access.config import load_site_config
 from data_access.connection import make_engine
 from data_access.filters import AreaFilter
 from data_access.schema import CONTRACT_TABLES, metadata
-from metrics import quality
+from metrics import quality, quality_contract
 from tests.conftest import BACKEND_PARAMS, scratch_database
 from ui.i18n import catalogue, translate
 
@@ -247,18 +247,18 @@ def broken(
 
 def test_every_check_has_its_labels():
     cat = catalogue()
-    for table, check in quality.CONTRACT_CHECKS:
+    for table, check in quality_contract.CONTRACT_CHECKS:
         assert f"quality.check.{table}.{check}" in cat
         assert f"quality.effect.{table}.{check}" in cat
-    assert len(set(quality.CONTRACT_CHECKS)) == len(quality.CONTRACT_CHECKS)
-    assert not set(quality.CONTRACT_CHECKS) & set(quality.CHECKS)
+    assert len(set(quality_contract.CONTRACT_CHECKS)) == len(quality_contract.CONTRACT_CHECKS)
+    assert not set(quality_contract.CONTRACT_CHECKS) & set(quality.CHECKS)
 
 
 def test_each_broken_row_is_counted_and_no_edge_row(broken):
     _url, engine = broken
     with engine.connect() as conn:
-        got = quality.contract_checks(conn, CITY, NOW, CFG).set_index(["table", "check"])
-    want = {k: EXPECTED.get(k, 0) for k in quality.CONTRACT_CHECKS}
+        got = quality_contract.contract_checks(conn, CITY, NOW, CFG).set_index(["table", "check"])
+    want = {k: EXPECTED.get(k, 0) for k in quality_contract.CONTRACT_CHECKS}
     assert got["rows"].to_dict() == want
     for key, ids in EXAMPLES.items():
         assert got.loc[key, "examples"] == ids, key
@@ -272,7 +272,7 @@ def test_a_scope_is_not_told_the_whole_databases_counts(broken):
         from data_access.area import resolve_streets
 
         f = resolve_streets(conn, AreaFilter(start=CITY.start, end=CITY.end, scope=(street,)))
-        got = quality.contract_checks(conn, f, NOW, CFG).set_index(["table", "check"])
+        got = quality_contract.contract_checks(conn, f, NOW, CFG).set_index(["table", "check"])
     withheld = got[got["scope"] == "withheld"]
     assert len(withheld) and (withheld["rows"] == 0).all() and (withheld["examples"] == "").all()
     assert ("petition", "unknown_street") in withheld.index
@@ -299,7 +299,7 @@ def test_the_page_shows_the_counts(broken, geography, app_test, monkeypatch):
     label = translate("quality.check.warning.bad_colour", "zh")
     assert shown.loc[label, "examples"] == "W-BLUE, W-NO-COLOUR"
     forms = at.dataframe[1].value
-    assert len(forms) == len(quality.timestamp_columns())
+    assert len(forms) == len(quality_contract.timestamp_columns())
     assert (forms["rows"] == 0).all()  # every value written as a time
 
 
@@ -366,7 +366,7 @@ def forms_sqlite(
 def test_sqlite_counts_each_value_not_in_an_accepted_form(forms_sqlite):
     _url, engine = forms_sqlite
     with engine.connect() as conn:
-        got: Any = quality.timestamp_forms(conn, CITY).set_index(["table", "column"])
+        got: Any = quality_contract.timestamp_forms(conn, CITY).set_index(["table", "column"])
     assert int(got.loc[("warning", "raised_at"), "rows"]) == len(REFUSED)
     examples = got.loc[("warning", "raised_at"), "examples"].split(", ")
     n = len(ACCEPTED_TEXT)
@@ -418,7 +418,7 @@ def test_server_columns_are_judged_by_their_declared_type(
         raw.dispose()
         engine = make_engine(url, timezone=CFG.timezone)
         with engine.connect() as conn:
-            got: Any = quality.timestamp_forms(conn, CITY).set_index(["table", "column"])
+            got: Any = quality_contract.timestamp_forms(conn, CITY).set_index(["table", "column"])
         engine.dispose()
     finally:
         if drop:

@@ -20,7 +20,17 @@ from data_access.area import listed_streets
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
 from data_access.privacy import RevealRefused, reveal_case
-from metrics import heatmap, overview, quality, screen, throughput, warnings, weekly
+from metrics import (
+    heatmap,
+    overview,
+    quality,
+    screen,
+    throughput,
+    throughput_backlog,
+    warnings,
+    weekly,
+    weekly_model,
+)
 from metrics.warning_rules import load_warning_rules
 from tests.conftest import FIXTURE_END
 
@@ -106,8 +116,8 @@ QUERIES = {
     ),
     "ontime_by_milestone": lambda b, f, s: run(b, throughput.ontime_by_milestone, f, NOW, CFG),
     "ontime_trend": lambda b, f, s: run(b, throughput.ontime_trend, f, NOW, CFG),
-    "backlog_ageing": lambda b, f, s: run(b, throughput.backlog_ageing, f, NOW),
-    "attention_cases": lambda b, f, s: run(b, throughput.attention_cases, f, NOW, CFG),
+    "backlog_ageing": lambda b, f, s: run(b, throughput_backlog.backlog_ageing, f, NOW),
+    "attention_cases": lambda b, f, s: run(b, throughput_backlog.attention_cases, f, NOW, CFG),
     "crowd_span": lambda b, f, s: run(b, heatmap.crowd_span, f, NOW),
     "crowd_cells": lambda b, f, s: run(b, heatmap.crowd_cells, f, latest_crowd(b, s), CFG),
     "hot_cells": lambda b, f, s: run(b, heatmap.hot_cells, f, latest_crowd(b, s), CFG),
@@ -121,7 +131,7 @@ QUERIES = {
     "red_counts": lambda b, f, s: run(b, warnings.red_counts, f, NOW, RULES),
     "petition_closures": lambda b, f, s: run(b, warnings.petition_closures, f, NOW),
     "review_tables": lambda b, f, s: run(
-        b, weekly.review_tables, f, NOW, CFG, weekly.last_complete_week(NOW).label, RULES
+        b, weekly.review_tables, f, NOW, CFG, weekly_model.last_complete_week(NOW).label, RULES
     ),
     "alerts": lambda b, f, s: run(b, screen.alerts, f, NOW, CFG, 24.0, 24.0 * 7),
     "street_ranking": lambda b, f, s: run(b, screen.street_ranking, f, NOW, CFG),

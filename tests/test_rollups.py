@@ -30,7 +30,17 @@ from data_access.filters import AreaFilter
 from data_access.schema import crowd_reading, incident, metadata, street
 from demo.build import build_demo
 from jobs import refresh_rollups
-from metrics import heatmap, overview, quality, screen, throughput, weekly
+from metrics import (
+    heatmap,
+    overview,
+    quality,
+    screen,
+    throughput,
+    throughput_backlog,
+    weekly,
+    weekly_figures,
+    weekly_model,
+)
 from metrics.warning_rules import load_warning_rules
 from rollups import disjoint_spans, rollup_case, rollup_cell_week, rollup_dup_id, rollup_meta
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
@@ -45,7 +55,11 @@ NARROW = replace(
     WHOLE, categories=("neighbour_dispute", "renovation_noise"), statuses=("closed", "open")
 )
 FILTERS = {"whole": WHOLE, "gongshu_week": GONGSHU_WEEK, "narrow": NARROW}
-WEEKS = (weekly.week_of(END), weekly.week_of(END).shift(-1), weekly.week_of(END).shift(-2))
+WEEKS = (
+    weekly_model.week_of(END),
+    weekly_model.week_of(END).shift(-1),
+    weekly_model.week_of(END).shift(-2),
+)
 
 #: Every query function that reads clean incidents, as (name, call).
 QUERIES = {
@@ -58,8 +72,8 @@ QUERIES = {
     "case_counts": lambda c, f: overview.case_counts(c, f, NOW),
     "ontime_trend": lambda c, f: throughput.ontime_trend(c, f, NOW, CFG),
     "ontime_trend_weeks": lambda c, f: throughput.ontime_trend(c, f, NOW, CFG, "closed", "week"),
-    "backlog_ageing": lambda c, f: throughput.backlog_ageing(c, f, NOW),
-    "attention_cases": lambda c, f: throughput.attention_cases(c, f, NOW, CFG),
+    "backlog_ageing": lambda c, f: throughput_backlog.backlog_ageing(c, f, NOW),
+    "attention_cases": lambda c, f: throughput_backlog.attention_cases(c, f, NOW, CFG),
     "street_summary": lambda c, f: overview.street_summary(c, f, NOW),
     "street_figures": lambda c, f: pd.merge(
         *overview.street_figures(c, f, NOW, CFG), on="street_code", how="outer"
@@ -68,8 +82,8 @@ QUERIES = {
     "incident_unmapped": lambda c, f: heatmap.incident_unmapped(c, f, NOW, CFG),
     "repeat_hotspots": lambda c, f: heatmap.repeat_hotspots(c, f, NOW, CFG),
     "late_arrivals": lambda c, f: screen.late_arrivals(c, f, NOW, CFG, hours=72),
-    "case_mix": lambda c, f: weekly.case_mix(c, f, NOW, WEEKS),
-    "case_flow": lambda c, f: weekly.case_flow(c, f, NOW, WEEKS, by="street"),
+    "case_mix": lambda c, f: weekly_figures.case_mix(c, f, NOW, WEEKS),
+    "case_flow": lambda c, f: weekly_figures.case_flow(c, f, NOW, WEEKS, by="street"),
     "data_quality": lambda c, f: quality.data_quality(c, f, NOW, CFG),
 }
 
@@ -368,13 +382,17 @@ def test_stored_weekly_review_is_the_computed_one(rolled):
     with with_rollup.connect() as conn:
         other = AreaFilter(start=END, end=END, district="330102")
         narrow = replace(f, streets=("330105001",))
-        current = weekly.parse_week("2026-W47")
-        for area, week in ((other, weekly.parse_week("2026-W46")), (narrow, current), (f, current)):
+        current = weekly_model.parse_week("2026-W47")
+        for area, week in (
+            (other, weekly_model.parse_week("2026-W46")),
+            (narrow, current),
+            (f, current),
+        ):
             names = weekly.REVIEW_TABLES
             assert rollups.stored_review(conn, area, NOW, CFG, rules, week, names) is None
         # Another configuration: computed live.
         changed = replace(CFG, row_cap=CFG.row_cap + 1)
-        week = weekly.parse_week("2026-W46")
+        week = weekly_model.parse_week("2026-W46")
         assert rollups.stored_review(conn, f, NOW, changed, rules, week, names) is None
         # The same files read from another checkout (the job may run from
         # another directory or container than the dashboards): still read.
@@ -602,7 +620,7 @@ def test_a_scope_through_the_rollup_is_its_streets_figures(rolled, name):
 
 def test_a_stored_weekly_review_is_never_served_to_a_scope(rolled):
     with_rollup, _, _, _ = rolled
-    week = weekly.last_complete_week(NOW)
+    week = weekly_model.last_complete_week(NOW)
     rules = load_warning_rules()
     with with_rollup.connect() as conn:
         f = replace(GONGSHU_WEEK, start=week.monday, end=week.sunday)

@@ -22,7 +22,10 @@ from data_access.filters import AreaFilter
 from metrics import overview, screen, warnings
 from metrics.warning_rules import load_warning_rules
 from tests.conftest import FIXTURE_END
-from ui import screen as ui_screen
+from ui.screen import loading as ui_loading
+from ui.screen import params as ui_params
+from ui.screen import runner as ui_runner
+from ui.screen import stage as ui_stage
 
 NOW = FIXTURE_END
 CFG = load_site_config(DEFAULT_CONFIG_PATH)
@@ -33,36 +36,36 @@ CFG = load_site_config(DEFAULT_CONFIG_PATH)
 
 def test_rotation_walks_the_playlist_and_loops():
     seconds = [60, 45, 30]
-    assert ui_screen.playlist_position(seconds, 0) == (0, 60)
-    assert ui_screen.playlist_position(seconds, 59.5) == (0, 0.5)
-    assert ui_screen.playlist_position(seconds, 60) == (1, 45)
-    assert ui_screen.playlist_position(seconds, 134) == (2, 1)
-    assert ui_screen.playlist_position(seconds, 135) == (0, 60)  # loops
-    assert ui_screen.playlist_position(seconds, 135 * 1000 + 70) == (1, 35)
-    assert ui_screen.playlist_position([], 10)[0] == 0
+    assert ui_params.playlist_position(seconds, 0) == (0, 60)
+    assert ui_params.playlist_position(seconds, 59.5) == (0, 0.5)
+    assert ui_params.playlist_position(seconds, 60) == (1, 45)
+    assert ui_params.playlist_position(seconds, 134) == (2, 1)
+    assert ui_params.playlist_position(seconds, 135) == (0, 60)  # loops
+    assert ui_params.playlist_position(seconds, 135 * 1000 + 70) == (1, 35)
+    assert ui_params.playlist_position([], 10)[0] == 0
 
 
 def test_views_from_url_parameters():
     sc = CFG.screen
-    default, bad = ui_screen.views_from_params({}, sc)
+    default, bad = ui_params.views_from_params({}, sc)
     assert default == sc.playlist("default") and not bad
-    named, bad = ui_screen.views_from_params({"playlist": "districts"}, sc)
+    named, bad = ui_params.views_from_params({"playlist": "districts"}, sc)
     assert named == sc.playlist("districts") and named[0].district == "330105" and not bad
-    one, bad = ui_screen.views_from_params({"view": "throughput,warnings", "rotate": "15"}, sc)
+    one, bad = ui_params.views_from_params({"view": "throughput,warnings", "rotate": "15"}, sc)
     assert [v.page for v in one] == ["throughput", "warnings"] and not bad
-    assert ui_screen.view_seconds(one, sc.rotate_s) == [15, 15]
-    fallback, bad = ui_screen.views_from_params(
+    assert ui_params.view_seconds(one, sc.rotate_s) == [15, 15]
+    fallback, bad = ui_params.views_from_params(
         {"playlist": "nope", "rotate": "0"}, sc
     )  # bad values fall back and are reported
     assert fallback == default and bad == [("playlist", "nope"), ("rotate", "0")]
-    _, bad = ui_screen.views_from_params({"view": "drop-tables"}, sc)
+    _, bad = ui_params.views_from_params({"view": "drop-tables"}, sc)
     assert bad == [("view", "drop-tables")]
-    kept, bad = ui_screen.views_from_params({"view": "throughput,crowdmap,warnings"}, sc)
+    kept, bad = ui_params.views_from_params({"view": "throughput,crowdmap,warnings"}, sc)
     assert [v.page for v in kept] == ["throughput", "warnings"]
     assert bad == [("view", "crowdmap")]  # the typo alone
-    kept, bad = ui_screen.views_from_params({"view": ",,"}, sc)
+    kept, bad = ui_params.views_from_params({"view": ",,"}, sc)
     assert kept == default and bad == [("view", ",,")]
-    assert ui_screen.view_seconds([ScreenView("warnings")], 60) == [60]
+    assert ui_params.view_seconds([ScreenView("warnings")], 60) == [60]
 
 
 def test_street_cycling():
@@ -73,26 +76,26 @@ def test_street_cycling():
             "district_code": ["330105", "330105", "330102"],
         }
     )
-    views, bad = ui_screen.views_from_params({"view": "throughput", "cycle": "streets"}, sc)
+    views, bad = ui_params.views_from_params({"view": "throughput", "cycle": "streets"}, sc)
     assert not bad and views == (ScreenView("throughput", each_street=True),)
     # The wall's district, in code order; each view is one street.
-    assert ui_screen.expand_views(views, streets, "330105") == (
+    assert ui_params.expand_views(views, streets, "330105") == (
         ScreenView("throughput", district="330105", streets=("330105001",)),
         ScreenView("throughput", district="330105", streets=("330105002",)),
     )
     # A view's own district wins; the whole city when neither names one.
     own = (ScreenView("warnings", district="330102", seconds=20, each_street=True),)
-    assert ui_screen.expand_views(own, streets, "330105") == (
+    assert ui_params.expand_views(own, streets, "330105") == (
         ScreenView("warnings", district="330102", streets=("330102001",), seconds=20),
     )
-    assert len(ui_screen.expand_views(views, streets, None)) == 3
+    assert len(ui_params.expand_views(views, streets, None)) == 3
     # Other views pass through; a district without streets keeps its view.
     plain = (ScreenView("crowd-map"), ScreenView("throughput", district="330199", each_street=True))
-    assert ui_screen.expand_views(plain, streets, None) == (
+    assert ui_params.expand_views(plain, streets, None) == (
         ScreenView("crowd-map"),
         ScreenView("throughput", district="330199"),
     )
-    _, bad = ui_screen.views_from_params({"cycle": "grids"}, sc)
+    _, bad = ui_params.views_from_params({"cycle": "grids"}, sc)
     assert bad == [("cycle", "grids")]
     parsed = parse_site_config(
         {"screen": {"playlists": {"wall": [{"page": "throughput", "each_street": True}]}}}
@@ -101,26 +104,26 @@ def test_street_cycling():
 
 
 def test_wall_scale():
-    assert ui_screen.wall_scale({}) == (1.0, [])
-    assert ui_screen.wall_scale({"scale": "2"}) == (2.0, [])
-    assert ui_screen.wall_scale({"scale": "3"}) == (1.0, [("scale", "3")])
-    assert ui_screen.map_geometry(10.0, 1.0) == (10.6, 680)
-    assert ui_screen.map_geometry(10.0, 2.0) == (11.6, 1360)
+    assert ui_params.wall_scale({}) == (1.0, [])
+    assert ui_params.wall_scale({"scale": "2"}) == (2.0, [])
+    assert ui_params.wall_scale({"scale": "3"}) == (1.0, [("scale", "3")])
+    assert ui_params.map_geometry(10.0, 1.0) == (10.6, 680)
+    assert ui_params.map_geometry(10.0, 2.0) == (11.6, 1360)
 
 
 def test_backoff_and_staleness():
-    assert [ui_screen.backoff_s(n, 30, 300) for n in range(7)] == [0, 30, 60, 120, 240, 300, 300]
-    s = ui_screen.succeeded({"x": 1}, 1000.0)
-    assert ui_screen.due(s, 1000.0) and ui_screen.stale_minutes(s, 5000.0) is None
-    s = ui_screen.failed(s, 1030.0, 30, 300)
+    assert [ui_runner.backoff_s(n, 30, 300) for n in range(7)] == [0, 30, 60, 120, 240, 300, 300]
+    s = ui_runner.succeeded({"x": 1}, 1000.0)
+    assert ui_runner.due(s, 1000.0) and ui_runner.stale_minutes(s, 5000.0) is None
+    s = ui_runner.failed(s, 1030.0, 30, 300)
     assert s.data == {"x": 1} and s.failures == 1 and s.next_try_at == 1060.0
-    assert not ui_screen.due(s, 1059.0) and ui_screen.due(s, 1060.0)
-    assert ui_screen.stale_minutes(s, 1030.0) == "<1"
-    s = ui_screen.failed(s, 1060.0, 30, 300)
-    assert s.next_try_at == 1120.0 and ui_screen.stale_minutes(s, 1190.0) == "3"
-    assert ui_screen.succeeded({"x": 2}, 1200.0).failures == 0
-    never = ui_screen.failed(None, 10.0, 30, 300)
-    assert never.data is None and never.ok_at is None and ui_screen.stale_minutes(never, 99) is None
+    assert not ui_runner.due(s, 1059.0) and ui_runner.due(s, 1060.0)
+    assert ui_runner.stale_minutes(s, 1030.0) == "<1"
+    s = ui_runner.failed(s, 1060.0, 30, 300)
+    assert s.next_try_at == 1120.0 and ui_runner.stale_minutes(s, 1190.0) == "3"
+    assert ui_runner.succeeded({"x": 2}, 1200.0).failures == 0
+    never = ui_runner.failed(None, 10.0, 30, 300)
+    assert never.data is None and never.ok_at is None and ui_runner.stale_minutes(never, 99) is None
 
 
 def test_screen_config_section():
@@ -271,9 +274,9 @@ def _no_errors(at) -> None:
 @pytest.fixture
 def pinned(monkeypatch):
     monkeypatch.setenv("OPS_NOW", NOW.isoformat())
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
     yield
-    ui_screen.clear_cache()
+    ui_loading.clear_cache()
 
 
 def test_page_headline_numbers_match_sql(app_test, sqlite_demo, pinned):
@@ -311,7 +314,7 @@ def test_page_shows_each_view(app_test, sqlite_demo, pinned):
         # collapsed while a non-map view is on the stage.
         decks = at.get("deck_gl_json_chart")
         assert len(decks) == 1
-        hidden = ui_screen.HIDE_MAP_SLOT_CSS in _html(at)
+        hidden = ui_stage.HIDE_MAP_SLOT_CSS in _html(at)
         assert hidden == (not page.endswith("-map")), page
     # The hidden deck is the last map shown (incident map), not a new one.
     assert '"incident-cells"' in decks[0].proto.json
@@ -323,7 +326,7 @@ def test_page_cycles_through_streets(app_test, sqlite_demo, pinned, monkeypatch)
     with sqlite_demo.engine.connect() as conn:
         streets = geography.streets(conn)
     mine = streets[streets["district_code"] == CFG.default_district].sort_values("code")
-    monkeypatch.setattr(ui_screen, "clock", lambda: 20 * 2 + 1.0)  # the third view
+    monkeypatch.setattr(ui_runner, "clock", lambda: 20 * 2 + 1.0)  # the third view
     at = app_test(
         "pages/command-screen.py",
         sqlite_demo.url,
@@ -430,7 +433,7 @@ def test_screen_survives_database_outage(app_test, databases, pinned, monkeypatc
     try:
         through_proxy = url.set(host="127.0.0.1", port=proxy.port)
         clock = [1_000_000.0]
-        monkeypatch.setattr(ui_screen, "clock", lambda: clock[0])
+        monkeypatch.setattr(ui_runner, "clock", lambda: clock[0])
 
         at = app_test("pages/command-screen.py", through_proxy.render_as_string(False))
         _no_errors(at)
@@ -441,7 +444,7 @@ def test_screen_survives_database_outage(app_test, databases, pinned, monkeypatc
         proxy.stop()  # the database is gone
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", proxy.port), timeout=2).close()
-        ui_screen.clear_cache()  # so every tile must query again
+        ui_loading.clear_cache()  # so every tile must query again
         clock[0] += 150
         at.run()
         _no_errors(at)

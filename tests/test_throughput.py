@@ -17,7 +17,7 @@ from data_access import sqlfn
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
-from metrics import throughput
+from metrics import throughput, throughput_backlog, throughput_stages
 from tests import reference
 from tests import reference_throughput as ref
 from tests.conftest import FIXTURE_DAYS, FIXTURE_END
@@ -96,7 +96,7 @@ def test_targets_and_exclusions(backend, raw):
     cancelled = inc[inc["status"] == "cancelled"]
     assert len(cancelled) > 0
     with backend.engine.connect() as conn:
-        listed = throughput.attention_cases(conn, WHOLE, NOW, CFG)
+        listed = throughput_backlog.attention_cases(conn, WHOLE, NOW, CFG)
     assert not set(listed["id"]) & set(cancelled["id"])
 
 
@@ -111,27 +111,27 @@ def test_trend_matches_pandas(backend, raw, grain):
 
 def test_backlog_ageing_matches_pandas(backend, raw):
     with backend.engine.connect() as conn:
-        got = throughput.backlog_ageing(conn, SHANGCHENG, NOW)
+        got = throughput_backlog.backlog_ageing(conn, SHANGCHENG, NOW)
     want = ref.backlog_ageing(raw["incident"], raw["street"], SHANGCHENG, NOW)
     merged = got.merge(want, on=["key", "age_bucket"], how="outer", suffixes=("", "_want"))
     assert (merged["cases"] == merged["cases_want"].fillna(0)).all()
-    assert set(got["age_bucket"]) == {b for b, _ in throughput.AGE_BUCKETS}
+    assert set(got["age_bucket"]) == {b for b, _ in throughput_backlog.AGE_BUCKETS}
     assert got["cases"].sum() == want["cases"].sum() > 0
 
 
 def test_attention_cases_match_pandas_and_are_masked(backend, raw):
     with backend.engine.connect() as conn:
-        got = throughput.attention_cases(conn, GONGSHU_WEEK, NOW, CFG)
+        got = throughput_backlog.attention_cases(conn, GONGSHU_WEEK, NOW, CFG)
     want = ref.attention_ids(raw["incident"], raw["street"], GONGSHU_WEEK, NOW, CFG)
     assert dict(zip(got["id"], got["late_milestones"], strict=True)) == want
-    assert list(got.columns) == throughput.CASE_LIST_COLUMNS
+    assert list(got.columns) == throughput_backlog.CASE_LIST_COLUMNS
     phones = got["reporter_phone"].dropna()
     assert len(phones) and phones.str.contains(r"\*").all()
     names = got["reporter_name"].dropna()
     assert names.str.contains(r"\*").all()
     assert got["reported_at"].is_monotonic_decreasing
     with backend.engine.connect() as conn:
-        capped = throughput.attention_cases(conn, GONGSHU_WEEK, NOW, CFG, limit=5)
+        capped = throughput_backlog.attention_cases(conn, GONGSHU_WEEK, NOW, CFG, limit=5)
     assert list(capped["id"]) == list(got["id"].head(5))
 
 
@@ -177,9 +177,9 @@ def test_exact_quantiles_are_numpys_bit_for_bit():
     for n in (1, 2, 3, 10, 11, 999, 1000):
         for values in (rng.exponential(40.0, n), rng.integers(0, 5, n) / 60.0):
             before = values.copy()
-            assert throughput.exact_quantiles(values, ps) == list(np.quantile(values, ps)), n
+            assert throughput_stages.exact_quantiles(values, ps) == list(np.quantile(values, ps)), n
             np.testing.assert_array_equal(values, before)
-            assert throughput.exact_quantiles(values, [0.5, 0.9]) == [
+            assert throughput_stages.exact_quantiles(values, [0.5, 0.9]) == [
                 pd.Series(values).quantile(0.5),
                 pd.Series(values).quantile(0.9),
             ]
@@ -193,7 +193,7 @@ def test_empty_window_gives_empty_frames(backend):
         table = throughput.case_throughput(conn, f, NOW, CFG)
         grids = throughput.case_throughput(conn, f, NOW, CFG, by="grid")
         trend = throughput.ontime_trend(conn, f, NOW, CFG)
-        cases = throughput.attention_cases(conn, f, NOW, CFG)
+        cases = throughput_backlog.attention_cases(conn, f, NOW, CFG)
     assert len(table) == 18 and table["cases"].sum() == 0
     assert grids.empty and list(grids.columns) == throughput.throughput_columns("grid")
     assert trend.empty and cases.empty

@@ -16,7 +16,14 @@ import pytest
 
 from data_access.config import load_site_config
 from data_access.filters import AreaFilter, FilterError
-from metrics import weekly
+from metrics import (
+    weekly,
+    weekly_compare,
+    weekly_figures,
+    weekly_lists,
+    weekly_model,
+    weekly_summary,
+)
 from metrics.warning_rules import load_warning_rules
 from tests import reference
 from tests.conftest import FIXTURE_END
@@ -24,7 +31,7 @@ from tests.conftest import FIXTURE_END
 NOW = FIXTURE_END
 CFG = load_site_config()
 RULES = load_warning_rules()
-WEEK = weekly.parse_week("2026-W46")  # the last complete week before FIXTURE_END
+WEEK = weekly_model.parse_week("2026-W46")  # the last complete week before FIXTURE_END
 ALL = AreaFilter(start=NOW.date(), end=NOW.date())
 GONGSHU = AreaFilter(start=NOW.date(), end=NOW.date(), district="330105")
 
@@ -33,26 +40,26 @@ GONGSHU = AreaFilter(start=NOW.date(), end=NOW.date(), district="330105")
 
 
 def test_week_arithmetic_and_year_boundaries():
-    assert weekly.last_complete_week(NOW) == WEEK
-    assert weekly.week_of(NOW.date()).label == "2026-W47"
+    assert weekly_model.last_complete_week(NOW) == WEEK
+    assert weekly_model.week_of(NOW.date()).label == "2026-W47"
     assert (WEEK.monday, WEEK.sunday) == (date(2026, 11, 9), date(2026, 11, 15))
     assert WEEK.end_ts == datetime(2026, 11, 16) and WEEK.as_of(NOW) == WEEK.end_ts
     # Monday 00:00 exactly: the week that just ended is complete.
-    assert weekly.last_complete_week(datetime(2026, 11, 16)) == WEEK
+    assert weekly_model.last_complete_week(datetime(2026, 11, 16)) == WEEK
     # ISO years differ from calendar years at the edges.
-    assert weekly.week_of(date(2027, 1, 1)).label == "2026-W53"
-    assert weekly.week_of(date(2024, 12, 30)).label == "2025-W01"
-    assert weekly.weeks_in_year(2026) == 53 and weekly.weeks_in_year(2025) == 52
-    w53 = weekly.parse_week("2026-W53")
+    assert weekly_model.week_of(date(2027, 1, 1)).label == "2026-W53"
+    assert weekly_model.week_of(date(2024, 12, 30)).label == "2025-W01"
+    assert weekly_model.weeks_in_year(2026) == 53 and weekly_model.weeks_in_year(2025) == 52
+    w53 = weekly_model.parse_week("2026-W53")
     assert w53.monday == date(2026, 12, 28) and w53.shift(1).label == "2027-W01"
     assert w53.last_year().label == "2025-W52"  # 2025 has no W53
-    assert weekly.parse_week("2027w1").last_year().label == "2026-W01"
-    assert weekly.parse_week("2020-W53").last_year().label == "2019-W52"
-    assert weekly.parse_week("2026-W01").shift(-1).label == "2025-W52"
+    assert weekly_model.parse_week("2027w1").last_year().label == "2026-W01"
+    assert weekly_model.parse_week("2020-W53").last_year().label == "2019-W52"
+    assert weekly_model.parse_week("2026-W01").shift(-1).label == "2025-W52"
     for bad in ("2025-W53", "2026-W00", "W47", "2026-47", ""):
         with pytest.raises(FilterError):
-            weekly.parse_week(bad)
-    weeks = weekly.review_weeks(WEEK)
+            weekly_model.parse_week(bad)
+    weeks = weekly_model.review_weeks(WEEK)
     assert [weeks[k].label for k in ("w-4", "w-3", "w-2", "w-1", "last")] == [
         "2026-W42",
         "2026-W43",
@@ -67,16 +74,18 @@ def test_week_arithmetic_and_year_boundaries():
 
 
 def test_poisson_z():
-    assert weekly.poisson_z(4, 1) == pytest.approx(2.0)
-    assert not weekly.significant(weekly.poisson_z(4, 1))  # |z| > 2, strictly
-    assert weekly.poisson_z(2, 1) == pytest.approx(2 * (math.sqrt(2) - 1))
-    assert not weekly.significant(weekly.poisson_z(2, 1))  # 1 -> 2 is noise
-    assert weekly.significant(weekly.poisson_z(100, 64))  # z = 4
-    assert weekly.significant(weekly.poisson_z(0, 9))  # z = -6
-    assert weekly.poisson_z(0, 0) == 0.0
-    assert math.isnan(weekly.poisson_z(math.nan, 3)) and not weekly.significant(math.nan)
-    assert weekly.proportion_z(9, 10, 9, 10) == 0.0
-    assert math.isnan(weekly.proportion_z(1, 0, 1, 1))
+    assert weekly_compare.poisson_z(4, 1) == pytest.approx(2.0)
+    assert not weekly_compare.significant(weekly_compare.poisson_z(4, 1))  # |z| > 2, strictly
+    assert weekly_compare.poisson_z(2, 1) == pytest.approx(2 * (math.sqrt(2) - 1))
+    assert not weekly_compare.significant(weekly_compare.poisson_z(2, 1))  # 1 -> 2 is noise
+    assert weekly_compare.significant(weekly_compare.poisson_z(100, 64))  # z = 4
+    assert weekly_compare.significant(weekly_compare.poisson_z(0, 9))  # z = -6
+    assert weekly_compare.poisson_z(0, 0) == 0.0
+    assert math.isnan(weekly_compare.poisson_z(math.nan, 3)) and not weekly_compare.significant(
+        math.nan
+    )
+    assert weekly_compare.proportion_z(9, 10, 9, 10) == 0.0
+    assert math.isnan(weekly_compare.proportion_z(1, 0, 1, 1))
 
 
 # --- figures against pandas --------------------------------------------------------
@@ -115,7 +124,7 @@ def tables(backend):
     return _review(backend)
 
 
-def _cases(raw, f: AreaFilter, w: weekly.IsoWeek) -> pd.DataFrame:
+def _cases(raw, f: AreaFilter, w: weekly_model.IsoWeek) -> pd.DataFrame:
     c = raw["cases"]
     if f.district:
         c = c[c["district_code"] == f.district]
@@ -161,7 +170,7 @@ def test_case_counts_flow_and_petitions_match_pandas(raw, tables):
 def test_crowd_peaks_match_pandas(backend):
     weeks = (WEEK, WEEK.shift(-1), WEEK.shift(1), WEEK.shift(-30))  # the last has no readings
     with backend.engine.connect() as conn:
-        got = weekly.crowd_peaks(conn, GONGSHU, NOW, weeks).set_index("week")
+        got = weekly_figures.crowd_peaks(conn, GONGSHU, NOW, weeks).set_index("week")
     crowd = reference.read(backend.raw_engine, "crowd_reading")
     streets = reference.read(backend.raw_engine, "street")
     crowd = crowd[
@@ -206,8 +215,8 @@ def test_comparison_and_league(raw, tables):
     )
     assert league["cases"].sum() == row["this_week"]
     movers = league[league["mover"] != ""]
-    assert (movers["judged"] >= weekly.MOVER_MIN_JUDGED).all()
-    assert (movers["judged_last_week"] >= weekly.MOVER_MIN_JUDGED).all()
+    assert (movers["judged"] >= weekly_compare.MOVER_MIN_JUDGED).all()
+    assert (movers["judged_last_week"] >= weekly_compare.MOVER_MIN_JUDGED).all()
     assert (movers.loc[movers["mover"] == "improved", "ontime_change"] > 0).all()
     assert (movers.loc[movers["mover"] == "slipped", "ontime_change"] < 0).all()
     ranked = league.dropna(subset=["rank"])
@@ -237,11 +246,12 @@ def test_every_number_of_the_summary_is_a_figure_of_the_tables(tables, backend):
     with backend.engine.connect() as conn:
         names = display_names(geography.districts(conn), geography.streets(conn), CFG, RULES, "zh")
     for lang in ("zh", "en"):
-        sentences = weekly.summary(tables, tr_for(lang), names)
+        sentences = weekly_summary.summary(tables, tr_for(lang), names)
         assert len(sentences) >= 4
         for s in sentences:
             printed = {
-                weekly.format_figure(weekly.figure_value(tables, f), f.fmt) for f in s.figures
+                weekly_summary.format_figure(weekly_summary.figure_value(tables, f), f.fmt)
+                for f in s.figures
             }
             for p in printed:
                 assert p in s.text, (s.key, p, s.text)
@@ -301,11 +311,11 @@ def test_pack_pdf_and_workbook(sqlite_demo, tmp_path):
         assert streets.loc[code, "name_zh"] in text, code
     cmp_ = tables["comparison"].set_index(["metric", "code"])
     for key in (("cases", ""), ("backlog_at_end", "")):
-        assert weekly.format_figure(cmp_.loc[key, "this_week"], "int") in text
-    assert weekly.format_figure(cmp_.loc[("closure_rate", ""), "this_week"], "pct") in text
+        assert weekly_summary.format_figure(cmp_.loc[key, "this_week"], "int") in text
+    assert weekly_summary.format_figure(cmp_.loc[("closure_rate", ""), "this_week"], "pct") in text
 
     wb = load_workbook(xlsx, read_only=True)
-    assert {"summary", "names", *weekly.TABLE_COLUMNS} <= set(wb.sheetnames)
+    assert {"summary", "names", *weekly_model.TABLE_COLUMNS} <= set(wb.sheetnames)
     for name, columns in weekly.TABLE_COLUMNS.items():
         sheet = pd.read_excel(xlsx, sheet_name=name)
         assert list(sheet.columns) == columns, name
@@ -352,11 +362,11 @@ def test_page_shows_the_sql_figures(app_test, sqlite_demo, monkeypatch):
     comparison, league = frames[0], frames[1]
     cmp_ = tables["comparison"]
     total = cmp_[(cmp_["metric"] == "cases") & (cmp_["code"] == "")].iloc[0]
-    assert weekly.format_figure(total["this_week"], "int") == comparison.iloc[0, 2]
-    assert weekly.format_figure(total["last_week"], "int") == comparison.iloc[0, 3]
+    assert weekly_summary.format_figure(total["this_week"], "int") == comparison.iloc[0, 2]
+    assert weekly_summary.format_figure(total["last_week"], "int") == comparison.iloc[0, 3]
     assert len(league) == len(tables["streets"])
     summary = " ".join(m.value for m in at.markdown)
-    assert weekly.format_figure(total["this_week"], "int") in summary
+    assert weekly_summary.format_figure(total["this_week"], "int") in summary
     spec = [c.proto.spec for c in at.get("plotly_chart")]
     assert spec, "no chart"
     assert at.selectbox(key="weekly_week").value == WEEK.label
@@ -375,7 +385,7 @@ def test_new_hotspots_are_the_weeks_not_matched_last_week(backend):
     cfg = replace(CFG, hotspots=replace(CFG.hotspots, min_cases=3, grid_m=300.0))
     last = WEEK.shift(-1)
     with backend.engine.connect() as conn:
-        got = weekly.new_hotspots(conn, ALL, NOW, cfg, WEEK)
+        got = weekly_lists.new_hotspots(conn, ALL, NOW, cfg, WEEK)
         cur = heatmap.repeat_hotspots(conn, WEEK.area(ALL), WEEK.as_of(NOW), cfg)
         prev = heatmap.repeat_hotspots(conn, last.area(ALL), last.as_of(NOW), cfg)
 
@@ -408,7 +418,7 @@ def test_case_trend_reads_each_week_once_and_equals_pandas(raw, tables):
     assert trend["week"].is_unique
     first = raw["cases"]["reported_at"].min()
     for rec in trend.itertuples():
-        w = weekly.parse_week(rec.week)
+        w = weekly_model.parse_week(rec.week)
         if w.as_of(NOW) <= first:
             assert math.isnan(rec.cases) and not rec.has_data, rec.week
         else:
@@ -453,12 +463,12 @@ def test_trend_chart_on_page_and_pdf_equals_the_weeks_cases(app_test, sqlite_dem
     bar = spec["data"][0]
     assert bar["x"] == trend["week"].tolist()
     assert bar["y"] == want_y
-    assert bar["text"] == [weekly.format_figure(v, "int") for v in trend["cases"]]
+    assert bar["text"] == [weekly_summary.format_figure(v, "int") for v in trend["cases"]]
     this = tables["comparison"].set_index(["metric", "code"]).loc[("cases", ""), "this_week"]
     assert bar["y"][-1] == this
 
     drawn = _plotted_pdf_charts(monkeypatch)
-    sentences = weekly.summary(tables, tr_for("zh"), {})
+    sentences = weekly_summary.summary(tables, tr_for("zh"), {})
     pdf_bytes(tables, sentences, {}, "zh", WEEK.label, "", NOW)
     ticks, heights, texts = drawn[0]
     assert ticks == trend["week"].tolist()
@@ -565,7 +575,7 @@ def test_a_wrong_week_parameter_is_named(app_test, monkeypatch, nyc_311, value, 
     assert at.selectbox(key="weekly_week").value == "2020-W20"
     want = translate(f"weekly.bad_week.{problem}", "zh", value=value, opened="2020-W20")
     assert want in [w.value for w in at.warning]
-    assert weekly.week_problem(value, datetime(2020, 5, 21, 18, 33)) == problem
+    assert weekly_model.week_problem(value, datetime(2020, 5, 21, 18, 33)) == problem
 
 
 def test_pack_before_the_first_case(nyc_311, tmp_path):

@@ -16,7 +16,7 @@ import streamlit as st
 
 from data_access.config import SiteConfig
 from data_access.schema import INCIDENT_STATUSES, MILESTONES
-from metrics.throughput import AGE_BUCKETS
+from metrics.throughput_backlog import AGE_BUCKETS
 from ui.i18n import t
 from ui.palette import ACCENT, HEAT_SCALE, LEVELS, MUTED
 

@@ -11,8 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics import weekly
-from metrics.weekly import format_figure, records
+from metrics import weekly, weekly_model
+from metrics.weekly_model import records
+from metrics.weekly_summary import format_figure
 from reports.weekly import mark_text, metric_label, value_text
 from ui.i18n import current_lang, t, translate
 from ui.palette import ACCENT, LEVELS
@@ -23,7 +24,7 @@ def tr(key: str, **kwargs: Any) -> str:
 
 
 def week_option(label: str) -> str:
-    w = weekly.parse_week(label)
+    w = weekly_model.parse_week(label)
     return t("weekly.week_option", week=w.label, monday=w.monday, sunday=w.sunday)
 
 
@@ -34,17 +35,17 @@ def picked_week(choices: list[str], now: datetime) -> tuple[list[str], str, tupl
     opens it, also one older than ``choices`` (the latest complete weeks) or
     the running one (evaluated as of ``now``): it is added to the choices. A
     malformed, non-existent or future week is rejected as ``(value,
-    problem)`` (:func:`metrics.weekly.week_problem`) and the first choice
+    problem)`` (:func:`metrics.weekly_model.week_problem`) and the first choice
     opens."""
     wanted = st.query_params.get("week", "")
     if not wanted:
         return choices, choices[0], None
-    problem = weekly.week_problem(wanted, now)
+    problem = weekly_model.week_problem(wanted, now)
     if problem is not None:
         return choices, choices[0], (wanted, problem)
-    label = weekly.parse_week(wanted).label
+    label = weekly_model.parse_week(wanted).label
     if label not in choices:
-        choices = sorted([*choices, label], key=weekly.parse_week, reverse=True)
+        choices = sorted([*choices, label], key=weekly_model.parse_week, reverse=True)
     return choices, label, None
 
 
