@@ -30,6 +30,7 @@ from sqlalchemy.sql.selectable import Subquery
 from data_access.config import Bounds, SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, OPEN_STATUSES, incident, street
+from data_access.sqlfn import minutes_between
 
 
 def area_streets(f: AreaFilter) -> Any:
@@ -265,8 +266,6 @@ def stage_columns(table: Any, dialect: str) -> list[Any]:
     """Per milestone, minutes from ``reported_at`` (``ela_<m>``, NULL when
     the milestone is) and whether it is in order (``ord_<m>``), computed
     from a table or subquery with the incident columns."""
-    from data_access.sqlfn import minutes_between
-
     ela = [
         minutes_between(table.c.reported_at, milestone_column(table, m), dialect).label(f"ela_{m}")
         for m in MILESTONES

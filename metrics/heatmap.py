@@ -32,6 +32,7 @@ from data_access.filters import AreaFilter
 from data_access.privacy import mask_personal
 from data_access.schema import MILESTONES, OPEN_STATUSES, crowd_reading, street, venue
 from data_access.sqlfn import count_if, grid_index, minutes_between, week_bucket
+from metrics.throughput import grouped_counts
 from rollups import clean_incidents
 
 #: Metres per degree of latitude, and of longitude at the equator (the
@@ -486,7 +487,6 @@ def incident_unmapped(
 ) -> pd.DataFrame:
     """Cases of the window left off the map for NULL or out-of-bounds
     coordinates. Columns: ``rows`` (count), one row."""
-    from metrics.throughput import grouped_counts
 
     def unmapped(inc: Any) -> list[Any]:
         return [

@@ -30,7 +30,7 @@ from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, OPEN_STATUSES, grid
 from metrics.throughput_judging import _judge, _prepared, _rolled_prepared
 from metrics.throughput_stages import _stage_stats, _stage_stats_stored
-from rollups import clean_incidents
+from rollups import DAY_COUNTS, clean_incidents
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
 
@@ -334,8 +334,6 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
     street and local day, the counts of :func:`case_throughput` that a
     settled case can have, judged under ``cfg``'s targets (``sealed``
     stands for ``now``: a settled case's judgement does not depend on it)."""
-    from rollups import DAY_COUNTS
-
     inc = _rolled_prepared(cfg, sealed, dialect)
     labelled = {c.name: c for c in _throughput_counts(inc, cfg, sealed, dialect, "street")}
     labelled["unmapped"] = sqlfn.count_if(~in_bounds(inc.c.lat, inc.c.lon, cfg.bounds)).label(

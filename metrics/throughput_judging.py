@@ -32,7 +32,8 @@ from sqlalchemy.sql.selectable import Subquery
 from data_access import sqlfn
 from data_access.area import milestone_column, milestone_in_order, target_minutes
 from data_access.config import SiteConfig
-from data_access.schema import MILESTONES
+from data_access.schema import MILESTONES, street
+from rollups import rollup_case
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,6 @@ def _rolled_prepared(cfg: SiteConfig, sealed: datetime, dialect: str, *conds: An
     """``rollup_case`` rows (where ``conds``) with their district, prepared
     for :func:`_judge` (the refresh job's input to its per-day and per-week
     tables; ``sealed`` stands for ``now``)."""
-    from data_access.schema import street
-    from rollups import rollup_case
-
     rows = (
         select(*rollup_case.c, street.c.district_code)
         .join(street, street.c.code == rollup_case.c.street_code)

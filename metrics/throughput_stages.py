@@ -22,7 +22,7 @@ from data_access.connection import side_by_side
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
 from metrics.throughput_judging import _judge, _Judgement, _prepared, _rolled_prepared
-from rollups import clean_incidents
+from rollups import clean_incidents, rollup_case
 
 #: Stage time statistics: label -> percentile.
 STAGE_STATS = (("median", 0.5), ("p90", 0.9))
@@ -34,8 +34,6 @@ def stage_time_select(
     """The SELECT that gives ``rollup_stage_week`` its values: per rolled-up
     case reported in ``[start, end)``, its street and each milestone's
     minutes where that time counts (see :func:`_judge`), else NULL."""
-    from rollups import rollup_case
-
     reported = rollup_case.c.reported_at
     inc = _rolled_prepared(cfg, sealed, dialect, reported >= start, reported < end)
     return select(inc.c.street_code, *_stage_values(inc, cfg, sealed, dialect))

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from data_access.area import unsettled
+from data_access.schema import street
 from rollups.snapshot import state
 from rollups.tables import rollup_review
 
@@ -119,8 +120,6 @@ def stored_review(
 def _scope_covers(conn: Connection, f: Any) -> bool:
     """True when ``f.scope`` holds every street of ``f``'s district (or of
     the city): the stored review of that area is then the user's own."""
-    from data_access.schema import street
-
     q = select(street.c.code)
     if f.district:
         q = q.where(street.c.district_code == f.district)
