@@ -39,24 +39,9 @@ from metrics import heatmap, quality, weekly, weekly_model
 from metrics.throughput import day_rollup_select
 from metrics.throughput_stages import stage_time_select
 from metrics.warning_rules import WarningRulesError, load_warning_rules
-from rollups import (
-    SETTLED,
-    forget,
-    review_fingerprint,
-    rollup_case,
-    rollup_case_day,
-    rollup_cell_week,
-    rollup_crowd_quality_day,
-    rollup_dup_id,
-    rollup_incident_quality_day,
-    rollup_meta,
-    rollup_metadata,
-    rollup_open_id,
-    rollup_review,
-    rollup_stage_week,
-    targets_fingerprint,
-    to_parquet,
-)
+from rollups import tables as store
+from rollups.read import review_fingerprint, to_parquet
+from rollups.snapshot import SETTLED, forget, targets_fingerprint
 
 #: A cell size is kept in rollup_cell_week only with at most this many rows
 #: per rolled-up case (the city's 300 m cells had 0.59: no gain; 1.2 km 0.19).
@@ -112,9 +97,9 @@ def refresh_reviews(
                     for name, frame in tables.items()
                 ]
     with engine.begin() as conn:
-        conn.execute(delete(rollup_review))
+        conn.execute(delete(store.rollup_review))
         if rows:
-            conn.execute(insert(rollup_review), rows)
+            conn.execute(insert(store.rollup_review), rows)
     return len(chosen) * len(districts)
 
 
@@ -134,18 +119,18 @@ def refresh(
     started = time.perf_counter()
     sealed = datetime.combine(now.date(), dtime.min)
     _upgrade(engine)
-    rollup_metadata.create_all(engine, checkfirst=True)
+    store.rollup_metadata.create_all(engine, checkfirst=True)
     with engine.begin() as conn:
-        for table in rollup_metadata.sorted_tables:
+        for table in store.rollup_metadata.sorted_tables:
             conn.execute(delete(table))
         conn.execute(
-            insert(rollup_open_id).from_select(
+            insert(store.rollup_open_id).from_select(
                 ["id"],
                 select(incident.c.id).where(unsettled(incident.c.status)).distinct(),
             )
         )
         conn.execute(
-            insert(rollup_dup_id).from_select(
+            insert(store.rollup_dup_id).from_select(
                 ["id"],
                 select(incident.c.id).group_by(incident.c.id).having(func.count() > 1),
             )
@@ -153,47 +138,51 @@ def refresh(
         settled = (
             select(*incident.c, *stage_columns(incident, engine.dialect.name))
             .join(street, street.c.code == incident.c.street_code)
-            .outerjoin(rollup_dup_id, rollup_dup_id.c.id == incident.c.id)
+            .outerjoin(store.rollup_dup_id, store.rollup_dup_id.c.id == incident.c.id)
             .where(
-                rollup_dup_id.c.id.is_(None),
+                store.rollup_dup_id.c.id.is_(None),
                 incident.c.reported_at < sealed,
                 incident.c.status.in_(SETTLED),
             )
         )
         names = [c.name for c in incident.c] + stage_names()
-        conn.execute(insert(rollup_case).from_select(names, settled))
-        rows = int(conn.execute(select(func.count()).select_from(rollup_case)).scalar_one())
+        conn.execute(insert(store.rollup_case).from_select(names, settled))
+        rows = int(conn.execute(select(func.count()).select_from(store.rollup_case)).scalar_one())
         longest = conn.execute(
             select(
                 func.max(
                     minutes_between(
-                        rollup_case.c.reported_at, rollup_case.c.closed_at, engine.dialect.name
+                        store.rollup_case.c.reported_at,
+                        store.rollup_case.c.closed_at,
+                        engine.dialect.name,
                     )
                 )
-            ).where(rollup_case.c.status == "closed", rollup_case.c.closed_at.is_not(None))
+            ).where(
+                store.rollup_case.c.status == "closed", store.rollup_case.c.closed_at.is_not(None)
+            )
         ).scalar()
-        dups = int(conn.execute(select(func.count()).select_from(rollup_dup_id)).scalar_one())
+        dups = int(conn.execute(select(func.count()).select_from(store.rollup_dup_id)).scalar_one())
         by_day = day_rollup_select(cfg, sealed, engine.dialect.name)
         conn.execute(
-            insert(rollup_case_day).from_select(list(by_day.selected_columns.keys()), by_day)
+            insert(store.rollup_case_day).from_select(list(by_day.selected_columns.keys()), by_day)
         )
         weeks_until = _store_stage_weeks(conn, cfg, sealed)
         levels = _store_cell_weeks(conn, cfg, weeks_until)
         conn.execute(
-            insert(rollup_crowd_quality_day).from_select(
-                [c.name for c in rollup_crowd_quality_day.c],
+            insert(store.rollup_crowd_quality_day).from_select(
+                [c.name for c in store.rollup_crowd_quality_day.c],
                 quality.rollup_crowd_select(sealed, engine.dialect.name),
             )
         )
         for q in quality.rollup_incident_selects(cfg, sealed, engine.dialect.name):
             conn.execute(
-                insert(rollup_incident_quality_day).from_select(
-                    [c.name for c in rollup_incident_quality_day.c], q
+                insert(store.rollup_incident_quality_day).from_select(
+                    [c.name for c in store.rollup_incident_quality_day.c], q
                 )
             )
         seconds = time.perf_counter() - started
         conn.execute(
-            insert(rollup_meta).values(
+            insert(store.rollup_meta).values(
                 name="case",
                 sealed_until=sealed,
                 refreshed_at=now,
@@ -213,7 +202,7 @@ def refresh(
         stored = refresh_reviews(engine, now, reviews, review_districts)
     else:
         with engine.begin() as conn:  # none asked for: none kept from an older refresh
-            conn.execute(delete(rollup_review))
+            conn.execute(delete(store.rollup_review))
     return RefreshReport(
         sealed, rows, dups, case_seconds, stored, time.perf_counter() - started - case_seconds
     )
@@ -225,7 +214,7 @@ def _store_stage_weeks(conn: Connection, cfg: Any, sealed: datetime) -> datetime
     the Monday after the last stored week, None when none ended."""
     from datetime import timedelta
 
-    first = conn.execute(select(func.min(rollup_case.c.reported_at))).scalar()
+    first = conn.execute(select(func.min(store.rollup_case.c.reported_at))).scalar()
     if first is None:
         return None
     first = pd.Timestamp(first).to_pydatetime()
@@ -251,7 +240,7 @@ def _store_stage_weeks(conn: Connection, cfg: Any, sealed: datetime) -> datetime
                     }
                 )
         if rows:
-            conn.execute(insert(rollup_stage_week), rows)
+            conn.execute(insert(store.rollup_stage_week), rows)
         monday = until = nxt
     return until
 
@@ -270,17 +259,21 @@ def _store_cell_weeks(conn: Connection, cfg: Any, until: datetime | None) -> lis
     sizes = {
         heatmap.map_cell_m(conn, AreaFilter(start=day, end=day, district=c), cfg) for c in codes
     }
-    r = rollup_case.c
+    r = store.rollup_case.c
     cases = conn.execute(select(func.count()).where(r.reported_at < until)).scalar() or 0
     kept = []
     for size in sorted(sizes, reverse=True):  # coarsest first: finer ones only get bigger
         q = heatmap.rollup_cell_select(cfg, size, until, conn.dialect.name)
-        conn.execute(insert(rollup_cell_week).from_select([c.name for c in rollup_cell_week.c], q))
+        conn.execute(
+            insert(store.rollup_cell_week).from_select(
+                [c.name for c in store.rollup_cell_week.c], q
+            )
+        )
         # Counted, not the INSERT's rowcount (psycopg reported none for it).
-        this_size = rollup_cell_week.c.cell_m == repr(size)
+        this_size = store.rollup_cell_week.c.cell_m == repr(size)
         stored = conn.execute(select(func.count()).where(this_size)).scalar() or 0
         if stored > cases * MAX_CELL_ROWS_SHARE:  # hardly fewer rows than cases: no gain
-            conn.execute(delete(rollup_cell_week).where(this_size))
+            conn.execute(delete(store.rollup_cell_week).where(this_size))
             break
         kept.append(repr(size))
     return kept
@@ -293,16 +286,16 @@ def _upgrade(engine: Engine) -> None:
         found = inspect(conn)
         stale = [
             t
-            for t in rollup_metadata.sorted_tables
+            for t in store.rollup_metadata.sorted_tables
             if found.has_table(t.name)
             and {c["name"] for c in found.get_columns(t.name)} != {c.name for c in t.columns}
         ]
     if stale:
-        rollup_metadata.drop_all(engine, tables=stale, checkfirst=True)
+        store.rollup_metadata.drop_all(engine, tables=stale, checkfirst=True)
 
 
 def _analyze(engine: Engine) -> None:
-    names = [t.name for t in rollup_metadata.sorted_tables]
+    names = [t.name for t in store.rollup_metadata.sorted_tables]
     dialect = engine.dialect.name
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -316,7 +309,7 @@ def _analyze(engine: Engine) -> None:
 
 def drop(engine: Engine) -> None:
     """Remove the rollup tables: every query reads the source tables again."""
-    rollup_metadata.drop_all(engine, checkfirst=True)
+    store.rollup_metadata.drop_all(engine, checkfirst=True)
     forget()
 
 
