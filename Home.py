@@ -6,47 +6,49 @@ and uses the embedded demo database.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from data_access.config import PROJECT_ROOT
-from ui import auth
-from ui.data import page_guard, site_config
 from ui.i18n import DEFAULT_LANG, LANGS, t
-from ui.shell import (
-    build_context,
-    leave_pages_folder_mode,
-    open_default_for,
-)
-
-# A local image: a Material icon here would be fetched from Google by the browser.
-LOGO = PROJECT_ROOT / "assets" / "logo.png"
-
-leave_pages_folder_mode()
+from ui.menu import NAVIGATION, URL_PATHS, first_run_menu, nav_page, whole_menu
 
 if "lang" not in st.session_state:
     lang = st.query_params.get("lang", DEFAULT_LANG)
     st.session_state["lang"] = lang if lang in LANGS else DEFAULT_LANG
 
+# A local image, set before any menu is sent: without it the page's
+# Material icon becomes the favicon, which the browser fetches from Google.
+LOGO = Path(__file__).resolve().parent / "assets" / "logo.png"
 st.set_page_config(page_title=t("app.title"), page_icon=str(LOGO), layout="wide")
 
-#: (sidebar section, page key, Material icon, URL path). Titles come from
-#: the catalogue as nav.<key>; the page file is pages/<URL path>.py (the
-#: same name Streamlit's pages-folder mode gives it, so a deep link on a
-#: server's first run finds its page; see ui.shell.leave_pages_folder_mode).
-#: The first page is the default, at "/".
-NAVIGATION = (
-    ("section_monitor", "overview", "home", "overview"),
-    ("section_monitor", "crowd_map", "groups", "crowd-map"),
-    ("section_monitor", "incident_map", "location_on", "incident-map"),
-    ("section_monitor", "command_screen", "tv", "command-screen"),
-    ("section_monitor", "alerts", "notifications", "alerts"),
-    ("section_review", "throughput", "timer", "throughput"),
-    ("section_review", "warnings", "traffic", "warnings"),
-    ("section_review", "weekly_review", "event", "weekly-review"),
-    ("section_review", "data_quality", "health_and_safety", "data-quality"),
-    ("section_review", "import", "upload_file", "import"),
-    ("section_admin", "audit", "policy", "audit"),
-)
+# A server's first run: the menu in the user's language (not the pages
+# folder's file names) before the imports below take their seconds.
+first_run_menu()
+
+from data_access.connection import demo_path  # noqa: E402
+from ui import auth  # noqa: E402
+from ui.data import database_origin, page_guard, site_config  # noqa: E402
+from ui.shell import build_context, open_default_for  # noqa: E402
+
+
+def _first_start_navigation() -> None:
+    """The very first start builds the demo database inside the sign-in
+    gate (which reads the streets), before the menu below is known: while
+    it builds, the sidebar names every page by its title in the user's
+    language (:func:`ui.menu.whole_menu`; the menu below, the principal's
+    own pages, replaces it)."""
+    if database_origin() != "demo" or demo_path().exists():
+        return
+    sections = whole_menu()
+    first = next(iter(sections.values()))[0]
+    unknown = open_default_for(first, [], URL_PATHS)
+    if unknown:  # said by the menu below, as on any other start
+        st.session_state["_unknown_path"] = unknown
+    st.navigation(sections)
+
+
+_first_start_navigation()
 
 # Who the user is, before anything else: with no principal (sign-in needed,
 # unknown user, bad access.toml) the run stops here: no filters, no data.
@@ -83,13 +85,7 @@ PAGES: dict[str, list[st.Page]] = {}
 refused: list[st.Page] = []
 default_page: st.Page | None = None
 for section, stem, icon, url_path in NAVIGATION:
-    entry = st.Page(
-        f"pages/{url_path}.py",
-        title=t(f"nav.{stem}"),
-        icon=f":material/{icon}:",
-        url_path=url_path,
-        default=bool(shown) and url_path == shown[0][3],
-    )
+    entry = nav_page(stem, icon, url_path, bool(shown) and url_path == shown[0][3])
     if principal.sees_page(url_path):
         PAGES.setdefault(t(f"nav.{section}"), []).append(entry)
         if default_page is None:  # the first page the principal sees
@@ -103,15 +99,17 @@ if default_page is not None:
     # refused page's (refused below) and a path that names no page run it
     # with no "Page not found" dialog.
     own = [shown[0][3], *(p.url_path for p in refused)]
-    unknown = open_default_for(default_page, own, [e[3] for e in NAVIGATION])
+    unknown = open_default_for(default_page, own, URL_PATHS)
     if unknown:  # kept for the session: the next runs ask for the default page
         st.session_state["_unknown_path"] = unknown
 page = st.navigation(PAGES) if PAGES else None
 if st.session_state.get("_unknown_path"):
     if page is not None and default_page is not None and page.url_path == default_page.url_path:
-        # A line on the page it opened instead, not a box over a wall.
-        path = "/" + st.session_state["_unknown_path"]
-        st.caption(":material/link_off: " + t("app.unknown_path", path=path))
+        # A line on the page it opened instead, not a box over a wall (the
+        # wall says it in a notice row of its layout: ui.screen.notices).
+        if page.url_path != "command-screen":
+            path = "/" + st.session_state["_unknown_path"]
+            st.caption(":material/link_off: " + t("app.unknown_path", path=path))
     else:  # the user has gone on to another page
         del st.session_state["_unknown_path"]
 st.sidebar.caption(t("app.title"))

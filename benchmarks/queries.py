@@ -1,6 +1,6 @@
 """Time of each foundation query at the default and the widest filter.
 
-    python benchmarks/queries.py [--db URL] [--now ISO] [--repeat N]
+    python benchmarks/queries.py [--db URL] [--now ISO] [--repeat N] [--only NAME,...]
 
 Defaults to the demo database (var/demo.sqlite) with "now" = its newest
 case that is not in the future.
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--db", default=sqlite_url(demo_path()))
     parser.add_argument("--now", help="ISO local time (default: the newest case)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated query names (default: all)")
     args = parser.parse_args()
     cfg = load_site_config()
     engine = make_engine(args.db, statement_timeout_s=120)
@@ -57,9 +58,13 @@ def main() -> None:
         ("overview.active_red_warnings", overview.active_red_warnings, ("F", now)),
         ("overview.largest_crowd", overview.largest_crowd, ("F", now)),
         ("overview.data_freshness", overview.data_freshness, (now,)),
+        ("overview.feed_status", overview.feed_status, (now, cfg, "F")),
         ("throughput.ontime_by_milestone", throughput.ontime_by_milestone, ("F", now, cfg)),
         ("quality.data_quality", quality.data_quality, ("F", now, cfg)),
     ]
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",")}
+        queries = [q for q in queries if q[0] in wanted]
     print(f"db={engine.url.render_as_string(hide_password=True)} now={now}")
     print(f"{'query':34} {'filter':8} {'best_s':>7} {'rows':>6}")
     for label, f in filters.items():

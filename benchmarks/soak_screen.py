@@ -90,6 +90,17 @@ def rss_mb(pid: int) -> float:
         return int(m.group(1)) / 1024 if m else float("nan")
 
 
+def wait_healthy(base: str, seconds: float = 60.0) -> None:
+    """Wait until the server at ``base`` answers its health check (at most ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/_stcore/health", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+
+
 def site_config(refresh: int, rotate: int) -> Path:
     """A copy of the shipped config with the screen's timers shortened."""
     text = (ROOT / "config" / "site.toml").read_text(encoding="utf-8")
@@ -147,12 +158,7 @@ def main() -> int:
     counts = {"finished": 0, "errors": 0, "bytes": 0}
     samples: list[Sample] = []
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_healthy(base)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             # A first session makes the server learn the pages (the very first

@@ -45,6 +45,10 @@ class TargetSet:
     label_zh: str
     label_en: str
     minutes: tuple[tuple[str, float], ...]
+    #: Share of judged cases (0-1] that must meet the minutes for a street to
+    #: meet its target (``on_time_goal``): the line on the ranking charts,
+    #: a bar below it is red.
+    on_time_goal: float = 0.9
 
     def get(self, milestone: str) -> float | None:
         return dict(self.minutes).get(milestone)
@@ -142,10 +146,47 @@ class ScreenConfig:
         return dict(self.playlists).get(name)
 
 
+#: The fact tables whose newest row says how fresh the data is, in the
+#: order the pages list them (the ``[freshness]`` section's keys).
+FEEDS = ("incident", "crowd_reading", "warning", "petition", "housing_record")
+
+
+@dataclass(frozen=True)
+class FreshnessConfig:
+    """The ``[freshness]`` section: per feed, the minutes its newest row may
+    be old (at or before now) before the feed counts as stale
+    (``<feed>_min``, one key per :data:`FEEDS` entry).
+
+    Cases arrive every few minutes in a district by day: an hour without
+    one is worth saying. A crowd reading is stamped with the start of its
+    15-minute interval and delivered after the interval ends, so the newest
+    is 15-30 minutes old: 30. Warnings and petitions come on working days
+    (a weekend without one is normal: 72 h); housing records are verified
+    in rounds (a week).
+    """
+
+    incident_min: float = 60.0
+    crowd_reading_min: float = 30.0
+    warning_min: float = 4320.0
+    petition_min: float = 4320.0
+    housing_record_min: float = 10080.0
+
+    def expected_s(self, feed: str) -> float:
+        """Seconds the newest row of ``feed`` may be old."""
+        return float(getattr(self, f"{feed}_min")) * 60.0
+
+    def stale(self, feed: str, age_s: float) -> bool:
+        """Whether a feed whose newest row is ``age_s`` seconds old is stale:
+        older than its expected interval (exactly at it is not)."""
+        return age_s > self.expected_s(feed)
+
+
 @dataclass(frozen=True)
 class SiteConfig:
     name_zh: str = "杭州市"
     name_en: str = "Hangzhou"
+    source_name_zh: str = ""
+    source_name_en: str = ""
     timezone: str = "Asia/Shanghai"
     coord_system: str = "gcj02"
     bounds: Bounds = Bounds()
@@ -159,13 +200,19 @@ class SiteConfig:
     streets_file: str = "assets/geo/streets_approx.geojson"
     boundaries_crs: str = "wgs84"
     streets_approximate: bool = True
+    reference_file: str = "assets/geo/reference.geojson"
+    reference_crs: str = "wgs84"
     default_targets: TargetSet = DEFAULT_TARGETS
     target_overrides: tuple[tuple[str, TargetSet], ...] = ()
+    #: ``[ranking] min_judged``: judged cases a street or grid needs before
+    #: a ranking may name it among the top or bottom three.
+    ranking_min_judged: int = 20
     categories: tuple[tuple[str, str, str], ...] = ()
     sources: tuple[tuple[str, str, str], ...] = ()
     map: MapConfig = MapConfig()
     hotspots: HotspotConfig = HotspotConfig()
     screen: ScreenConfig = ScreenConfig()
+    freshness: FreshnessConfig = FreshnessConfig()
     source_path: str = ""
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -229,7 +276,7 @@ class _Reader:
 def _targets(r: _Reader, data: Mapping[str, Any], path: str, fallback: TargetSet) -> TargetSet:
     minutes: list[tuple[str, float]] = []
     for key, value in data.items():
-        if key in ("label_zh", "label_en"):
+        if key in ("label_zh", "label_en", "on_time_goal"):
             continue
         if key not in MILESTONES:
             r.problems.append(
@@ -245,10 +292,18 @@ def _targets(r: _Reader, data: Mapping[str, Any], path: str, fallback: TargetSet
         return fallback
     order = {m: i for i, m in enumerate(MILESTONES)}
     minutes.sort(key=lambda kv: order[kv[0]])
+    goal = r.get(data, "on_time_goal", path, float, fallback.on_time_goal)
+    if not 0 < goal <= 1:
+        r.problems.append(
+            f"{path}.on_time_goal: expected a share in (0, 1], got {goal!r}; "
+            f"using {fallback.on_time_goal!r}"
+        )
+        goal = fallback.on_time_goal
     return TargetSet(
         label_zh=r.get(data, "label_zh", path, str, fallback.label_zh),
         label_en=r.get(data, "label_en", path, str, fallback.label_en),
         minutes=tuple(minutes),
+        on_time_goal=goal,
     )
 
 
@@ -308,6 +363,27 @@ def _map_section(r: _Reader, m: Mapping[str, Any]) -> MapConfig:
         venue_warn_share=warn,
         venue_alert_share=alert,
     )
+
+
+def _freshness_section(r: _Reader, m: Mapping[str, Any]) -> FreshnessConfig:
+    d = FreshnessConfig()
+    known = [f"{feed}_min" for feed in FEEDS]
+    for key in m:
+        if key not in known:
+            r.problems.append(
+                f"freshness.{key}: unknown key (expected one of {', '.join(known)}); ignored"
+            )
+    values: dict[str, float] = {}
+    for key in known:
+        default = getattr(d, key)
+        value = r.get(m, key, "freshness", float, default)
+        if value <= 0:
+            r.problems.append(
+                f"freshness.{key}: must be > 0 minutes, got {value!r}; using {default!r}"
+            )
+            value = default
+        values[key] = float(value)
+    return FreshnessConfig(**values)
 
 
 def _screen_view(r: _Reader, item: Any, path: str) -> ScreenView | None:
@@ -406,6 +482,12 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
             f"geo.boundaries_crs: expected one of {', '.join(COORD_SYSTEMS)}; using wgs84"
         )
         crs = d.boundaries_crs
+    ref_crs = r.get(geo, "reference_crs", "geo", str, d.reference_crs).lower()
+    if ref_crs not in COORD_SYSTEMS:
+        r.problems.append(
+            f"geo.reference_crs: expected one of {', '.join(COORD_SYSTEMS)}; using wgs84"
+        )
+        ref_crs = d.reference_crs
 
     b = r.table(site, "bounds", "site")
     bounds = Bounds(
@@ -439,6 +521,7 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
             (str(code), _targets(r, value, f"targets.overrides.{code}", default_targets))
         )
 
+    source_zh = r.get(site, "source_name_zh", "site", str, d.source_name_zh).strip()
     map_cfg = _map_section(r, r.table(data, "map", "map"))
     hot = r.table(data, "hotspots", "hotspots")
     dh = HotspotConfig()
@@ -451,6 +534,8 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
     return SiteConfig(
         name_zh=r.get(site, "name_zh", "site", str, d.name_zh),
         name_en=r.get(site, "name_en", "site", str, d.name_en),
+        source_name_zh=source_zh,
+        source_name_en=r.get(site, "source_name_en", "site", str, source_zh).strip() or source_zh,
         timezone=tz,
         coord_system=coord,
         bounds=bounds,
@@ -468,13 +553,19 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         streets_file=r.get(geo, "streets_file", "geo", str, d.streets_file),
         boundaries_crs=crs,
         streets_approximate=r.get(geo, "streets_approximate", "geo", bool, d.streets_approximate),
+        reference_file=r.get(geo, "reference_file", "geo", str, d.reference_file),
+        reference_crs=ref_crs,
         default_targets=default_targets,
         target_overrides=tuple(overrides),
+        ranking_min_judged=positive(
+            r.table(data, "ranking", "ranking"), "min_judged", "ranking", int, d.ranking_min_judged
+        ),
         categories=_names(r, r.table(data, "categories", ""), "categories"),
         sources=_names(r, r.table(data, "sources", ""), "sources"),
         map=map_cfg,
         hotspots=hotspots,
         screen=_screen_section(r, r.table(data, "screen", "screen")),
+        freshness=_freshness_section(r, r.table(data, "freshness", "freshness")),
         source_path=source_path,
         problems=tuple(r.problems),
     )

@@ -194,9 +194,15 @@ def build_demo(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["live"]:  # python -m demo live …: the live source
+        from demo.live import main as live_main
+
+        return live_main(args_in[1:])
     ap = argparse.ArgumentParser(
         prog="python -m demo",
-        description="Build the demo operational database (drops and recreates the contract tables).",
+        description="Build the demo operational database (drops and recreates the contract "
+        "tables). `python -m demo live --help`: keep writing into it (the live source).",
     )
     ap.add_argument("--url", help=f"database URL (default: SQLite at {demo_path()})")
     ap.add_argument(
@@ -213,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--no-bad-rows", action="store_true", help="leave out the deliberately wrong rows"
     )
-    args = ap.parse_args(argv)
+    args = ap.parse_args(args_in)
     url = args.url or sqlite_url(demo_path())
     try:
         parse_url(url, "--url")

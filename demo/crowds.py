@@ -388,36 +388,36 @@ def _capacity(
     return int(math.ceil(float(ordinary.max()) * 1.1 / 1000.0) * 1000)
 
 
-def build_crowd(
-    seed: int,
-    streets: Sequence[StreetGeo],
-    end: datetime,
-    days: int,
-    scale: float,
-    bad_rows: bool,
-) -> tuple[Rows, Rows, dict[str, int]]:
-    """Crowd readings and venues. Returns (crowd rows, venue rows, counts)."""
+#: A venue placed in the demo's streets: spec, street code, GCJ-02 lon, lat.
+PlacedVenue = tuple[VenueSpec, str, float, float]
+
+
+def place_venues(streets: Sequence[StreetGeo]) -> list[PlacedVenue]:
+    """The watched venues that lie in ``streets``, with their street and GCJ-02 position."""
     codes = [s.code for s in streets]
-    venues: list[tuple[VenueSpec, str, float, float]] = []  # spec, street, GCJ lon, lat
+    venues: list[PlacedVenue] = []
     for v in VENUES:
         owner = street_of_points(np.array([v.lon]), np.array([v.lat]), streets)[0]
         if owner >= 0:
             glon, glat = wgs84_to_gcj02(v.lon, v.lat)
             venues.append((v, codes[owner], round(glon, 6), round(glat, 6)))
-    venue_rows: Rows = [
-        (v.id, street, v.name_zh, v.name_en, glat, glon, float(v.radius_m), v.capacity)
-        for v, street, glon, glat in venues
-    ]
-    counts = {"crowd_days": crowd_window(days, scale)}
-    if not streets:
-        return [], venue_rows, counts
-    cells = _crowd_cells(seed, streets, [v for v, *_ in venues], scale)
-    rng = _rng(seed, "crowd")
-    last = end.replace(minute=end.minute - end.minute % 15, second=0, microsecond=0) - timedelta(
-        minutes=15
-    )
-    n_steps = counts["crowd_days"] * 96
-    first = last - timedelta(seconds=STEP_S * (n_steps - 1))
+    return venues
+
+
+def crowd_people(
+    rng: np.random.Generator,
+    cells: _Cells,
+    venues: Sequence[PlacedVenue],
+    first: datetime,
+    n_steps: int,
+    fireworks: datetime | None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Head counts per reading interval (rows, every ``STEP_S`` from
+    ``first``) and cell (columns): residents and workers on the daily and
+    weekly rhythm, each venue's visitors on its hourly profile, and the
+    fireworks evening of the day ``fireworks`` (midnight; None = no show).
+    Returns (people, the fireworks' crowd per interval, whether it was
+    spread over cells)."""
     secs = np.arange(n_steps, dtype=np.float64) * STEP_S
     hours = first.hour + first.minute / 60.0 + secs / 3600.0  # hours since first midnight
     day_idx = (hours // 24).astype(np.int64)
@@ -443,11 +443,12 @@ def build_crowd(
             peak = np.where(dow == 4, peak * 1.25, np.where(dow == 6, peak * 1.15, peak))
         total = peak * _hourly(v.profile, hod) * np.exp(0.06 * rng.standard_normal(n_steps))
         people += total[:, None] * w[None, :]
-    fw_day = fireworks_day(end)
-    fw_hours = (secs + (first - fw_day).total_seconds()) / 3600.0 + 7.5 / 60.0
-    fw = FIREWORKS_PEAK * _piecewise(fw_hours, FIREWORKS_CURVE)
+    fw = np.zeros(n_steps)
+    if fireworks is not None:
+        fw_hours = (secs + (first - fireworks).total_seconds()) / 3600.0 + 7.5 / 60.0
+        fw = FIREWORKS_PEAK * _piecewise(fw_hours, FIREWORKS_CURVE)
     fv = next((v for v, *_ in venues if v.id == FIREWORKS_VENUE), None)
-    counts["fireworks_in_window"] = 0
+    spread = False
     if fv is not None and fw.max() > 0:
         # Spread along the river bank (running about 40 degrees north of east).
         kx = 111_320.0 * math.cos(math.radians(fv.lat))
@@ -461,17 +462,17 @@ def build_crowd(
         if w.sum() > 0:
             w /= w.sum()
             people += fw[:, None] * w[None, :] * np.exp(0.03 * rng.standard_normal((n_steps, 1)))
-            counts["fireworks_in_window"] = 1
-    counts["fireworks_day"] = int(fw_day.strftime("%Y%m%d"))
-    ints = np.rint(people).astype(np.int64)
-    venue_rows = [
-        (*row[:7], _capacity(spec, row, cells, ints, fw > 0))
-        for row, (spec, *_rest) in zip(venue_rows, venues, strict=True)
-    ]
-    ts_text = _ts_strings(first, secs)
+            spread = True
+    return people, fw, spread
+
+
+def crowd_rows(cells: _Cells, first: datetime, ints: np.ndarray) -> Rows:
+    """``crowd_reading`` rows of the head counts ``ints`` (intervals x cells) from ``first``."""
+    n_steps = ints.shape[0]
+    ts_text = _ts_strings(first, np.arange(n_steps, dtype=np.float64) * STEP_S)
     n_cells = len(cells.ids)
     ts_col = [t for t in ts_text for _ in range(n_cells)]
-    rows: Rows = list(
+    return list(
         zip(
             ts_col,
             cells.ids * n_steps,
@@ -482,8 +483,45 @@ def build_crowd(
             strict=True,
         )
     )
-    counts["crowd_cells"] = n_cells
+
+
+def build_crowd(
+    seed: int,
+    streets: Sequence[StreetGeo],
+    end: datetime,
+    days: int,
+    scale: float,
+    bad_rows: bool,
+) -> tuple[Rows, Rows, dict[str, int]]:
+    """Crowd readings and venues. Returns (crowd rows, venue rows, counts)."""
+    venues = place_venues(streets)
+    venue_rows: Rows = [
+        (v.id, street, v.name_zh, v.name_en, glat, glon, float(v.radius_m), v.capacity)
+        for v, street, glon, glat in venues
+    ]
+    counts = {"crowd_days": crowd_window(days, scale)}
+    if not streets:
+        return [], venue_rows, counts
+    cells = _crowd_cells(seed, streets, [v for v, *_ in venues], scale)
+    rng = _rng(seed, "crowd")
+    last = end.replace(minute=end.minute - end.minute % 15, second=0, microsecond=0) - timedelta(
+        minutes=15
+    )
+    n_steps = counts["crowd_days"] * 96
+    first = last - timedelta(seconds=STEP_S * (n_steps - 1))
+    fw_day = fireworks_day(end)
+    people, fw, spread = crowd_people(rng, cells, venues, first, n_steps, fw_day)
+    counts["fireworks_in_window"] = int(spread)
+    counts["fireworks_day"] = int(fw_day.strftime("%Y%m%d"))
+    ints = np.rint(people).astype(np.int64)
+    venue_rows = [
+        (*row[:7], _capacity(spec, row, cells, ints, fw > 0))
+        for row, (spec, *_rest) in zip(venue_rows, venues, strict=True)
+    ]
+    rows = crowd_rows(cells, first, ints)
+    counts["crowd_cells"] = len(cells.ids)
     if bad_rows:
+        ts_text = _ts_strings(first, np.arange(n_steps, dtype=np.float64) * STEP_S)
         bad, bad_counts = _bad_crowd(
             rng, ts_text, cells.street[0], float(cells.lat[0]), float(cells.lon[0])
         )

@@ -223,6 +223,8 @@ class _IncidentFrame:
     address: list[str]
     reporter_name: list[str | None]
     reporter_phone: list[str | None]
+    #: When a cancelled case is (or will be) cancelled; NaN for the others.
+    cancelled_at: np.ndarray
 
     def __len__(self) -> int:
         return len(self.street)
@@ -238,7 +240,16 @@ def _concat(frames: Sequence[_IncidentFrame]) -> _IncidentFrame:
     def cat_arr(name: str) -> np.ndarray:
         return np.concatenate([getattr(f, name) for f in frames]) if frames else np.zeros(0)
 
-    arrays = {"lon", "lat", "reported", "accepted", "dispatched", "arrived", "closed"}
+    arrays = {
+        "lon",
+        "lat",
+        "reported",
+        "accepted",
+        "dispatched",
+        "arrived",
+        "closed",
+        "cancelled_at",
+    }
     fields: dict[str, Any] = {
         name: (cat_arr(name) if name in arrays else cat_list(name))
         for name in _IncidentFrame.__dataclass_fields__
@@ -246,18 +257,18 @@ def _concat(frames: Sequence[_IncidentFrame]) -> _IncidentFrame:
     return _IncidentFrame(**fields)
 
 
-def _milestones(
+def case_life(
     rng: np.random.Generator,
     street: StreetGeo,
     reported: np.ndarray,
     source: np.ndarray,
     category: Sequence[str],
-    horizon: float,
 ) -> dict[str, Any]:
-    """Handling times (seconds after the window start, NaN = not yet) and status/outcome.
-
-    ``horizon`` is ``end`` in the same seconds: anything later has not happened.
-    """
+    """Each case's whole life, in the seconds of ``reported``: the times of
+    its milestones (NaN = never: a stalled or cancelled case), when it is
+    cancelled (``cancelled_at``, NaN = never) and its final ``outcome``.
+    :func:`as_of` cuts a life at an instant; the live source
+    (:mod:`demo.live`) applies the rest as its times pass."""
     n = reported.size
     camera = source == SOURCES.index("camera_ai")
     acc_min = np.where(camera, _lognormal(rng, 0.3, 0.5, n), _lognormal(rng, 0.5, 0.5, n))
@@ -308,20 +319,6 @@ def _milestones(
     arr = np.where(cancelled, np.nan, arr)
     clo = np.where(cancelled, np.where(cancel_closed, cancel_at, np.nan), clo)
 
-    cancelled_now = cancelled & (cancel_at <= horizon)
-    # Nothing after ``end`` has happened yet.
-    acc = np.where(acc <= horizon, acc, np.nan)
-    disp = np.where(disp <= horizon, disp, np.nan)
-    arr = np.where(arr <= horizon, arr, np.nan)
-    clo = np.where(clo <= horizon, clo, np.nan)
-    clo = np.where(cancelled & ~cancelled_now, np.nan, clo)
-
-    status = np.full(n, "open", dtype=object)
-    status[~np.isnan(disp)] = "dispatched"
-    status[~np.isnan(arr)] = "on_site"
-    status[~np.isnan(clo)] = "closed"
-    status[cancelled_now] = "cancelled"
-
     dispute = np.isin(cats, list(DISPUTES | {"renovation_noise"}))
     v = rng.random(n)
     outcome = np.where(
@@ -333,6 +330,37 @@ def _milestones(
         ),
         np.where(v < 0.975, "resolved", np.where(v < 0.985, "unresolved", "referred")),
     ).astype(object)
+    return {
+        "accepted": acc,
+        "dispatched": disp,
+        "arrived": arr,
+        "closed": clo,
+        "cancelled_at": np.where(cancelled, cancel_at, np.nan),
+        "outcome": outcome,
+    }
+
+
+def as_of(life: dict[str, Any], horizon: float | np.ndarray) -> dict[str, Any]:
+    """Cases' lives (:func:`case_life`) as recorded at ``horizon`` (same
+    seconds; one instant, or one per case): the milestones that have
+    happened, the status they give, and the outcome once closed."""
+    acc, disp, arr, clo = (life[m] for m in ("accepted", "dispatched", "arrived", "closed"))
+    cancel_at = life["cancelled_at"]
+    cancelled = ~np.isnan(cancel_at)
+    cancelled_now = cancelled & (cancel_at <= horizon)
+    # Nothing after ``end`` has happened yet.
+    acc = np.where(acc <= horizon, acc, np.nan)
+    disp = np.where(disp <= horizon, disp, np.nan)
+    arr = np.where(arr <= horizon, arr, np.nan)
+    clo = np.where(clo <= horizon, clo, np.nan)
+    clo = np.where(cancelled & ~cancelled_now, np.nan, clo)
+
+    status = np.full(acc.shape, "open", dtype=object)
+    status[~np.isnan(disp)] = "dispatched"
+    status[~np.isnan(arr)] = "on_site"
+    status[~np.isnan(clo)] = "closed"
+    status[cancelled_now] = "cancelled"
+    outcome = np.array(life["outcome"], dtype=object)
     outcome[status != "closed"] = None
     return {
         "accepted": acc,
@@ -353,7 +381,13 @@ def _incidents_for_street(
     t0: datetime,
     horizon: float,
     scale: float,
+    cut: bool = True,
+    since: float = 0.0,
 ) -> _IncidentFrame:
+    """One street's cases reported in ``(t0 + since, t0 + horizon]``
+    (``t0`` a midnight for the hourly rules to read the time of day); their
+    milestones as of ``horizon`` (``cut``), or their whole lives (the live
+    source applies the rest later)."""
     rng = _rng(seed, "incident", street.code)
     lam = _street_rate(street) * scale
     joint = SOURCE_P[:, None] * CATEGORY_GIVEN_SOURCE  # (source, category)
@@ -373,12 +407,15 @@ def _incidents_for_street(
     u = rng.random(n)
     hour = np.where(evening, np.searchsorted(cdf_eve, u), np.searchsorted(cdf_day, u))
     reported = day_off[d_i] + hour * 3600 + rng.integers(0, 3600, n)
-    keep = (reported > 0) & (reported <= horizon)
+    keep = (reported > since) & (reported <= horizon)
     d_i, s_i, c_i, reported = d_i[keep], s_i[keep], c_i[keep], reported[keep].astype(np.float64)
     n = reported.size
+    if n == 0:  # none in the window (the live source's windows are short)
+        return _concat([])
     category = [CATEGORIES[i] for i in c_i.tolist()]
     source = [SOURCES[i] for i in s_i.tolist()]
-    ms = _milestones(rng, street, reported, s_i, category, horizon)
+    life = case_life(rng, street, reported, s_i, category)
+    ms = as_of(life, horizon if cut else np.inf)
     lon_w, lat_w = sample_in_street(rng, street, n)
     grid = _nearest_grid(extras, lon_w, lat_w)
     lon, lat = wgs84_to_gcj02(lon_w, lat_w)
@@ -402,6 +439,7 @@ def _incidents_for_street(
         address=_addresses(rng, street, district_zh, extras, n),
         reporter_name=[None if c else x for c, x in zip(camera.tolist(), names, strict=True)],
         reporter_phone=[None if c else x for c, x in zip(camera.tolist(), phones, strict=True)],
+        cancelled_at=life["cancelled_at"],
     )
 
 
@@ -413,9 +451,13 @@ def _hotspot_incidents(
     days: int,
     t0: datetime,
     horizon: float,
+    n: int | None = None,
 ) -> _IncidentFrame:
+    """A hot spot's cases over ``days`` days from the midnight after
+    ``t0``: its rate, clipped to its minimum and maximum (or ``n`` of them)."""
     rng = _rng(seed, "hotspot", spot.name_zh)
-    n = int(np.clip(round(days * spot.per_day), spot.minimum, spot.maximum))
+    if n is None:
+        n = int(np.clip(round(days * spot.per_day), spot.minimum, spot.maximum))
     # Spread over the window, evenings and weekend mornings for noise.
     day = np.sort(rng.choice(max(days, 1), size=n, replace=n > max(days, 1)))
     hours = (
@@ -433,7 +475,8 @@ def _hotspot_incidents(
         rng.integers(0, len(spot.sources), n)
     ]
     category = [spot.category] * n
-    ms = _milestones(rng, street, reported, src_idx, category, horizon)
+    life = case_life(rng, street, reported, src_idx, category)
+    ms = as_of(life, horizon)
     jitter_lon = spot.lon + rng.normal(0, 0.00008, n)
     jitter_lat = spot.lat + rng.normal(0, 0.00008, n)
     grid = _nearest_grid(extras, jitter_lon, jitter_lat)
@@ -471,6 +514,7 @@ def _hotspot_incidents(
             None if c else caller_phones[w]
             for c, w in zip(camera.tolist(), who.tolist(), strict=True)
         ],
+        cancelled_at=life["cancelled_at"],
     )
 
 

@@ -59,6 +59,31 @@ def _on_day(rng: np.random.Generator, t0: datetime, horizon: float, hour: np.nda
     return np.asarray(secs[(secs > 0) & (secs <= horizon)])
 
 
+def petition_closes(
+    rng: np.random.Generator, received: np.ndarray, limit: np.ndarray, horizon: float
+) -> np.ndarray:
+    """When each petition (received at ``received``, allowed ``limit`` days)
+    is closed: 45 % of the allowed time at the median; NaN when not by
+    ``horizon`` (same seconds), and for the 3 % never closed."""
+    n = received.size
+    handling = limit * 0.45 * np.exp(0.5 * rng.standard_normal(n)) * 86400.0
+    closed = received + handling
+    never = rng.random(n) < 0.03
+    return np.asarray(np.where(never | (closed > horizon), np.nan, np.round(closed)))
+
+
+def warning_clears(
+    rng: np.random.Generator, raised: np.ndarray, colour: np.ndarray, horizon: float
+) -> np.ndarray:
+    """When each warning (raised at ``raised``, colour index into
+    ``WARNING_COLOURS``) is cleared, 2-20 days later for 35 % of reds, half
+    the yellows and 10 % of greens; NaN when not by ``horizon``."""
+    n = raised.size
+    p_clear = np.array([0.35, 0.5, 0.1])[colour]
+    clear = raised + np.round(rng.uniform(2, 20, n) * 86400)
+    return np.asarray(np.where((rng.random(n) < p_clear) & (clear <= horizon), clear, np.nan))
+
+
 def build_petitions(
     seed: int,
     streets: Sequence[StreetGeo],
@@ -66,8 +91,12 @@ def build_petitions(
     t0: datetime,
     end: datetime,
     scale: float,
+    until: datetime | None = None,
 ) -> Rows:
+    """Petitions received in ``(t0, end]``, each closed by ``until``
+    (default ``end``) or not."""
     horizon = (end - t0).total_seconds()
+    life = horizon if until is None else (until - t0).total_seconds()
     span_days = horizon / 86400.0
     recs: list[tuple[float, str, str, str, float, float, int, bool]] = []
     for s in streets:
@@ -79,10 +108,7 @@ def build_petitions(
         n = received.size
         limit = np.where(rng.random(n) < 0.8, 60, np.where(rng.random(n) < 0.6, 30, 15))
         due = received + limit * 86400.0
-        handling = limit * 0.45 * np.exp(0.5 * rng.standard_normal(n)) * 86400.0
-        closed = received + handling
-        never = rng.random(n) < 0.03
-        closed = np.where(never | (closed > horizon), np.nan, np.round(closed))
+        closed = petition_closes(rng, received, limit, life)
         repeat = rng.choice(6, size=n, p=[0.62, 0.2, 0.09, 0.05, 0.025, 0.015])
         escalated = rng.random(n) < (0.03 + 0.03 * repeat)
         cats = _pick(rng, PETITION_CATEGORIES, n)
@@ -165,8 +191,12 @@ def build_warnings(
     t0: datetime,
     end: datetime,
     scale: float,
+    until: datetime | None = None,
 ) -> Rows:
+    """Warnings raised in ``(t0, end]``, each cleared by ``until`` (default
+    ``end``) or not."""
     horizon = (end - t0).total_seconds()
+    life = horizon if until is None else (until - t0).total_seconds()
     recs = []
     for s in streets:
         rng = _rng(seed, "warning", s.code)
@@ -178,9 +208,7 @@ def build_warnings(
             raised = np.round(_on_day(rng, t0, horizon, rng.uniform(8.5, 18, n)))
             n = raised.size
             colour = rng.choice(3, size=n, p=p)
-            p_clear = np.array([0.35, 0.5, 0.1])[colour]
-            clear = raised + np.round(rng.uniform(2, 20, n) * 86400)
-            cleared = np.where((rng.random(n) < p_clear) & (clear <= horizon), clear, np.nan)
+            cleared = warning_clears(rng, raised, colour, life)
             grids = _pick(rng, extras[s.code].grid_codes, n)
             for i in range(n):
                 cname = schema.WARNING_COLOURS[colour[i]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -12,9 +15,17 @@ from sqlalchemy.sql.selectable import Subquery
 
 import rollups
 from data_access.area import area_extreme, area_streets, in_area, incident_code_filters
-from data_access.config import SiteConfig
+from data_access.config import FEEDS, SiteConfig
 from data_access.filters import AreaFilter
-from data_access.schema import OPEN_STATUSES, crowd_reading, incident, petition, street, warning
+from data_access.schema import (
+    OPEN_STATUSES,
+    crowd_reading,
+    housing_record,
+    incident,
+    petition,
+    street,
+    warning,
+)
 from data_access.sqlfn import count_if
 from metrics.throughput import grouped_counts, ontime_counts, ontime_rows
 from rollups import live_parts
@@ -176,6 +187,50 @@ def largest_crowd(conn: Connection, f: AreaFilter, now: datetime) -> pd.DataFram
 
 FRESHNESS_COLUMNS = ["table", "latest"]
 
+#: Per feed (``data_access.config.FEEDS``): its table's time column and
+#: street column, the row's "when" as the data contract defines it.
+FEED_COLUMNS: dict[str, tuple[Any, Any]] = {
+    "incident": (incident.c.reported_at, incident.c.street_code),
+    "crowd_reading": (crowd_reading.c.ts, crowd_reading.c.street_code),
+    "warning": (warning.c.raised_at, warning.c.street_code),
+    "petition": (petition.c.received_at, petition.c.street_code),
+    "housing_record": (housing_record.c.last_verified_at, housing_record.c.street_code),
+}
+
+
+def _newest(
+    conn: Connection,
+    now: datetime,
+    feeds: Sequence[str],
+    area: AreaFilter | None,
+    scope: tuple[str, ...] | None,
+) -> dict[str, Any]:
+    """The newest time at or before ``now`` of each feed, in one statement
+    (one scalar subquery per feed): ``NaT`` for a feed with no row.
+
+    Within ``area`` (its streets, within its scope) when given, else within
+    ``scope`` (``None``: every row). An area is read street by street
+    (:func:`area_extreme`: one index probe per street of the area).
+    """
+    if area is not None and scope is not None:  # both: the streets in both
+        own = scope if area.scope is None else tuple(s for s in area.scope if s in set(scope))
+        area = replace(area, scope=own)
+    parts = []
+    for feed in feeds:
+        col, street_col = FEED_COLUMNS[feed]
+        if area is not None and (area.district or area.streets or area.scope is not None):
+            q = area_extreme(func.max, col, street_col, area, col <= now, dialect=conn.dialect.name)
+        else:
+            q = select(func.max(col)).where(col <= now)
+            if area is None and scope is not None:
+                q = q.where(street_col.in_(scope))
+        parts.append(q.scalar_subquery().label(feed))
+    row = conn.execute(select(*parts)).one()
+    return {
+        feed: pd.to_datetime(value) if value is not None else pd.NaT
+        for feed, value in zip(feeds, row, strict=True)
+    }
+
 
 def data_freshness(
     conn: Connection, now: datetime, scope: tuple[str, ...] | None = None
@@ -186,20 +241,47 @@ def data_freshness(
     Future-dated rows are ignored (they are a data-quality finding).
     ``scope``: a user's street codes (row-level security): only their rows.
     """
-    parts = [
-        ("incident", incident.c.reported_at, incident.c.street_code),
-        ("crowd_reading", crowd_reading.c.ts, crowd_reading.c.street_code),
-        ("petition", petition.c.received_at, petition.c.street_code),
-        ("warning", warning.c.raised_at, warning.c.street_code),
-    ]
+    feeds = ("incident", "crowd_reading", "petition", "warning")
+    newest = _newest(conn, now, feeds, None, scope)
+    return pd.DataFrame([(f, newest[f]) for f in feeds], columns=FRESHNESS_COLUMNS)
+
+
+FEED_STATUS_COLUMNS = ["feed", "latest", "age_s", "expected_s", "stale"]
+
+
+def feed_status(
+    conn: Connection,
+    now: datetime,
+    cfg: SiteConfig,
+    area: AreaFilter | None = None,
+    scope: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """How fresh each feed is at ``now``: one row per feed of
+    ``data_access.config.FEEDS``, in that order.
+
+    Columns: ``feed``; ``latest`` (its newest time at or before ``now``,
+    naive local; NaT when the feed has no row); ``age_s`` (seconds from
+    ``latest`` to ``now``; NaN when empty); ``expected_s`` (the feed's
+    ``[freshness]`` interval, seconds); ``stale`` (``age_s`` over
+    ``expected_s``: exactly at it is not; an empty feed is not stale, it
+    has nothing to be old). Future-dated rows are ignored (a data-quality
+    finding). ``scope``: the user's street codes (row-level security);
+    ``area``: only that area's streets (within the scope), e.g. a wall's.
+    """
+    newest = _newest(conn, now, FEEDS, area, scope)
     rows = []
-    for name, col, street_col in parts:
-        q = select(func.max(col)).where(col <= now)
-        if scope is not None:
-            q = q.where(street_col.in_(scope))
-        latest = conn.execute(q).scalar()
-        rows.append((name, pd.to_datetime(latest) if latest is not None else pd.NaT))
-    return pd.DataFrame(rows, columns=FRESHNESS_COLUMNS)
+    for feed in FEEDS:
+        latest = newest[feed]
+        expected = cfg.freshness.expected_s(feed)
+        if pd.isna(latest):
+            rows.append((feed, pd.NaT, math.nan, expected, False))
+            continue
+        age = (pd.Timestamp(now) - latest).total_seconds()
+        rows.append((feed, latest, age, expected, cfg.freshness.stale(feed, age)))
+    frame = pd.DataFrame(rows, columns=FEED_STATUS_COLUMNS)
+    frame["latest"] = pd.to_datetime(frame["latest"])
+    frame["stale"] = frame["stale"].astype(bool)
+    return frame
 
 
 STREET_SUMMARY_COLUMNS = ["street_code", "cases", "closed", "cancelled", "open_backlog"]

@@ -37,7 +37,9 @@ def street_ranking(
     reported in the window (judged as in :mod:`metrics.throughput_judging`).
 
     Columns: ``street_code``, ``judged`` (cases), ``on_time_share`` (0-1),
-    ``rank`` (1 = best), ``callout`` (``top``/``bottom``/``""``). Best first;
+    ``rank`` (1 = best), ``callout`` (``top``/``bottom``/``""``: only a
+    street with ``ranking.min_judged`` judged cases is called out, ties
+    together; see :func:`metrics.throughput.rank_by_ontime`). Best first;
     streets with nothing judged are left out.
     """
     per_street = throughput.ontime_by_milestone(conn, f, now, cfg, by="street")
@@ -47,7 +49,8 @@ def street_ranking(
     )
     if wide.empty:
         return pd.DataFrame(columns=RANKING_COLUMNS)
-    return throughput.rank_by_ontime(wide, milestone)[RANKING_COLUMNS]
+    ranked = throughput.rank_by_ontime(wide, milestone, min_judged=cfg.ranking_min_judged)
+    return ranked[RANKING_COLUMNS]
 
 
 LATE_ARRIVAL_COLUMNS = [

@@ -12,9 +12,8 @@ list: :mod:`metrics.throughput_backlog`.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -28,6 +27,7 @@ from data_access.config import SiteConfig
 from data_access.connection import side_by_side
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, OPEN_STATUSES, grid
+from metrics import exports
 from metrics.throughput_judging import _judge, _prepared, _rolled_prepared
 from metrics.throughput_stages import _stage_stats, _stage_stats_stored
 from rollups import DAY_COUNTS, clean_incidents
@@ -470,47 +470,150 @@ def ontime_trend(
 # --- Ranking and export (small frames, no database) -----------------------------------
 
 
-def rank_by_ontime(table: pd.DataFrame, milestone: str, key: str = "street_code") -> pd.DataFrame:
+def rank_by_ontime(
+    table: pd.DataFrame, milestone: str, key: str = "street_code", min_judged: int = 0
+) -> pd.DataFrame:
     """Groups of a :func:`case_throughput` frame ranked by on-time share of
     ``milestone``, best first, with the top and bottom three called out.
 
-    Only groups with judged cases are ranked. Ties go to the group with more
-    judged cases, then the code. Columns: ``key`` column, ``judged``,
-    ``on_time_share`` (0-1), ``rank`` (1 = best), ``callout`` (``top``,
-    ``bottom`` or ``""``; with fewer than six groups the top three win).
+    Only groups with judged cases are listed. The order: share, then more
+    judged cases, then the code. Only groups with at least ``min_judged``
+    judged cases (the site's ``ranking.min_judged``) are ranked and may be
+    called out; the others stay in the list, in order, without a place.
+    Columns: ``key`` column, ``judged``, ``on_time_share`` (0-1), ``rank``
+    (1 = first in the list, every listed group), ``eligible`` (judged >=
+    ``min_judged``), ``place`` (the rank among the eligible groups, shared
+    by equal shares: 1, 1, 3, ...; NA for the others), ``tied`` (another
+    eligible group has the same share) and ``callout``: ``top`` for a place
+    of 3 or better, ``bottom`` for the three lowest shares of the rest
+    (counted the same way from the bottom), ``""`` otherwise; equal shares
+    are called out together, so a tie at 100 % names every street in it,
+    and with fewer than six eligible groups the top three win.
     """
     share, judged = f"{milestone}_on_time_share", f"{milestone}_judged"
-    cols = [key, "judged", "on_time_share", "rank", "callout"]
+    cols = [key, "judged", "on_time_share", "rank", "eligible", "place", "tied", "callout"]
     ranked = table.loc[table[judged] > 0, [key, judged, share]]
     ranked = ranked.rename(columns={judged: "judged", share: "on_time_share"})
     ranked = ranked.sort_values(
         ["on_time_share", "judged", key], ascending=[False, False, True], kind="stable"
     ).reset_index(drop=True)
     ranked["rank"] = range(1, len(ranked) + 1)
-    n = len(ranked)
-    ranked["callout"] = [
-        "top" if i < 3 else "bottom" if i >= max(n - 3, 3) else "" for i in range(n)
-    ]
+    ranked["eligible"] = ranked["judged"] >= min_judged
+    shares = ranked.loc[ranked["eligible"], "on_time_share"]
+    place = shares.rank(method="min", ascending=False)
+    from_bottom = shares.rank(method="min", ascending=True)
+    ranked["place"] = place.astype("Int64").reindex(ranked.index)
+    ranked["tied"] = ranked.index.isin(shares.index[shares.duplicated(keep=False)])
+    top = place.index[place <= 3]
+    bottom = from_bottom.index[(from_bottom <= 3) & ~from_bottom.index.isin(top)]
+    ranked["callout"] = ""
+    ranked.loc[top, "callout"] = "top"
+    ranked.loc[bottom, "callout"] = "bottom"
     return ranked[cols]
 
 
 def export_frame(table: pd.DataFrame, names: dict[str, str], by: Group = "street") -> pd.DataFrame:
-    """The throughput table as exported (CSV/Excel): ``name`` inserted after
-    the key column, then every column of :func:`throughput_columns`, with
-    those stable English names (documented in the module and README)."""
+    """The machine-readable export (the workbook's ``raw`` sheet): the key
+    column, ``name``, then every column of :func:`throughput_columns`, with
+    those stable English names and full precision."""
     key = GROUPS[by]
     out = table[throughput_columns(by)].copy()
     out.insert(1, "name", [names.get(str(c), str(c)) for c in out[key]])
     return out
 
 
-def excel_bytes(frames: dict[str, pd.DataFrame]) -> bytes:
-    """An .xlsx workbook with one sheet per frame (sheet names up to 31 characters)."""
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        for sheet, frame in frames.items():
-            frame.to_excel(xl, sheet_name=sheet[:31], index=False)
-    return buf.getvalue()
+#: The sheet of the export for people, per grouping (``streets`` for the
+#: page's street table).
+EXPORT_SHEETS = {
+    "street": "streets",
+    "grid": "grids",
+    "category": "categories",
+    "source": "sources",
+}
+
+
+def export_kind(column: str) -> exports.Kind:
+    """How a :func:`throughput_columns` column is rounded and formatted."""
+    if column in GROUPS.values():
+        return "code"
+    if column.endswith("_share") or column == "closure_rate":
+        return "share"
+    if column.startswith("target_"):
+        return "whole_minutes"
+    return "minutes" if column.endswith("_min") else "int"
+
+
+def export_label(column: str, lang: str, by: Group = "street") -> str:
+    """The heading of a :func:`throughput_columns` column in ``lang``
+    (e.g. ``arrived_p90_min`` -> "到场 P90 用时（分钟）")."""
+    from i18n import translate
+
+    if column == GROUPS[by]:
+        return translate(f"export.tp.code_{by}", lang)
+    if column.startswith("target_"):
+        label = translate(f"milestone.{column[len('target_') : -len('_min')]}", lang)
+        return translate("export.tp.target", lang, milestone=label)
+    for m in MILESTONES:
+        if column.startswith(f"{m}_"):
+            label = translate(f"milestone.{m}", lang)
+            return translate(f"export.tp.{column[len(m) + 1 :]}", lang, milestone=label)
+    return translate(f"export.tp.{column}", lang)
+
+
+def export_sheets(
+    table: pd.DataFrame,
+    names: dict[str, str],
+    lang: str,
+    by: Group = "street",
+    area: str = "",
+    period: tuple[date, date] | None = None,
+    as_of: datetime | None = None,
+) -> list[exports.Sheet]:
+    """The export for people: :data:`EXPORT_SHEETS` ``[by]`` with headings in
+    ``lang``, the name then the code, values rounded and formatted by
+    :func:`export_kind` (the CSV is this sheet, :func:`metrics.exports.csv_frame`);
+    an about sheet (what the table is: ``area``, the reported ``period``, the
+    data's ``as_of`` time, the rounding); ``raw``: :func:`export_frame`."""
+    from i18n import translate
+
+    def tr(key: str, **kwargs: Any) -> str:
+        return translate(f"export.about.{key}", lang, **kwargs)
+
+    raw = export_frame(table, names, by)
+    labels = {col: export_label(col, lang, by) for col in throughput_columns(by)}
+    frame = raw[["name", *labels]].set_axis(
+        [translate(f"export.tp.name_{by}", lang), *labels.values()], axis=1
+    )
+    kinds: dict[str, exports.Kind] = {label: export_kind(c) for c, label in labels.items()}
+    about_rows = [(tr("table"), translate("throughput.heading", lang, area=area).rstrip(" ·"))]
+    if period is not None:
+        about_rows.append((tr("period"), tr("period_text", start=period[0], end=period[1])))
+    if as_of is not None:
+        about_rows.append((tr("as_of"), as_of.strftime("%Y-%m-%d %H:%M")))
+    about_rows += [(tr("rounding"), tr("rounding_text")), (tr("raw"), tr("raw_text"))]
+    heads = [tr("item"), tr("value")]
+    return [
+        exports.Sheet(EXPORT_SHEETS[by], frame, kinds, freeze_cols=2),
+        exports.Sheet(
+            translate("export.about.sheet", lang), pd.DataFrame(about_rows, columns=heads)
+        ),
+        exports.raw_sheet("raw", raw),
+    ]
+
+
+def export_csv(sheets: list[exports.Sheet]) -> bytes:
+    """The CSV for people: the first of :func:`export_sheets` (the same
+    headings and rounding, shares as "90.7%"), UTF-8 with a byte-order mark."""
+    return exports.csv_bytes(exports.csv_frame(sheets[0]))
+
+
+def excel_bytes(frames: dict[str, pd.DataFrame] | list[exports.Sheet]) -> bytes:
+    """An .xlsx workbook: :func:`export_sheets`, or one machine-readable
+    sheet per frame (names up to 31 characters); every sheet with its
+    header frozen and its columns sized (:func:`metrics.exports.workbook_bytes`)."""
+    if isinstance(frames, dict):
+        frames = [exports.raw_sheet(name, frame) for name, frame in frames.items()]
+    return exports.workbook_bytes(frames)
 
 
 GRID_NAME_COLUMNS = ["grid_code", "name_zh", "kind"]

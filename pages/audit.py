@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from appstate import audit
+from ui.audit_view import display_rows
 from ui.auth import access_config, allowed, audited_download, refuse
 from ui.data import appstate_engine, page_guard
-from ui.i18n import t
+from ui.i18n import current_lang, t
 from ui.shell import context, footer
 
 ctx = context()
@@ -57,16 +58,24 @@ with page_guard():
         at=rows["at_utc"].dt.tz_localize(UTC).dt.tz_convert(zone).dt.tz_localize(None)
     )
     st.metric(t("audit.rows"), f"{len(rows):,}")
-    st.dataframe(
-        shown[["at", "actor", "role", "auth_mode", "action", "target", "query", "reason",
-               "client_addr", "outcome"]],
-        hide_index=True,
-        column_config={
-            "at": st.column_config.DatetimeColumn(t("audit.col.at"), format="YYYY-MM-DD HH:mm:ss"),
-            **{c: t(f"audit.col.{c}") for c in ("actor", "role", "auth_mode", "action", "target",
-                                                  "query", "reason", "client_addr", "outcome")},
-        }, placeholder="—"
-    )  # fmt: skip
+    if rows.empty:  # (an empty grid says "empty", in English)
+        st.info(t("audit.no_rows"), icon=":material/search_off:")
+    else:
+        st.caption(t("audit.codes_note"))
+        st.dataframe(
+            display_rows(shown, current_lang())[["at", "actor", "role", "auth_mode", "action",
+                                                 "target", "query", "reason", "client_addr",
+                                                 "outcome"]],
+            hide_index=True,
+            column_config={
+                "at": st.column_config.DatetimeColumn(
+                    t("audit.col.at"), format="YYYY-MM-DD HH:mm:ss"
+                ),
+                **{c: t(f"audit.col.{c}") for c in ("actor", "role", "auth_mode", "action",
+                                                      "target", "query", "reason", "client_addr",
+                                                      "outcome")},
+            }, placeholder="—"
+        )  # fmt: skip
     audited_download(
         st,
         t("audit.download"),

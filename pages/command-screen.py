@@ -14,7 +14,6 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import screen
-from ui.filters import show_notices
 from ui.shell import context
 
 ctx = context()
@@ -24,14 +23,18 @@ views, rejected = screen.views_from_params(params, sc)
 st.session_state[screen.WALL_SCALE], bad_scale = screen.wall_scale(params)
 rejected += bad_scale
 screen.inject_theme()
-screen.header(ctx)
-show_notices(rejected)
-
-left, centre, right = st.columns([1, 2.5, 1.15])
-with left:
-    screen.live(screen.headline_tile, sc.refresh_s)(ctx)
-with centre:
-    screen.live(screen.stage_tile, screen.stage_every(sc))(ctx, views)
-with right:
-    screen.live(screen.ranking_tile, sc.refresh_s)(ctx)
-screen.live(screen.alert_tile, sc.refresh_s)(ctx)
+# One screen of fixed rows: header, link notices, the panels (what is
+# left), the alert strip (ui/screen/theme.py).
+with st.container(key="scr-head"):
+    screen.header(ctx)
+screen.notices(rejected, screen.left_out(params))
+with st.container(key="scr-main"):
+    left, centre, right = st.columns([1, 2.5, 1.15])
+    with left:
+        screen.live(screen.headline_tile, sc.refresh_s)(ctx)
+    with centre:
+        screen.live(screen.stage_tile, screen.stage_every(sc))(ctx, views)
+    with right:
+        screen.live(screen.ranking_tile, sc.refresh_s)(ctx)
+with st.container(key="scr-alerts"):
+    screen.live(screen.alert_tile, sc.refresh_s)(ctx)

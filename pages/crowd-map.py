@@ -8,14 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from metrics import heatmap
-from ui import maps
+from ui import map_legend, maps
 from ui.data import load, page_guard
 from ui.i18n import t
+from ui.map_view import PAGE_PANEL
 from ui.palette import LEVELS
 from ui.shell import context, footer, page_header
 
 ctx = context()
-page_header(t("crowd_map.heading", area=ctx.area_name()), ctx)
+page_header(t("crowd_map.heading", area=ctx.area_name()), ctx, feeds=("crowd_reading",))
 top = ctx.cfg.map.crowd_max_people_per_cell
 
 
@@ -42,23 +43,27 @@ def crowd_view(steps: list[datetime]) -> None:
         m3.metric(t("crowd_map.alerts"), f"{len(alerts)}")
 
         cell_m = float(cells["cell_m"].iloc[0]) if len(cells) else ctx.cfg.map.crowd_cell_m
-        names = {c: ctx.street_name(c) for c in set(cells["street_code"]) | set(hot["street_code"])}
+        # Every street of the area is drawn, with readings or without.
+        codes = maps.area_codes(ctx.streets, ctx.area)
+        names = {
+            c: ctx.street_name(c)
+            for c in codes | set(cells["street_code"]) | set(hot["street_code"])
+        }
         tip = t("crowd_map.tooltip_cell", people="{people}", cells="{cells}")
         cells["tip"] = [
             f"{names[s]} {tip.format(people=f'{p:,}', cells=n)}"
             for s, p, n in zip(cells["street_code"], cells["people"], cells["cells"], strict=True)
         ]
         rows = maps.cell_rows(ctx.cfg, cells, cells["people"] / cells["cells"], top, ["tip"])
-        codes = set(ctx.streets["code"]) & set(cells["street_code"])
-        base, view = maps.area_basemap(ctx.cfg, codes, names)
-        layers = [*base[:1], maps.cell_layer(rows, "crowd-cells", cell_m / 2)]
-        layers += [maps.venue_layer(ctx.cfg, venues), base[1]]
-        deck = maps.offline_deck(layers, view, {"text": "{tip}"}, cfg=ctx.cfg)
-        st.pydeck_chart(deck, height=520)
-        st.markdown(
-            maps.legend_html(top, t("maps.legend_crowd", cell=f"{ctx.cfg.map.crowd_cell_m:g}")),
-            unsafe_allow_html=True,
+        base = maps.area_basemap(ctx.cfg, codes, names)
+        layers = base.stack(
+            maps.cell_layer(rows, "crowd-cells", cell_m / 2), maps.venue_layer(ctx.cfg, venues)
         )
+        deck = maps.offline_deck(layers, base.view, {"text": "{tip}"}, cfg=ctx.cfg)
+        st.pydeck_chart(deck, height=PAGE_PANEL.height)
+        legend = t("maps.legend_crowd", cell=f"{ctx.cfg.map.crowd_cell_m:g}")
+        st.markdown(map_legend.legend_html(top, legend, base=base), unsafe_allow_html=True)
+        map_legend.map_notes(ctx.cfg, base)
         if cell_m > ctx.cfg.map.crowd_cell_m:
             st.caption(
                 t("maps.aggregated", cell=f"{cell_m:g}", base=f"{ctx.cfg.map.crowd_cell_m:g}")
@@ -152,7 +157,5 @@ with page_guard():
             st.fragment(crowd_view, run_every=1.5 if playing else None)(steps)
         else:
             st.info(t("crowd_map.no_readings"), icon=":material/info:")
-        if ctx.cfg.streets_approximate:
-            st.caption(":material/info: " + t("maps.approx"))
 
 footer(ctx)

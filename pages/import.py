@@ -18,12 +18,14 @@ from sqlalchemy import Engine
 from importer import load as importer_load
 from importer.mapping import MappingError, load_mapping, parse_mapping_text, shipped_mappings
 from importer.validate import report_frame
-from ui import auth
+from ui import auth, import_view
 from ui.data import page_guard
 from ui.i18n import current_lang, t
 from ui.shell import context, footer, page_header
 
 OWN = "__own__"
+#: The most an uploaded mapping file (.toml, a few kB) may weigh, MB.
+MAPPING_MAX_MB = 1
 
 ctx = context()
 page_header(t("import.heading"), ctx)
@@ -59,7 +61,8 @@ def show_result(r: importer_load.FileResult) -> None:
     if r.problems:
         report = report_frame(r.problems)
         st.caption(t("import.bad_rows"))
-        st.dataframe(report.head(50), hide_index=True, placeholder="—")
+        shown, labels = import_view.report_table(report.head(50), current_lang())
+        st.dataframe(shown, hide_index=True, placeholder="—", column_config=labels)
         name = f"{r.name.rsplit('.', 1)[0]}.bad-rows.csv"
         auth.audited_download(  # the rows' raw values may be personal data
             st,
@@ -88,16 +91,26 @@ with page_guard():
     report_dir = importer_load.report_folder(url)
     st.caption(t("import.database", url=importer_load.describe(url)))
     names = shipped_mappings()
+    titles = import_view.mapping_titles(tuple(names))
+    lang = current_lang()
     choice = st.selectbox(
         t("import.mapping"),
         [*names, OWN],
-        format_func=lambda n: t("import.mapping_own") if n == OWN else n,
+        format_func=lambda n: (
+            t("import.mapping_own") if n == OWN else import_view.mapping_title(titles, n, lang)
+        ),
         key="imp_mapping",
     )
     mapping = None
     try:
         if choice == OWN:
-            own = st.file_uploader(t("import.mapping_upload"), type=["toml"], key="imp_own")
+            own = st.file_uploader(
+                t("import.mapping_upload"),
+                type=["toml"],
+                key="imp_own",
+                max_upload_size=MAPPING_MAX_MB,
+            )
+            import_view.uploader_words("imp_own", ["toml"], MAPPING_MAX_MB)
             if own is not None:
                 mapping = parse_mapping_text(own.getvalue().decode("utf-8"), own.name)
         else:
@@ -105,13 +118,17 @@ with page_guard():
     except (MappingError, UnicodeDecodeError) as exc:
         st.error(t("import.mapping_error", detail=str(exc)), icon=":material/rule:")
     if mapping is not None:
-        described = (current_lang() == "zh" and mapping.description_zh) or mapping.description
+        described = (lang == "zh" and mapping.description_zh) or mapping.description
         if described:
             st.caption(described)
-        st.caption(t("import.mapping_columns", columns=", ".join(mapping.required_columns())))
+        st.caption(t("import.mapping_code", code=mapping.name))
+        sep = t("app.list_sep")
+        st.caption(t("import.mapping_columns", columns=sep.join(mapping.required_columns())))
+        kinds = ["csv", "txt", "xlsx", "xlsm"]
         files = st.file_uploader(
-            t("import.files"), type=["csv", "txt", "xlsx", "xlsm"], accept_multiple_files=True
+            t("import.files"), type=kinds, accept_multiple_files=True, key="imp_files"
         )
+        import_view.uploader_words("imp_files", kinds, import_view.upload_limit_mb())
         left, right = st.columns(2)
         dry = left.button(t("import.preview"), disabled=not files, icon=":material/fact_check:")
         wet = right.button(t("import.load"), disabled=not files, icon=":material/upload:")
@@ -153,7 +170,8 @@ with page_guard():
     if history.empty:
         st.caption(t("import.no_history"))
     else:
-        st.dataframe(history.drop(columns=["sha256"]), hide_index=True, placeholder="—")
+        shown, labels = import_view.history_table(history, titles, lang)
+        st.dataframe(shown, hide_index=True, placeholder="—", column_config=labels)
     try:  # an unreadable folder has no reports to offer, and stops nothing
         saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
     except OSError:

@@ -8,16 +8,17 @@ import streamlit as st
 
 from data_access.schema import INCIDENT_STATUSES, MILESTONES
 from metrics import heatmap
-from ui import maps
+from ui import map_legend, maps
 from ui.auth import allowed
 from ui.data import load, page_guard
 from ui.i18n import t
+from ui.map_view import PAGE_PANEL
 from ui.reveal import reveal_form
 from ui.shell import context, footer, page_header
 
 ctx = context()
 cfg = ctx.cfg
-page_header(t("incident_map.heading", area=ctx.area_name()), ctx)
+page_header(t("incident_map.heading", area=ctx.area_name()), ctx, feeds=("incident",))
 
 
 def category_name(code: str) -> str:
@@ -72,28 +73,31 @@ with page_guard():
 
     base_m = cfg.map.incident_cell_m
     cell_m = float(cells["cell_m"].iloc[0]) if len(cells) else base_m
-    names = {c: ctx.street_name(c) for c in set(cells["street_code"]) | set(ctx.area.streets)}
+    # Every street of the area is drawn, with cases or without.
+    codes = maps.area_codes(ctx.streets, ctx.area)
+    names = {c: ctx.street_name(c) for c in codes | set(cells["street_code"])}
     cells["street"] = cells["street_code"].map(names)
     density = cells["cases"] * (base_m / cell_m) ** 2  # cases per base cell
     top = cfg.map.incident_max_cases_per_cell
     rows = maps.cell_rows(cfg, cells, density, top, ["gx", "gy", "cases", "open", "street"])
-    codes = set(ctx.streets["code"]) & set(cells["street_code"])
-    base, view = maps.area_basemap(cfg, codes, names)
-    layers = [base[0], maps.cell_layer(rows, "incident-cells", cell_m / 2), base[1]]
+    base = maps.area_basemap(cfg, codes, names)
+    layers = base.stack(maps.cell_layer(rows, "incident-cells", cell_m / 2))
     tip = "{street} " + t("incident_map.tooltip_cell", cases="{cases}", open="{open}")
-    deck = maps.offline_deck(layers, view, {"text": tip}, cfg=cfg)
+    deck = maps.offline_deck(layers, base.view, {"text": tip}, cfg=cfg)
     event = st.pydeck_chart(
-        deck, height=520, on_select="rerun", selection_mode="single-object", key="im_map"
+        deck,
+        height=PAGE_PANEL.height,
+        on_select="rerun",
+        selection_mode="single-object",
+        key="im_map",
     )
-    st.markdown(
-        maps.legend_html(top, t("maps.legend_cases", cell=f"{base_m:g}")), unsafe_allow_html=True
-    )
+    legend = t("maps.legend_cases", cell=f"{base_m:g}")
+    st.markdown(map_legend.legend_html(top, legend, base=base), unsafe_allow_html=True)
     if cell_m > base_m:
         st.caption(t("maps.aggregated", cell=f"{cell_m:g}", base=f"{base_m:g}"))
     if unmapped:
         st.caption(":material/location_off: " + t("maps.unmapped", rows=f"{unmapped:,}"))
-    if cfg.streets_approximate:
-        st.caption(":material/info: " + t("maps.approx"))
+    map_legend.map_notes(cfg, base)
 
     # The map's selection, else a cell chosen elsewhere ("im_cell": (gx, gy)).
     picked = maps.picked_object(event, "incident-cells") or st.session_state.get("im_cell")

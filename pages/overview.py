@@ -9,15 +9,18 @@ import streamlit as st
 
 from metrics import overview, quality, throughput, warnings
 from metrics.warning_rules import WarningRulesError, load_warning_rules
-from ui import maps
-from ui.data import load, page_guard
+from ui import map_legend, maps
+from ui import tables as ui_tables
+from ui.data import load, page_guard, rerun_every
 from ui.i18n import t
+from ui.map_view import OVERVIEW_PANEL
 from ui.palette import heat_rgba
-from ui.shell import context, footer, page_header
+from ui.shell import context, footer, page_header, stale_as_of
 from ui.warning_charts import domain_label
 
 ctx = context()
 page_header(t("overview.heading", area=ctx.area_name()), ctx)
+rerun_every()  # the figures of now keep up with the data, like the wall's tiles
 
 with page_guard():
     counts = load(overview.case_counts, ctx.area, ctx.now).iloc[0]
@@ -34,7 +37,7 @@ with page_guard():
     c4.metric(
         t("overview.closure_rate"),
         "—" if math.isnan(closure) else f"{closure:.1%}",
-        help=f"{t('overview.in_window')}: {counts['in_window']:,}",
+        help=t("overview.in_window_n", n=f"{counts['in_window']:,}"),
     )
 
     c5, c6, c7 = st.columns(3)
@@ -85,9 +88,15 @@ with page_guard():
     else:
         top = crowd.iloc[0]
         street = top["name_en"] if ctx.lang == "en" and top["name_en"] else top["name_zh"]
+        # "Now" only while the reading is: an older one says its real time.
+        stale = stale_as_of("crowd_reading", top["ts"], ctx.now, ctx.cfg)
         c7.metric(
             t("overview.largest_crowd"),
             f"{int(top['people']):,}",
+            delta=stale,
+            delta_color="orange",
+            delta_arrow="off",
+            icon=":material/update_disabled:" if stale else None,
             help=t(
                 "overview.crowd_help",
                 street=street,
@@ -120,27 +129,21 @@ with page_guard():
             }
             for r in table.itertuples()
         }
-        features = [
-            f for f in maps.outlines(ctx.cfg, "streets") if f["properties"].get("code") in values
-        ]
-        rows = maps.polygon_rows(features, values)
-        labels = [
-            {"text": values[f["properties"]["code"]]["name"], "position": maps.label_point(f)}
-            for f in features
-        ]
-        layers = [maps.outline_layer(rows, "streets"), maps.label_layer(labels, "street-labels")]
-        drawn = {f["properties"]["code"] for f in features}
+        names = {code: v["name"] for code, v in values.items()}
+        base = maps.area_basemap(ctx.cfg, set(values), names, panel=OVERVIEW_PANEL, values=values)
+        drawn = {row["code"] for row in base.outlines.data}
         points = maps.street_point_rows(ctx.cfg, ctx.streets, values, drawn)
-        if points:  # streets without outlines (a site with no outline file)
-            layers.append(maps.street_point_layer(points, "street-points"))
+        # Streets without outlines (a site with no outline file) as points.
+        extra = [maps.street_point_layer(points, "street-points")] if points else []
         deck = maps.offline_deck(
-            layers,
-            maps.view_for(features, bounds=ctx.cfg.bounds),
-            tooltip={"text": "{name}: {cases}"},
+            base.stack(*extra), base.view, tooltip={"text": "{name}: {cases}"}, cfg=ctx.cfg
         )
-        st.pydeck_chart(deck, height=460)
+        st.pydeck_chart(deck, height=OVERVIEW_PANEL.height)
+        legend = t("maps.legend_overview", top=f"{top_cases:,}")
+        st.markdown(map_legend.legend_html(top_cases, legend, base=base), unsafe_allow_html=True)
         if ctx.cfg.streets_approximate:
             st.caption(":material/info: " + t("overview.map_note"))
+        map_legend.map_notes(ctx.cfg, base, approx=False)
         located = drawn | {p["code"] for p in points}
         unlocated = [code for code in values if code not in located]
         if unlocated:  # left off the map, and said so
@@ -151,21 +154,29 @@ with page_guard():
             )
     with right:
         st.subheader(t("overview.table_title"))
-        st.dataframe(
-            table.drop(columns=["street_code"]).sort_values("cases", ascending=False),
-            hide_index=True,
-            height=460,
-            column_config={
-                "name": t("col.street"),
-                "cases": st.column_config.NumberColumn(t("col.cases"), format="%d"),
-                "closed": st.column_config.NumberColumn(t("col.closed"), format="%d"),
-                "cancelled": None,
-                "open_backlog": st.column_config.NumberColumn(t("col.backlog"), format="%d"),
-                "on_time_share": st.column_config.ProgressColumn(
-                    t("col.ontime_arrived"), min_value=0.0, max_value=1.0, format="percent"
+        district_of = dict(zip(ctx.streets["code"], ctx.streets["district_code"], strict=True))
+        shown = ui_tables.as_percent(table, ["on_time_share"]).assign(
+            link=[
+                ui_tables.street_link("throughput", ctx.area, c, district_of.get(c), ctx.lang)
+                for c in table["street_code"]
+            ]
+        )
+        ui_tables.show(
+            shown.sort_values("cases", ascending=False),
+            {
+                "name": ui_tables.text(t("col.street")),
+                "cases": ui_tables.count(t("col.cases")),
+                "closed": ui_tables.count(t("col.closed")),
+                "open_backlog": ui_tables.count(t("col.backlog")),
+                "on_time_share": ui_tables.percent(t("col.ontime_arrived")),
+                "link": ui_tables.link(
+                    t("overview.col_open"),
+                    t("overview.open_throughput"),
+                    help=t("overview.open_help"),
                 ),
             },
-            placeholder="—",
+            ["name", "cases", "closed", "open_backlog", "on_time_share", "link"],
+            height=460,
         )
 
     problems = load(quality.data_quality, ctx.area, ctx.now, ctx.cfg)

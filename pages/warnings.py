@@ -6,6 +6,7 @@ import streamlit as st
 
 from metrics import warnings
 from metrics.warning_rules import WarningRulesError, load_warning_rules
+from ui import tables
 from ui import warning_charts as wc
 from ui.auth import audited_download, describe_filter
 from ui.data import load, page_guard
@@ -14,7 +15,11 @@ from ui.palette import LEVEL_ORDER
 from ui.shell import context, footer, page_header
 
 ctx = context()
-page_header(t("warnings.heading", area=ctx.area_name()), ctx)
+page_header(
+    t("warnings.heading", area=ctx.area_name()),
+    ctx,
+    feeds=("warning", "petition", "housing_record"),
+)
 
 rules = None
 try:
@@ -35,12 +40,7 @@ if rules is not None:
             or rules.domains[0]
         )
         st.caption(
-            ":material/rule: "
-            + t(
-                "warnings.rules_caption",
-                rules=wc.rules_text(rules, domain),
-                path=wc.short_path(rules.source_path),
-            )
+            ":material/rule: " + t("warnings.rules_caption", rules=wc.rules_text(rules, domain))
         )
         dist = load(warnings.distribution, ctx.area, ctx.now, rules, domain)
         names = {c: ctx.street_name(c) for c in dist["street_code"]}
@@ -81,7 +81,7 @@ if rules is not None:
                 grids = load(warnings.distribution, ctx.area, ctx.now, rules, domain, street)
                 grids["name"] = grids["grid_name"].fillna(grids["grid_code"])
                 st.subheader(t("warnings.by_grid", street=names[street]))
-                st.plotly_chart(wc.stacked_bars(grids, "name", share), key="w_grids")
+                st.plotly_chart(wc.stacked_bars(grids, "name", share, "grid"), key="w_grids")
 
         freq = (
             st.segmented_control(
@@ -95,7 +95,7 @@ if rules is not None:
         )
         st.subheader(t("warnings.trend", freq=t(f"warnings.freq_{freq}")))
         history = load(warnings.trend, ctx.area, ctx.now, rules, domain, freq)
-        st.plotly_chart(wc.trend_figure(history), key="w_trend")
+        st.plotly_chart(wc.trend_figure(history, freq), key="w_trend")
         if domain == "housing":
             st.caption(":material/info: " + t("warnings.housing_trend_note"))
 
@@ -106,7 +106,8 @@ if rules is not None:
         table = wc.red_table(
             reds, rules, domain, {c: ctx.street_name(c) for c in reds["street_code"]}
         )
-        st.dataframe(table, hide_index=True, height=420, placeholder="—")
+        styled, red_config = wc.red_view(table)
+        tables.show(styled, red_config, height=420)
         audited_download(
             st,
             t("warnings.download"),

@@ -8,7 +8,9 @@ import streamlit as st
 
 from metrics import weekly, weekly_compare, weekly_model, weekly_summary
 from metrics.warning_rules import WarningRulesError, load_warning_rules
+from reports.labels import local_now
 from reports.weekly import area_label, display_names, excel_bytes, pdf_bytes
+from ui import tables as ui_tables
 from ui import weekly_view as wv
 from ui.auth import audited_download, describe_filter
 from ui.data import database_url, load, page_guard
@@ -59,7 +61,15 @@ with page_guard():
             b1,
             t("weekly.download_pdf"),
             data=lambda: pdf_bytes(
-                tables, sentences, names, ctx.lang, week, area, ctx.now, database_url()
+                tables,
+                sentences,
+                names,
+                ctx.lang,
+                week,
+                area,
+                ctx.now,
+                database_url(),
+                tz=ctx.cfg.timezone,
             ),
             action="pack",
             query=pack_query,
@@ -71,7 +81,9 @@ with page_guard():
         audited_download(
             b2,
             t("weekly.download_xlsx"),
-            data=lambda: excel_bytes(tables, sentences, names),
+            data=lambda: excel_bytes(
+                tables, sentences, names, ctx.lang, area, ctx.now, local_now(ctx.cfg.timezone)
+            ),
             action="pack",
             query=pack_query,
             file_name=f"weekly-{week}.xlsx",
@@ -84,30 +96,27 @@ with page_guard():
 
     st.subheader(t("weekly.comparison_title"))
     st.caption(":material/functions: " + t("weekly.sig_legend"))
-    st.dataframe(
-        wv.comparison_frame(tables, names), hide_index=True, width="stretch", placeholder="—"
-    )
+    ui_tables.show(*wv.comparison_view(tables, names))
     if has_data:
         st.plotly_chart(wv.category_figure(tables, names), width="stretch")
 
     milestone = names.get(weekly_compare.HEADLINE_MILESTONE, weekly_compare.HEADLINE_MILESTONE)
     st.subheader(t("weekly.streets_title", milestone=milestone))
     st.caption(":material/info: " + t("weekly.movers_note", n=weekly_compare.MOVER_MIN_JUDGED))
-    st.dataframe(wv.league_frame(tables, names), hide_index=True, width="stretch", placeholder="—")
+    ui_tables.show(wv.league_frame(tables, names), wv.league_config())
 
-    c1, c2 = st.columns(2)
-    with c1:
-        st.subheader(t("weekly.hotspots_title"))
-        if tables["hotspots_new"].empty:
-            st.info(t("weekly.hotspots_none"), icon=":material/check_circle:")
-        else:
-            st.dataframe(wv.hotspot_frame(tables, names), hide_index=True, placeholder="—")
-    with c2:
-        st.subheader(t("weekly.red_title"))
-        if tables["red_open"].empty:
-            st.info(t("weekly.red_none"), icon=":material/check_circle:")
-        else:
-            st.caption(wv.red_icon())
-            st.dataframe(wv.red_frame(tables, names), hide_index=True, placeholder="—")
+    # One under the other, each the page's width (side by side, the red
+    # list's seven columns were cut at 1920 px).
+    st.subheader(t("weekly.hotspots_title"))
+    if tables["hotspots_new"].empty:
+        st.info(t("weekly.hotspots_none"), icon=":material/check_circle:")
+    else:
+        ui_tables.show(wv.hotspot_frame(tables, names), wv.hotspot_config())
+    st.subheader(t("weekly.red_title"))
+    if tables["red_open"].empty:
+        st.info(t("weekly.red_none"), icon=":material/check_circle:")
+    else:
+        st.caption(wv.red_icon())
+        ui_tables.show(wv.red_frame(tables, names), wv.red_config())
 
 footer(ctx)

@@ -521,12 +521,15 @@ def test_data_quality_page_has_no_chart(app_test, sqlite_demo, pinned):
     assert not at.get("plotly_chart") and not at.get("deck_gl_json_chart")
 
 
-def test_command_screen_throughput_bars_are_the_streets_shares(app_test, sqlite_demo, raw, pinned):
-    """The throughput view's bars (HTML, not a chart library): each street's
-    on-site share over the site's default window, best first, as pandas has it."""
+def test_command_screen_stages_are_the_streets_shares(app_test, sqlite_demo, raw, pinned):
+    """The throughput view (HTML, not a chart library): for every street
+    of the area and the total, each judged stage's on-time share over the
+    site's default window as pandas has it (no judged case: said so), a
+    ▲/▼ exactly where the share moved beyond chance since the window
+    before (two-proportion z, |z| > 2), and no stage without a target."""
     import re
 
-    from metrics import screen
+    from metrics.weekly_compare import proportion_z, significant
     from ui.screen import loading as ui_loading
 
     ui_loading.clear_cache()
@@ -538,15 +541,213 @@ def test_command_screen_throughput_bars_are_the_streets_shares(app_test, sqlite_
         (panel,) = [h.proto.body for h in at.get("html") if 'data-key="throughput"' in h.proto.body]
     finally:
         ui_loading.clear_cache()
-    bars = re.findall(
-        r'class="scr-name">([^<]*)</span><span class="scr-bar"><span style="width:([\d.]+)%;'
-        r'[^"]*"></span></span><span class="scr-pct">([^<]*)<',
-        panel,
+    days = CFG.default_window_days
+    before = AreaFilter(
+        start=PAGE_AREA.start - timedelta(days=days),
+        end=PAGE_AREA.start - timedelta(days=1),
+        district=PAGE_AREA.district,
     )
-    m = screen.ON_SITE
+    now = ref.case_throughput(raw["incident"], raw["street"], PAGE_AREA, NOW, CFG)
+    prev = ref.case_throughput(raw["incident"], raw["street"], before, NOW, CFG)
+    now, prev = now.set_index("street_code"), prev.set_index("street_code")
+    rows = re.findall(r'data-row="([^"]*)"[^>]*>[^<]*</div>((?:<div class="scr-num[^"]*" '
+                      r'data-m="[a-z]+">.*?</div>)+)', panel)  # fmt: skip
+    assert [r[0] for r in rows] == [*sorted(now.index[now["cases"] > 0]), ""]
+    judged_ms = [m for m in ("accepted", "dispatched", "arrived", "closed") if CFG.judges(m)]
+    area = raw["street"].set_index("code")
+    shown_ms = [m for m in judged_ms if any(
+        CFG.targets_for(c, area.at[c, "district_code"]).get(m) is not None for c in now.index
+    )]  # fmt: skip
+    for code, cells in rows:
+        got = dict(re.findall(r'data-m="([a-z]+)">(.*?)</div>', cells))
+        assert list(got) == shown_ms, (code, list(got))
+        for m, text in got.items():
+            pick = now if code else now.sum(numeric_only=True).to_frame("").T
+            back = prev if code else prev.sum(numeric_only=True).to_frame("").T
+            on, n = int(pick.at[code, f"{m}_on_time"]), int(pick.at[code, f"{m}_judged"])
+            shown = re.sub(r"<[^>]+>", "", text)
+            if not n:
+                assert shown == translate("screen.none_judged", "zh"), (code, m, text)
+                continue
+            assert shown.startswith(f"{on / n:.0%}"), (code, m, text, on, n)
+            b_on = int(back.at[code, f"{m}_on_time"]) if code in back.index else 0
+            b_n = int(back.at[code, f"{m}_judged"]) if code in back.index else 0
+            moved = bool(b_n) and significant(proportion_z(on, n, b_on, b_n))
+            assert ("▲" in text or "▼" in text) == moved, (code, m, text, on, n, b_on, b_n)
+
+
+# ---------------------------------------------------------------------------
+# Charts that do not mislead (issue #24): every bar from 0, titled axes,
+# whole-number count ticks, bars coloured against their own goal with their
+# n, the minimum sample, and a selection that leaves the other bars readable.
+
+
+def _bar_axes(fig: dict[str, Any]) -> list[tuple[str, dict[str, Any], float]]:
+    """(axis name, axis, largest stacked value) of every bar trace's numeric axis."""
+    out = []
+    layout = fig["layout"]
+    for trace in fig["data"]:
+        if trace.get("type") != "bar":
+            continue
+        axis = "xaxis" if trace.get("orientation") == "h" else "yaxis"
+        values = [v for v in plotted(trace["x" if axis == "xaxis" else "y"]) if v is not None]
+        if not values:  # a legend entry
+            continue
+        top = max(values)
+        if layout.get("barmode") == "stack":
+            other = "y" if axis == "xaxis" else "x"
+            totals: dict[Any, float] = {}
+            for tr in fig["data"]:
+                for v, k in zip(plotted(tr[axis[0]]), plotted(tr[other]), strict=True):
+                    totals[k] = totals.get(k, 0.0) + (v or 0.0)
+            top = max(totals.values())
+        out.append((axis, layout.get(axis, {}), top))
+    return out
+
+
+def _axis_problems(fig: dict[str, Any]) -> list[str]:
+    name = fig["layout"].get("meta") or (fig["layout"].get("title") or {}).get("text", "?")
+    problems = []
+    for axis in ("xaxis", "yaxis"):
+        title = (fig["layout"].get(axis) or {}).get("title") or {}
+        if not str(title.get("text") or "").strip():
+            problems.append(f"{name}: {axis} has no title")
+    for axis, spec, top in _bar_axes(fig):
+        starts = (spec.get("range") or [None])[0] == 0 or spec.get("rangemode") == "tozero"
+        if not starts:
+            problems.append(f"{name}: {axis} of a bar chart does not start at 0: {spec}")
+        fmt = spec.get("tickformat")
+        if fmt not in (",d", ".0%"):
+            problems.append(f"{name}: {axis} ticks neither whole counts nor per cent: {fmt}")
+        if fmt == ",d" and top <= 10 and spec.get("dtick") != 1:
+            problems.append(f"{name}: {axis} counts up to {top} without whole-number ticks")
+    return problems
+
+
+def test_every_bar_chart_starts_at_zero_with_titled_axes(app_test, sqlite_demo, raw, pinned):
+    """Throughput (ranking, each tab, a drilled street's grids), warnings
+    (counts, shares, a street's grids, trend) and the weekly review: every
+    bar's numeric axis from 0, every axis titled, counts in whole numbers
+    (the backlog ageing had ticks at 0.5 cases)."""
+    seen: dict[str, list[str]] = {}
+
+    def collect(at: Any, where: str) -> None:
+        no_problems(at)
+        for fig in figures(at):
+            seen.setdefault(f"{where}:{fig['layout'].get('meta')}", _axis_problems(fig))
+
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    collect(at, "throughput")
+    for key in ("trend", "ageing", "category", "source"):
+        _open_tab(at, key)
+        collect(at, f"throughput/{key}")
+    data = ref.case_throughput(raw["incident"], raw["street"], PAGE_AREA, NOW, CFG)
+    worst = _ranked_shares(data, "street_code")["street_code"].iloc[-1]
+    _open_tab(at, "table")
+    at.selectbox(key="tp_drill").set_value(worst).run()
+    collect(at, "throughput/drill")
+    grid_ageing = [f for f in figures(at) if f["layout"].get("meta") == "ageing"]
+    assert grid_ageing and grid_ageing[0]["layout"]["xaxis"]["tickformat"] == ",d"
+
+    at = app_test("pages/warnings.py", sqlite_demo.url)
+    collect(at, "warnings")
+    at.segmented_control(key="w_mode").set_value("share").run()
+    collect(at, "warnings/share")
+    at.selectbox(key="w_street").select_index(1).run()
+    collect(at, "warnings/grids")
+    collect(app_test("weekly-review", sqlite_demo.url), "weekly")
+
+    assert len(seen) >= 10, sorted(seen)
+    problems = [p for ps in seen.values() for p in ps]
+    assert not problems, "\n".join(problems)
+
+
+def _ranking_parts(fig: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The ranking's bars, goal ticks and label column."""
+    bars = fig["data"][0]
+    goal = next(t for t in fig["data"] if t.get("mode") == "markers" and t.get("x") != [None])
+    labels = next(t for t in fig["data"] if t.get("mode") == "text")
+    return bars, goal, labels
+
+
+def test_throughput_ranking_is_coloured_against_each_streets_goal_with_n(
+    app_test, sqlite_demo, raw, pinned
+):
+    """0-100 %, green where a street meets its own on-time goal and red where
+    it is below (the goal drawn on each bar), every bar labelled with its n;
+    a street with fewer judged cases than ``ranking.min_judged`` is hatched,
+    not placed and not named in the top or bottom three; ties say so."""
+    from metrics import throughput as tp
+    from ui.palette import LEVELS
+
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    no_problems(at)
+    fig = figure(at, "ranking")
+    bars, goal, labels = _ranking_parts(fig)
+    xaxis = fig["layout"]["xaxis"]
+    assert xaxis["range"][0] == 0 and xaxis["range"][1] > 1.0
+    assert max(xaxis["tickvals"]) == 1.0  # no tick beyond 100 %
+
     want = ref.case_throughput(raw["incident"], raw["street"], PAGE_AREA, NOW, CFG)
-    want = _ranked_shares(want, "street_code", m).head(30)
+    want = want.set_index("street_code")
+    district = raw["street"].set_index("code")["district_code"]
+    codes = [c[0] for c in bars["customdata"]]
+    shares = plotted(bars["x"])
+    goals = [CFG.targets_for(c, district[c]).on_time_goal for c in codes]
+    assert plotted(goal["x"]) == goals and plotted(goal["y"]) == plotted(bars["y"])
+    colours = bars["marker"]["color"]
+    for code, share, g, colour in zip(codes, shares, goals, colours, strict=True):
+        assert colour == (LEVELS["green"].hex if share >= g else LEVELS["red"].hex), code
+    assert {LEVELS["green"].hex, LEVELS["red"].hex} <= set(colours)  # the fixture has both
+
+    n = CFG.ranking_min_judged
+    small = [int(want.loc[c, "arrived_judged"]) < n for c in codes]
+    assert any(small) and not all(small)  # the fixture's week has both
+    assert bars["marker"]["pattern"]["shape"] == ["/" if s else "" for s in small]
+    callout = {
+        translate("throughput.callout_top", "zh"),
+        translate("throughput.callout_bottom", "zh"),
+    }
+    for code, text, is_small in zip(codes, labels["text"], small, strict=True):
+        judged = int(want.loc[code, "arrived_judged"])
+        assert translate("throughput.bar_n", "zh", n=f"{judged:,}") in text, text
+        if is_small:
+            assert translate("throughput.small_sample", "zh", n=n) in text, text
+            assert not any(c in text for c in callout), text
+    # The caption names exactly the called-out streets, ties marked.
+    ranked = tp.rank_by_ontime(want.reset_index(), "arrived", min_judged=n)
     names = raw["street"].set_index("code")["name_zh"]
-    assert [b[0] for b in bars] == [names[c] for c in want["street_code"]]
-    same([float(b[1]) for b in bars], [round(s * 100, 1) for s in want[f"{m}_on_time_share"]])
-    assert [b[2] for b in bars] == [f"{s:.0%}" for s in want[f"{m}_on_time_share"]]
+    head = translate("throughput.callouts", "zh", top="", bottom="").split("：")[0]
+    (caption,) = [c.value for c in at.caption if c.value.startswith(head)]
+    for code, kind, tied in zip(
+        ranked["street_code"], ranked["callout"], ranked["tied"], strict=True
+    ):
+        mark = names[code] + (translate("throughput.tied_mark", "zh") if tied else "")
+        assert (mark in caption) == bool(kind), (code, kind)
+    # Selecting a bar leaves the others readable.
+    assert bars["unselected"]["marker"]["opacity"] >= 0.5
+    assert labels["unselected"]["textfont"]["color"] != "rgba(0,0,0,0)"
+
+
+def test_throughput_drill_highlights_one_bar_and_undoing_it_restores_all(
+    app_test, sqlite_demo, pinned
+):
+    """The street drilled into is the one selected bar (the others at 55 %);
+    choosing no drill-down draws every bar full again, on a fresh chart (a
+    new key, so no stale selection from a click stays)."""
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    no_problems(at)
+    bars = figure(at, "ranking")["data"][0]
+    assert bars.get("selectedpoints") is None
+    codes = [c[0] for c in bars["customdata"]]
+    gen = at.session_state["tp_rank_gen"]
+    at.selectbox(key="tp_drill").set_value(codes[0]).run()
+    no_problems(at)
+    bars = figure(at, "ranking")["data"][0]
+    assert plotted(bars["selectedpoints"]) == [0]
+    assert at.session_state["tp_rank_gen"] == gen + 1
+    at.selectbox(key="tp_drill").set_value("").run()
+    no_problems(at)
+    bars = figure(at, "ranking")["data"][0]
+    assert bars.get("selectedpoints") is None
+    assert at.session_state["tp_rank_gen"] == gen + 2

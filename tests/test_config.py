@@ -85,5 +85,5 @@ def test_every_shipped_key_is_read():
         data = tomllib.load(fh)
     cfg = parse_site_config(data)
     assert cfg.problems == ()
-    sections = "site database geo targets categories sources map hotspots screen"
+    sections = "site database geo targets ranking categories sources map hotspots screen freshness"
     assert set(data) == set(sections.split())

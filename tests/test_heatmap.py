@@ -455,6 +455,6 @@ def test_a_full_map_stays_under_one_megabyte():
     )
     rows = maps.cell_rows(CFG, frame, frame["cases"], 10, ["gx", "gy", "cases", "open", "street"])
     codes = {f["properties"]["code"] for f in maps.outlines(CFG, "streets")}
-    base, view = maps.area_basemap(CFG, codes, {c: "某某某某街道" for c in codes})
-    deck = maps.offline_deck([base[0], maps.cell_layer(rows, "cells", 150), base[1]], view)
+    base = maps.area_basemap(CFG, codes, {c: "某某某某街道" for c in codes})
+    deck = maps.offline_deck(base.stack(maps.cell_layer(rows, "cells", 150)), base.view)
     assert maps.deck_bytes(deck) < 1_000_000, maps.deck_bytes(deck)

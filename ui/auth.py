@@ -47,7 +47,7 @@ from data_access.access import (
     resolve_wall,
     trusted_proxy,
 )
-from ui.data import PRINCIPAL_KEY, appstate_engine, database_origin, load
+from ui.data import PRINCIPAL_KEY, TIMER_RUN, appstate_engine, database_origin, load
 from ui.i18n import t
 
 _log = logging.getLogger(__name__)
@@ -284,7 +284,8 @@ def _idle_expired(principal: Principal, cfg: AccessConfig) -> bool:
     if principal.mode in ("wall", "none") or cfg.login.idle_timeout_min <= 0:
         return False
     last = st.session_state.get(_LAST_ACTIVE)
-    st.session_state[_LAST_ACTIVE] = now
+    if not st.session_state.pop(TIMER_RUN, False):  # a page's own refresh is no activity
+        st.session_state[_LAST_ACTIVE] = now
     return last is not None and now - float(last) > cfg.login.idle_timeout_min * 60
 
 

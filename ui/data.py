@@ -2,8 +2,15 @@
 
 Pages never talk to SQLAlchemy directly: they call :func:`load` with a query
 function from ``metrics`` (or a reader of ``data_access``) and its (hashable) arguments. Results are
-cached per database for ``database.cache_ttl_s`` seconds with a bounded
-number of entries, so a busy wall of screens does not stampede the database.
+cached per database for ``database.cache_ttl_s`` seconds (at most
+``screen.refresh_s``: no page keeps a result longer than the wall's tiles
+keep theirs) with a bounded number of entries. The clock the queries are
+asked at (:func:`local_now`) moves by the second, so a case reported a
+second ago is counted at the next run.
+
+With ``OPS_DEMO_LIVE=1`` the embedded demo database is kept current by its
+live source (:mod:`demo.live`) in a thread of this process
+(:func:`ensure_live_demo`).
 """
 
 from __future__ import annotations
@@ -12,11 +19,12 @@ import inspect
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import import_module
 from typing import Any
@@ -48,8 +56,12 @@ def site_config() -> SiteConfig:
 
 
 def local_now(cfg: SiteConfig) -> datetime:
-    """Wall-clock time in the site's zone, naive, floored to the minute
-    (so every rerun within a minute shares cached results).
+    """Wall-clock time in the site's zone, naive, to the second.
+
+    Floored to the minute (as it was), a case reported at 10:00:30 was left
+    out of every figure until 10:01, on top of the tiles' refresh; the
+    figures of a run are asked at one instant all the same (the pages and
+    each tile read it once per run).
 
     ``OPS_NOW`` (ISO local time, e.g. ``2026-11-20T18:00``) pins the clock:
     for replaying a past day, demos of an old database, and tests.
@@ -57,11 +69,11 @@ def local_now(cfg: SiteConfig) -> datetime:
     pinned = os.environ.get("OPS_NOW", "").strip()
     if pinned:
         try:
-            return datetime.fromisoformat(pinned).replace(tzinfo=None, second=0, microsecond=0)
+            return datetime.fromisoformat(pinned).replace(tzinfo=None, microsecond=0)
         except ValueError:
             _log.warning("OPS_NOW=%r is not an ISO date-time; using the wall clock", pinned)
     now = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
-    return now.replace(second=0, microsecond=0)
+    return now.replace(microsecond=0)
 
 
 def _secrets_configured() -> bool:
@@ -93,7 +105,13 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 
 
 def ensure_demo_database() -> None:
-    """Build the embedded demo database on first start, showing progress."""
+    """Build the embedded demo database on first start, showing progress;
+    then, with ``OPS_DEMO_LIVE``, keep it current (:func:`ensure_live_demo`)."""
+    _build_demo_database()
+    ensure_live_demo()
+
+
+def _build_demo_database() -> None:
     path = connection.demo_path()
     if path.exists():
         return
@@ -101,12 +119,13 @@ def ensure_demo_database() -> None:
         if path.exists():
             return
         from demo.build import build_demo
+        from ui.first_start import step_text
 
         with st.status(t("app.demo_building"), expanded=True) as status:
             bar = st.progress(0.0)
 
             def progress(label: str, fraction: float) -> None:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=label)
+                bar.progress(min(max(fraction, 0.0), 1.0), text=step_text(label))
 
             summary = build_demo(connection.sqlite_url(path), progress=progress)
             rows = sum(summary.rows.get(name, 0) for name in CONTRACT_TABLES)
@@ -115,6 +134,75 @@ def ensure_demo_database() -> None:
                 state="complete",
                 expanded=False,
             )
+
+
+#: The environment variable that asks for the embedded demo's live source.
+LIVE_ENV = "OPS_DEMO_LIVE"
+#: Gaps shorter than this are filled by the live source's thread, unseen.
+LIVE_SHOWN_GAP = timedelta(minutes=15)
+_live_lock = threading.Lock()
+#: The running live source (``demo.live.Background``), False when it could
+#: not start here (another process writes, or it failed), None before.
+_live: Any = None
+
+
+def live_demo_wanted() -> bool:
+    """``OPS_DEMO_LIVE`` is set to 1 (or true/yes/on)."""
+    return os.environ.get(LIVE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def ensure_live_demo() -> None:
+    """With ``OPS_DEMO_LIVE=1``, start the embedded demo's live source once
+    per server process: fill the gap since the data's end (a progress box
+    when it is longer than :data:`LIVE_SHOWN_GAP`), then write in real time
+    in a background thread. Only ever for the embedded demo (the callers
+    run it for it alone), and one writer per database: a second server
+    process finds the lock held and leaves the writing to the first. A
+    failure to start is logged and leaves the demo as it is."""
+    global _live
+    if _live is not None or not live_demo_wanted():
+        return
+    if not _live_lock.acquire(blocking=False):
+        return  # another session of this process is starting it
+    try:
+        if _live is None:
+            from demo.live import start_background
+
+            url = connection.sqlite_url(connection.demo_path())
+            _live = start_background(url, fill=_fill_demo_gap) or False
+            if _live is False:
+                _log.info("live demo: another process writes %s", connection.demo_path())
+    except Exception:
+        _log.exception("live demo: could not start; the demo stays as it is")
+        _live = False
+    finally:
+        _live_lock.release()
+
+
+def stop_live_demo() -> None:
+    """Stop the live source (tests; the thread also ends with the process)."""
+    global _live
+    with _live_lock:
+        if _live:
+            _live.stop()
+        _live = None
+
+
+def _fill_demo_gap(writer: Any, until: datetime) -> None:
+    gap = until - writer.until
+    if gap <= LIVE_SHOWN_GAP:
+        writer.advance_to(until)
+        return
+    hours = gap.total_seconds() / 3600
+    with st.status(t("app.demo_live_filling", hours=hours), expanded=True) as status:
+        bar = st.progress(0.0)
+        start = writer.until
+        while writer.until < until:
+            writer.advance_to(min(until, writer.until + timedelta(hours=6)))
+            bar.progress(min(1.0, (writer.until - start) / gap))
+        status.update(
+            label=t("app.demo_live_filled", hours=hours), state="complete", expanded=False
+        )
 
 
 def database_url() -> str:
@@ -209,11 +297,45 @@ def run_query(fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any]
         return fn(conn, *args, **dict(kwargs))
 
 
-@st.cache_data(ttl=site_config().cache_ttl_s, max_entries=512, show_spinner=False)
+def cache_ttl_s() -> float:
+    """How long :func:`load` keeps a result: ``database.cache_ttl_s``, at
+    most ``screen.refresh_s`` (a page's figure is never older than a tile's)."""
+    cfg = site_config()
+    return float(min(cfg.cache_ttl_s, cfg.screen.refresh_s))
+
+
+@st.cache_data(ttl=cache_ttl_s(), max_entries=512, show_spinner=False)
 def _cached(
     db_key: str, fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> Any:
     return run_query(fn_path, args, kwargs)
+
+
+#: Session key: when the page's last run began (``time.monotonic()``).
+_PAGE_RUN_AT = "_page_run_at"
+#: Session key set for a full run a page's timer started: not the user's
+#: activity (``ui.auth``'s idle timeout must not see it as such).
+TIMER_RUN = "_page_timer_run"
+
+
+def rerun_every(seconds: float | None = None) -> None:
+    """Run the whole page again ``seconds`` (default ``screen.refresh_s``)
+    after its last run began, as the wall's tiles refresh: a page of "now"
+    figures (the overview) keeps up with the data arriving, without a
+    reload. A one-second fragment timer watches the time; timed from the
+    run's start (a timer re-armed at each run would add the run's own
+    seconds to every period). Such a run is not the user's activity: an idle
+    session still times out (:data:`TIMER_RUN`)."""
+    every = float(seconds or site_config().screen.refresh_s)
+    st.session_state[_PAGE_RUN_AT] = time.monotonic()
+    st.session_state.pop(TIMER_RUN, None)  # seen by the sign-in check of this run
+
+    def tick() -> None:
+        if time.monotonic() - st.session_state.get(_PAGE_RUN_AT, 0.0) >= every:
+            st.session_state[TIMER_RUN] = True
+            st.rerun(scope="app")
+
+    st.fragment(tick, run_every=min(1.0, every))()
 
 
 #: Session key of the signed-in :class:`~data_access.access.Principal`

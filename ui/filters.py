@@ -2,13 +2,15 @@
 
 On a session's first run the widgets are seeded from the URL query
 parameters (``district``, ``streets``, ``start``, ``end``, ``lang``); an
-invalid parameter falls back to its default and a notice says which. After
+invalid parameter falls back to its default (or, for one among several
+street codes, is left out) and a notice says which and what became of it. After
 that the widgets are the truth, and every run writes them back to the URL,
 so the address bar is always a link to the current view.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -248,23 +250,60 @@ def write_url(f: AreaFilter) -> None:
         st.query_params.from_dict(target)
 
 
-def invalid_params_notice(rejected: list[tuple[str, str]]) -> None:
-    """One notice for the rejected URL parameters (several boxes would push
-    a wall's figures off the screen)."""
-    if not rejected:
-        return
-    if len(rejected) == 1:
-        name, value = rejected[0]
-        text = t("filter.invalid_param", name=name, value=value)
-    else:
-        sep = "，" if current_lang() == "zh" else ", "
-        text = t("filter.invalid_params", items=sep.join(f"{n}={v}" for n, v in rejected))
-    st.warning(text, icon=":material/link:")
+#: Link parameters whose bad value is only left out (the rest of the link
+#: still applies, e.g. one unknown street code among good ones); any other
+#: rejected value is replaced by its default (district, dates, language).
+LEFT_OUT = frozenset({"streets", "cycle"})
 
 
-def show_notices(more: list[tuple[str, str]] | None = None) -> None:
-    """Say which URL parameters were rejected (once, on the first page
-    shown), with a page's own rejected ones (``more``) in the same notice."""
-    invalid_params_notice([*st.session_state.pop(_NOTICES, []), *(more or [])])
+def notice_text(rejected: list[tuple[str, str]], left_out: Collection[str] = ()) -> str | None:
+    """What happened to the rejected URL parameters, in one text: those in
+    :data:`LEFT_OUT` or ``left_out`` (a page's own) "not recognised, ignored",
+    the others "not valid, the default is used"; ``None`` when none."""
+    ignored_names = LEFT_OUT | set(left_out)
+    ignored = [(n, v) for n, v in rejected if n in ignored_names]
+    defaulted = [(n, v) for n, v in rejected if n not in ignored_names]
+    sep = "，" if current_lang() == "zh" else ", "
+    parts = []
+    for pairs, one, many in (
+        (ignored, "filter.ignored_param", "filter.ignored_params"),
+        (defaulted, "filter.invalid_param", "filter.invalid_params"),
+    ):
+        if len(pairs) == 1:
+            parts.append(t(one, name=pairs[0][0], value=pairs[0][1]))
+        elif pairs:
+            parts.append(t(many, items=sep.join(f"{n}={v}" for n, v in pairs)))
+    if not parts:
+        return None
+    return ("" if current_lang() == "zh" else " ").join(parts)
+
+
+def pending_notices(
+    more: list[tuple[str, str]] | None = None, left_out: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """The notices to show once, on the first page shown: ``("warning",
+    text)`` for the rejected URL parameters (with a page's own, ``more``,
+    in the same text) and ``("error", text)`` for each refused as outside
+    the user's scope. Taken from the session: a second call returns only
+    ``more``'s."""
+    out = []
+    text = notice_text([*st.session_state.pop(_NOTICES, []), *(more or [])], left_out)
+    if text:
+        out.append(("warning", text))
     for name, value in st.session_state.pop(SCOPE_REFUSED, []):
-        st.error(t("auth.outside_scope_param", name=name, value=value), icon=":material/block:")
+        out.append(("error", t("auth.outside_scope_param", name=name, value=value)))
+    return out
+
+
+def show_notices(more: list[tuple[str, str]] | None = None, left_out: Collection[str] = ()) -> int:
+    """Say which URL parameters were rejected and what became of them
+    (:func:`pending_notices`): one box for the rejected ones (several
+    boxes would push a page's figures down), one per refusal. Returns the
+    number of boxes shown."""
+    notices = pending_notices(more, left_out)
+    for kind, text in notices:
+        if kind == "error":
+            st.error(text, icon=":material/block:")
+        else:
+            st.warning(text, icon=":material/link:")
+    return len(notices)

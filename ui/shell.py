@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import make_url
 
 from data_access import geography
-from data_access.config import SiteConfig
+from data_access.config import FEEDS, SiteConfig
 from data_access.filters import AreaFilter
-from metrics.overview import data_freshness
+from metrics.overview import feed_status
 from ui import filters
 from ui.auth import audit_denied, current_principal
 from ui.data import database_origin, database_url, load, local_now, site_config
@@ -65,7 +68,7 @@ class PageContext:
     def area_name(self) -> str:
         """ "拱墅区", "拱墅区 · 武林街道, 天水街道" or the site name for all districts."""
         if self.area.streets:
-            names = ", ".join(self.street_name(s) for s in self.area.streets[:3])
+            names = t("app.list_sep").join(self.street_name(s) for s in self.area.streets[:3])
             more = "…" if len(self.area.streets) > 3 else ""
             base = self.district_name(self.area.district) if self.area.district else ""
             return f"{base} · {names}{more}" if base else names + more
@@ -165,23 +168,93 @@ def context() -> PageContext:
     return ctx  # type: ignore[no-any-return]
 
 
-def freshness_badge(ctx: PageContext) -> None:
-    """ "Data as of …" with a warning tint when the newest case is over an hour old."""
-    fresh = load(data_freshness, ctx.now)  # the scope is stamped in by load
-    latest = fresh.loc[fresh["table"] == "incident", "latest"].iloc[0]
+def age_text(seconds: float) -> str:
+    """A span in words: "2 小时 35 分", "3 天 4 小时", "12 分钟" ("2 h 35 min")."""
+    minutes = int(max(seconds, 0.0) // 60)
+    if minutes < 1:
+        return t("feed.age_under_min")
+    if minutes < 60:
+        return t("feed.age_min", m=minutes)
+    hours, m = divmod(minutes, 60)
+    if hours < 48:
+        return t("feed.age_hm", h=hours, m=m) if m else t("feed.age_h", h=hours)
+    days, h = divmod(hours, 24)
+    return t("feed.age_dh", d=days, h=h) if h else t("feed.age_d", d=days)
+
+
+def when_text(ts: Any, now: datetime) -> str:
+    """A time as short as it can be read: "08:15" today, "11-19 21:34" this
+    year, else with the year."""
+    stamp = pd.Timestamp(ts)
+    if stamp.date() == now.date():
+        return stamp.strftime("%H:%M")
+    return stamp.strftime("%m-%d %H:%M" if stamp.year == now.year else "%Y-%m-%d %H:%M")
+
+
+def stale_as_of(feed: str, ts: Any, now: datetime, cfg: SiteConfig) -> str | None:
+    """For a "now" figure read at ``ts`` from ``feed``: its real time and
+    age ("截至 08:15（2 小时 35 分前）") when ``ts`` is older than the feed's
+    ``[freshness]`` interval, else ``None`` (the figure is current)."""
+    if ts is None or pd.isna(ts):
+        return None
+    age = (pd.Timestamp(now) - pd.Timestamp(ts)).total_seconds()
+    if not cfg.freshness.stale(feed, age):
+        return None
+    return t("feed.as_of", ts=when_text(ts, now), age=age_text(age))
+
+
+def _feed_words(row: Any, now: datetime, key: str) -> str:
+    return t(
+        key,
+        feed=t(f"feed.{row.feed}"),
+        ts=when_text(row.latest, now),
+        age=age_text(row.age_s),
+        expected=age_text(row.expected_s),
+    )
+
+
+def feed_lines(status: pd.DataFrame, now: datetime) -> list[str]:
+    """One line per feed of ``status`` (:func:`metrics.overview.feed_status`):
+    its newest time, age and expected interval, or "no data yet"."""
+    lines = []
+    for row in status.itertuples():
+        latest: Any = row.latest
+        if pd.isna(latest):
+            lines.append(t("feed.empty", feed=t(f"feed.{row.feed}")))
+        else:
+            lines.append(_feed_words(row, now, "feed.line_stale" if row.stale else "feed.line"))
+    return lines
+
+
+def stalest(status: pd.DataFrame) -> pd.DataFrame:
+    """The stale feeds of ``status``, the most overdue (age over expected
+    interval) first."""
+    stale = status.loc[status["stale"]]
+    order = (stale["age_s"] / stale["expected_s"]).sort_values(ascending=False, kind="stable")
+    return stale.loc[order.index]
+
+
+def freshness_badge(ctx: PageContext, feeds: Sequence[str] = FEEDS) -> None:
+    """ "Data as of …" (the page's first feed) with every feed's time on
+    hover; a warning naming each of the page's feeds that is older than its
+    ``[freshness]`` interval, the stalest first."""
+    status = load(feed_status, ctx.now, ctx.cfg)  # the scope is stamped in by load
+    status = status.set_index("feed").loc[list(feeds)].reset_index()
+    lines = feed_lines(status, ctx.now)
+    tip = "  \n".join([t("feed.help_title"), *lines])
+    latest = status["latest"].iloc[0]
     if pd.isna(latest):
-        st.caption(":material/schedule: " + t("app.data_as_of", ts=t("app.no_data_yet")))
-        return
-    age = ctx.now - latest.to_pydatetime()
-    label = t("app.data_as_of", ts=latest.strftime("%Y-%m-%d %H:%M"))
-    if age.total_seconds() > 3600:
-        hours = age.total_seconds() / 3600
-        span = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} d"
-        st.warning(":material/schedule: " + label + " · " + t("app.stale", age=span))
-        if latest.date() < ctx.area.start:
-            jump_to_data(ctx, latest.date())
+        label = t("app.data_as_of", ts=t("app.no_data_yet"))
     else:
-        st.caption(":material/schedule: " + label)
+        label = t("app.data_as_of", ts=pd.Timestamp(latest).strftime("%Y-%m-%d %H:%M"))
+    st.caption(":material/schedule: " + label, help=tip)
+    stale = stalest(status)
+    if len(stale):
+        words = [_feed_words(row, ctx.now, "feed.stale") for row in stale.itertuples()]
+        st.warning("  \n".join(words), icon=":material/update_disabled:")
+    cases = status.loc[status["feed"] == "incident", "latest"]
+    if len(cases) and pd.notna(cases.iloc[0]) and cases.iloc[0].date() < ctx.area.start:
+        jump_to_data(ctx, cases.iloc[0].date())
 
 
 def jump_to_data(ctx: PageContext, last: date) -> None:
@@ -202,18 +275,62 @@ def jump_to_data(ctx: PageContext, last: date) -> None:
     )
 
 
-def page_header(title: str, ctx: PageContext) -> None:
+def page_header(title: str, ctx: PageContext, feeds: Sequence[str] = FEEDS) -> None:
+    """The page's title, its data's freshness (``feeds``: the feeds the page
+    shows, the first one's time as "data as of"; default every feed) and
+    the filter notices."""
     st.title(title)
-    freshness_badge(ctx)
+    freshness_badge(ctx, feeds)
     filters.show_notices()
 
 
+#: Display names of SQLAlchemy backends.
+BACKEND_NAMES = {
+    "sqlite": "SQLite",
+    "postgresql": "PostgreSQL",
+    "mysql": "MySQL/MariaDB",
+    "mariadb": "MariaDB",
+    "mssql": "SQL Server",
+    "oracle": "Oracle",
+}
+
+
+def source_name(cfg: SiteConfig, url: str, origin: str) -> str:
+    """The data source as users are told it: ``site.source_name_zh`` /
+    ``_en``, else the database's name and backend from ``url`` with no
+    host, user, password or path ("ops (PostgreSQL)", "演示数据库 (SQLite)")."""
+    own = cfg.source_name_en if current_lang() == "en" else cfg.source_name_zh
+    if own:
+        return own
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL: say no more than that it is a database
+        return t("feed.source_named", database="?", backend=url.split(":", 1)[0] or "?")
+    backend = parsed.get_backend_name()
+    label = BACKEND_NAMES.get(backend, backend)
+    if origin == "demo":
+        return t("feed.source_demo", backend=label)
+    database = parsed.database or ""
+    if backend == "sqlite":  # a file: its name, not where it is
+        database = Path(database).stem if database and database != ":memory:" else ""
+    return t("feed.source_named", database=database, backend=label) if database else label
+
+
+def is_administrator() -> bool:
+    """The session's role is ``admin`` (see ``config/access.toml``; without
+    a login, ``login.no_login_role`` decides: ``auto`` is admin on the demo)."""
+    return current_principal().role == "admin"
+
+
 def footer(ctx: PageContext) -> None:
-    """Where the data comes from, and any configuration problems."""
+    """Where the data comes from (its name; its URL, password hidden, on
+    hover for administrators only), and any configuration problems."""
     st.divider()
-    parts = [t("app.database", url=database_url())]
+    url = database_url()
+    parts = [t("feed.source", name=source_name(ctx.cfg, url, database_origin()))]
     if database_origin() == "demo":
         parts.append(t("app.demo_notice"))
-    st.caption(" · ".join(parts))
+    tip = t("feed.source_url", url=f"`{url}`") if is_administrator() else None
+    st.caption(":material/database: " + " · ".join(parts), help=tip)
     for problem in ctx.cfg.problems:
         st.caption(":material/settings: " + t("app.config_problem", problem=problem))

@@ -15,14 +15,18 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from data_access.config import SiteConfig
-from data_access.schema import INCIDENT_STATUSES, MILESTONES
+from data_access.schema import MILESTONES
 from metrics.throughput_backlog import AGE_BUCKETS
+from ui.chart_axes import count_axis
 from ui.i18n import t
 from ui.palette import ACCENT, HEAT_SCALE, LEVELS, MUTED
 
 #: Colour of each backlog age bucket: young = light, old = dark.
 AGE_COLOURS = dict(zip((b for b, _ in AGE_BUCKETS), HEAT_SCALE[1:], strict=True))
-CALLOUT_COLOURS = {"top": LEVELS["green"].hex, "bottom": LEVELS["red"].hex, "": MUTED}
+#: A bar that meets its on-time goal, one below it, and the goal tick.
+MEETS, BELOW, GOAL_INK = LEVELS["green"].hex, LEVELS["red"].hex, "#212121"
+#: Where the ranking's bar labels start (an on-time share of 102 %: right of every bar).
+LABEL_X = 1.02
 
 
 def grid_label(names: dict[Any, str], code: Any) -> str:
@@ -62,9 +66,58 @@ def target_sets_text(
         if target_set == cfg.default_targets and len(groups) > 1:
             where = t("throughput.all_other_streets")
         else:
-            where = ", ".join(name(c) for c in codes[:4]) + ("…" if len(codes) > 4 else "")
+            where = t("throughput.list_sep").join(name(c) for c in codes[:4])
+            where += "…" if len(codes) > 4 else ""
         parts.append(t("throughput.target_set", label=label, streets=where))
-    return t("throughput.targets_in_use", targets="; ".join(parts))
+    return t("throughput.targets_in_use", targets=t("app.clause_sep").join(parts))
+
+
+def goal_of(cfg: SiteConfig, street_code: str, district_code: str | None) -> float:
+    """The on-time goal (0-1] of a street: its target set's ``on_time_goal``."""
+    return cfg.targets_for(street_code, district_code).on_time_goal
+
+
+def street_goals(cfg: SiteConfig, streets: pd.DataFrame) -> dict[str, float]:
+    """Street code -> on-time goal, for the listed streets (``code``, ``district_code``)."""
+    return {
+        str(c): goal_of(cfg, str(c), d)
+        for c, d in zip(streets["code"], streets["district_code"], strict=True)
+    }
+
+
+def single_goal(goals: Sequence[float]) -> float | None:
+    """The goal every one of ``goals`` has, or None (several, or none)."""
+    unique = {round(float(g), 6) for g in goals if not pd.isna(g)}
+    return unique.pop() if len(unique) == 1 else None
+
+
+def goal_text(goals: Sequence[float]) -> str:
+    """``≥ 90%`` when every goal is the same, else "per street's standard"."""
+    goal = single_goal(goals)
+    if goal is not None:
+        return t("throughput.goal", goal=goal)
+    known = [g for g in goals if not pd.isna(g)]
+    return t("throughput.target_varies") if known else t("throughput.no_target")
+
+
+def bar_colour(share: float, goal: float | None) -> str:
+    """Green when ``share`` meets ``goal``, red below it, grey without a goal."""
+    if goal is None or pd.isna(goal):
+        return MUTED
+    return MEETS if share >= goal - 1e-12 else BELOW
+
+
+def ranking_text(row: Any, min_judged: int) -> str:
+    """A ranking bar's label: share, n, and its place (tied, called out, or
+    too few cases to be ranked)."""
+    parts = [f"{row.on_time_share:.1%}", t("throughput.bar_n", n=f"{int(row.judged):,}")]
+    if not row.eligible:
+        parts.append(t("throughput.small_sample", n=min_judged))
+    elif row.tied:
+        parts.append(t("throughput.tied", place=int(row.place)))
+    if row.callout:
+        parts.append(t(f"throughput.callout_{row.callout}"))
+    return " · ".join(parts)
 
 
 def ranking_figure(
@@ -73,47 +126,101 @@ def ranking_figure(
     key: str,
     milestone: str,
     names: dict[str, str],
+    goals: dict[str, float],
+    min_judged: int,
+    selected: str | None = None,
     meta: str = "ranking",
     title: str = "",
 ) -> go.Figure:
-    """Horizontal bars of on-time share, best at the top; top/bottom three coloured
-    and labelled. ``customdata`` = [code, target minutes, judged]."""
-    order = ranked.iloc[::-1]
+    """Horizontal bars of on-time share from 0 to 100 %, best at the top,
+    each coloured against its own goal (green meets it, red is below; the
+    goal drawn as a tick on the bar), labelled with its n and place; a unit
+    with fewer than ``min_judged`` judged cases is hatched and not ranked.
+    ``customdata`` = [code, target minutes, judged, goal]. ``selected``: the
+    code drilled into (its bar stays full, the others readable at 55 %)."""
+    order = ranked.iloc[::-1].reset_index(drop=True)
     targets = table.set_index(key)[f"target_{milestone}_min"]
-    callout_text = {"top": t("throughput.callout_top"), "bottom": t("throughput.callout_bottom")}
-    text = [
-        f"{share:.1%}" + (f" · {callout_text[c]}" if c else "")
-        for share, c in zip(order["on_time_share"], order["callout"], strict=True)
-    ]
+    labels = [grid_label(names, c) for c in order[key]]
+    goal = [float(goals.get(str(c), float("nan"))) for c in order[key]]
     custom = [
-        [code, float(targets.get(code, float("nan"))), int(judged)]
-        for code, judged in zip(order[key], order["judged"], strict=True)
+        [code, float(targets.get(code, float("nan"))), int(judged), g]
+        for code, judged, g in zip(order[key], order["judged"], goal, strict=True)
     ]
     hover = (
         "<b>%{y}</b><br>"
         + t("throughput.hover_ontime")
         + ": %{x:.1%}<br>"
         + t("throughput.hover_judged")
-        + ": %{customdata[2]}<br>"
+        + ": %{customdata[2]:,}<br>"
         + t("throughput.hover_target")
         + ": %{customdata[1]} "
         + t("throughput.minutes")
-        + "<extra></extra>"
+        + "<br>"
+        + t("throughput.hover_goal")
+        + ": %{customdata[3]:.0%}<extra></extra>"
     )
-    fig = go.Figure(
-        go.Bar(
-            x=list(order["on_time_share"]),
-            y=[grid_label(names, c) for c in order[key]],
-            orientation="h",
-            marker_color=[CALLOUT_COLOURS[c] for c in order["callout"]],
-            text=text,
-            # Short bars cannot hold their label: put it beside them.
-            textposition=["outside" if s < 0.3 else "inside" for s in order["on_time_share"]],
+    picked = [i for i, c in enumerate(order[key]) if selected is not None and str(c) == selected]
+    bars = go.Bar(
+        x=list(order["on_time_share"]),
+        y=labels,
+        orientation="h",
+        marker={
+            "color": [bar_colour(s, g) for s, g in zip(order["on_time_share"], goal, strict=True)],
+            "pattern": {
+                "shape": ["" if e else "/" for e in order["eligible"]],
+                "fgcolor": "#FFFFFF",
+                "solidity": 0.3,
+            },
+        },
+        customdata=custom,
+        hovertemplate=hover,
+        name=t("throughput.hover_ontime"),
+        showlegend=False,
+        selected={"marker": {"opacity": 1.0}},
+        unselected={"marker": {"opacity": 0.55}},
+        selectedpoints=picked or None,
+    )
+    fig = go.Figure(bars)
+    # The goal of each bar, as a tick across it (also clickable: same customdata).
+    fig.add_trace(
+        go.Scatter(
+            x=goal,
+            y=labels,
+            mode="markers",
+            marker={
+                "symbol": "line-ns",
+                "size": 20,
+                "line": {"width": 3, "color": GOAL_INK},
+                "color": GOAL_INK,
+            },
+            name=t("throughput.legend_goal"),
             customdata=custom,
-            hovertemplate=hover,
+            hovertemplate="<b>%{y}</b><br>"
+            + t("throughput.hover_goal")
+            + ": %{x:.0%}<extra></extra>",
+            selected={"marker": {"opacity": 1.0}},
+            unselected={"marker": {"opacity": 1.0}},
         )
     )
-    lowest = float(order["on_time_share"].min()) if len(order) else 0.0
+    fig.add_trace(label_column(labels, [ranking_text(r, min_judged) for r in order.itertuples()]))
+    for name, colour in (
+        (t("throughput.legend_meets"), MEETS),
+        (t("throughput.legend_below"), BELOW),
+    ):  # legend entries only: no data, so nothing to click or draw
+        fig.add_trace(
+            go.Bar(x=[None], y=[None], name=name, marker={"color": colour}, hoverinfo="skip")
+        )
+    # plotly draws no swatch for a hatched legend entry: the name carries it (▨).
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"size": 1, "color": "rgba(0,0,0,0)"},
+            name=t("throughput.legend_small", n=min_judged),
+            hoverinfo="skip",
+        )
+    )
     fig.update_layout(
         meta=meta,
         title=title
@@ -121,20 +228,94 @@ def ranking_figure(
             "throughput.ranking_title",
             milestone=milestone_label(milestone),
             target=shared_target(table, milestone),
+            goal=goal_text(goal),
         ),
-        height=max(260, 26 * len(order) + 90),
-        margin={"l": 10, "r": 10, "t": 50, "b": 30},
-        xaxis={"tickformat": ".0%", "range": [max(0.0, lowest - 0.1), 1.0]},
-        yaxis={"automargin": True, "type": "category"},
-        showlegend=False,
+        barmode="overlay",
+        height=max(300, 26 * len(order) + 130),
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        xaxis=labelled_share_axis(milestone),
+        shapes=[FULL_SCALE],
+        yaxis={
+            "title": {"text": t(f"throughput.axis_{'grid' if key == 'grid_code' else 'street'}")},
+            "automargin": True,
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": labels,
+        },
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
+        clickmode="event+select",
     )
     return fig
 
 
+def labelled_share_axis(milestone: str) -> dict[str, Any]:
+    """An on-time share axis from 0 to 100 %, then room for a
+    :func:`label_column` (no tick beyond 100 %)."""
+    return {
+        "title": {"text": t("throughput.axis_ontime", milestone=milestone_label(milestone))},
+        "tickformat": ".0%",
+        "range": [0.0, LABEL_X + 0.3],
+        "tickvals": [i / 10 for i in range(11)],
+        "zeroline": True,
+    }
+
+
+#: The 100 % end of a :func:`labelled_share_axis`, drawn as a thin line.
+FULL_SCALE = {
+    "type": "line",
+    "xref": "x",
+    "yref": "paper",
+    "x0": 1.0,
+    "x1": 1.0,
+    "y0": 0,
+    "y1": 1,
+    "line": {"color": "#B0BEC5", "width": 1},
+}
+
+
+def label_column(y: Sequence[str], text: Sequence[str]) -> go.Scatter:
+    """Each bar's label in a column right of 100 %, clear of bars, goal and ticks."""
+    return go.Scatter(
+        x=[LABEL_X] * len(y),
+        y=list(y),
+        mode="text",
+        text=list(text),
+        textposition="middle right",
+        textfont={"size": 12, "color": "#212121"},
+        # A selection elsewhere must not fade the labels (plotly's default does).
+        selected={"textfont": {"color": "#212121"}},
+        unselected={"textfont": {"color": "#424242"}},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+
+def callouts_text(ranked: pd.DataFrame, label: Callable[[Any], str], min_judged: int) -> str:
+    """The top and bottom three of a :func:`~metrics.throughput.rank_by_ontime`
+    frame in words, ties marked (并列); or why nobody is named."""
+    if not ranked["eligible"].any():
+        return t("throughput.callouts_none", n=min_judged)
+
+    def named(kind: str) -> str:
+        rows = ranked[ranked["callout"] == kind]
+        return t("throughput.list_sep").join(
+            label(c) + (t("throughput.tied_mark") if tied else "")
+            for c, tied in zip(rows.iloc[:, 0], rows["tied"], strict=True)
+        ) or t("throughput.callouts_nobody")
+
+    return t("throughput.callouts", top=named("top"), bottom=named("bottom"))
+
+
 def trend_figure(
-    trend: pd.DataFrame, codes: Sequence[str], names: dict[str, str], milestone: str, target: str
+    trend: pd.DataFrame,
+    codes: Sequence[str],
+    names: dict[str, str],
+    milestone: str,
+    target: str,
+    goal: float | None = None,
 ) -> go.Figure:
-    """One line per chosen street: on-time share of ``milestone`` per period."""
+    """One line per chosen street: on-time share of ``milestone`` per period,
+    0-100 %, with the streets' shared on-time goal as a dashed line."""
     fig = go.Figure()
     for code in codes:
         part = trend[trend["street_code"] == code]
@@ -145,22 +326,39 @@ def trend_figure(
                 mode="lines+markers",
                 name=names.get(code, code),
                 customdata=list(part["judged"]),
-                hovertemplate="%{x}: %{y:.1%} (n=%{customdata})<extra>%{fullData.name}</extra>",
+                hovertemplate="%{x}: %{y:.1%} (n=%{customdata:,})<extra>%{fullData.name}</extra>",
             )
         )
+    goal_line(fig, goal, "y")
     fig.update_layout(
         meta="trend",
         title=t("throughput.trend_title", milestone=milestone_label(milestone), target=target),
-        yaxis={"tickformat": ".0%", "range": [0, 1.02]},
-        xaxis={"title": t("throughput.period"), "type": "category"},
-        height=380,
+        yaxis={
+            "title": {"text": t("throughput.axis_ontime", milestone=milestone_label(milestone))},
+            "tickformat": ".0%",
+            "range": [0, 1.02],
+        },
+        xaxis={"title": {"text": t("throughput.period")}, "type": "category"},
+        height=400,
         margin={"l": 10, "r": 10, "t": 50, "b": 30},
-        legend={"orientation": "h", "y": -0.25},
+        legend={"orientation": "h", "y": -0.3},
     )
     return fig
 
 
-def ageing_figure(ageing: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+def goal_line(fig: go.Figure, goal: float | None, axis: str) -> None:
+    """A dashed line at a shared on-time ``goal`` across the ``axis`` ("x" or "y")."""
+    if goal is None or pd.isna(goal):
+        return
+    line = {"dash": "dash", "color": GOAL_INK, "width": 1.5}
+    text = t("throughput.legend_goal") + " " + t("throughput.goal", goal=goal)
+    if axis == "y":
+        fig.add_hline(y=goal, line=line, annotation_text=text, annotation_position="bottom right")
+    else:
+        fig.add_vline(x=goal, line=line, annotation_text=text, annotation_position="top")
+
+
+def ageing_figure(ageing: pd.DataFrame, names: dict[str, str], unit: str = "street") -> go.Figure:
     """Stacked horizontal bars: open cases per street (or grid) by age bucket."""
     fig = go.Figure()
     labels = [grid_label(names, k) for k in ageing["key"].drop_duplicates()]
@@ -173,45 +371,60 @@ def ageing_figure(ageing: pd.DataFrame, names: dict[str, str]) -> go.Figure:
                 orientation="h",
                 name=t(f"throughput.age_{bucket}"),
                 marker_color=AGE_COLOURS[bucket],
+                hovertemplate="%{y} · %{fullData.name}: %{x:,} "
+                + t("throughput.cases_unit")
+                + "<extra></extra>",
             )
         )
+    top = float(ageing.groupby("key", dropna=False)["cases"].sum().max()) if len(ageing) else 0.0
     fig.update_layout(
         meta="ageing",
         barmode="stack",
         title=t("throughput.ageing_title"),
-        height=max(260, 24 * len(labels) + 110),
+        height=max(280, 24 * len(labels) + 130),
         margin={"l": 10, "r": 10, "t": 50, "b": 30},
+        xaxis=count_axis(t("throughput.axis_open_cases"), top),
         yaxis={
+            "title": {"text": t(f"throughput.axis_{unit}")},
             "automargin": True,
             "type": "category",
             "categoryorder": "array",
             "categoryarray": labels[::-1],
         },
-        legend={"orientation": "h", "y": -0.15},
+        legend={"orientation": "h", "y": -0.2},
     )
     return fig
 
 
 def breakdown_figure(
-    table: pd.DataFrame, key: str, milestone: str, label: Callable[[str], str], dimension: str
+    table: pd.DataFrame,
+    key: str,
+    milestone: str,
+    label: Callable[[str], str],
+    dimension: str,
+    goal: float | None = None,
 ) -> go.Figure:
-    """On-time share of ``milestone`` per category or source, with case counts."""
+    """On-time share of ``milestone`` per category or source, 0-100 %, with
+    case counts; coloured against ``goal`` when the area's streets share one."""
     rows = table[table[f"{milestone}_judged"] > 0].sort_values(f"{milestone}_on_time_share")
+    shares = rows[f"{milestone}_on_time_share"]
+    names = [label(str(c)) for c in rows[key]]
     fig = go.Figure(
         go.Bar(
-            x=list(rows[f"{milestone}_on_time_share"]),
-            y=[label(str(c)) for c in rows[key]],
+            x=list(shares),
+            y=names,
             orientation="h",
-            marker_color=ACCENT,
-            text=[
-                f"{s:.1%} (n={n})"
-                for s, n in zip(
-                    rows[f"{milestone}_on_time_share"], rows[f"{milestone}_judged"], strict=True
-                )
-            ],
-            textposition="auto",
+            marker_color=[bar_colour(v, goal) if goal is not None else ACCENT for v in shares],
+            showlegend=False,
         )
     )
+    texts = [
+        f"{v:.1%} · " + t("throughput.bar_n", n=f"{int(n):,}")
+        for v, n in zip(shares, rows[f"{milestone}_judged"], strict=True)
+    ]
+    fig.add_trace(label_column(names, texts))
+    shapes: list[dict[str, Any]] = [FULL_SCALE]
+    goal_line(fig, goal, "x")
     fig.update_layout(
         meta=f"breakdown_{key}",
         title=t(
@@ -220,72 +433,14 @@ def breakdown_figure(
             dimension=dimension,
             target=shared_target(table, milestone),
         ),
-        xaxis={"tickformat": ".0%", "range": [0, 1]},
-        yaxis={"automargin": True, "type": "category"},
-        height=max(240, 28 * len(rows) + 90),
-        margin={"l": 10, "r": 10, "t": 50, "b": 30},
+        xaxis=labelled_share_axis(milestone),
+        yaxis={"title": {"text": dimension}, "automargin": True, "type": "category"},
+        height=max(260, 28 * len(rows) + 110),
+        margin={"l": 10, "r": 10, "t": 60, "b": 30},
     )
+    for shape in shapes:
+        fig.add_shape(shape)
     return fig
-
-
-def table_view(milestones: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-    """Visible columns and their headers for a :func:`case_throughput` table with
-    a ``name`` column: each on-time share is shown next to its target."""
-    num = st.column_config.NumberColumn
-    pct = st.column_config.ProgressColumn
-    order = ["name", "cases", "closed", "cancelled", "open_backlog", "closure_rate"]
-    config: dict[str, Any] = {
-        "name": t("throughput.col.name"),
-        "cases": num(t("col.cases"), format="%d"),
-        "closed": num(t("col.closed"), format="%d"),
-        "cancelled": num(t("throughput.col.cancelled"), format="%d"),
-        "open_backlog": num(t("col.backlog"), format="%d"),
-        "closure_rate": pct(
-            t("throughput.col.closure_rate"), min_value=0.0, max_value=1.0, format="percent"
-        ),
-    }
-    for m in milestones:
-        label = milestone_label(m)
-        order += [f"{m}_on_time_share", f"target_{m}_min"]
-        config[f"{m}_on_time_share"] = pct(
-            t("throughput.col.ontime", milestone=label),
-            min_value=0.0,
-            max_value=1.0,
-            format="percent",
-        )
-        config[f"target_{m}_min"] = num(t("throughput.col.target", milestone=label), format="%g")
-    for m in MILESTONES:
-        label = milestone_label(m)
-        order += [f"{m}_median_min", f"{m}_p90_min"]
-        config[f"{m}_median_min"] = num(t("throughput.col.median", milestone=label), format="%.1f")
-        config[f"{m}_p90_min"] = num(t("throughput.col.p90", milestone=label), format="%.1f")
-    order += ["excluded_cases", "camera_ai_false_share"]
-    config["excluded_cases"] = num(t("throughput.col.excluded"), format="%d")
-    config["camera_ai_false_share"] = num(t("throughput.col.camera_false"), format="percent")
-    return order, config
-
-
-def case_list_view() -> tuple[list[str], dict[str, Any]]:
-    """Visible columns and headers of the late / still-open case list."""
-    dt = st.column_config.DatetimeColumn
-    order = ["id", "grid_code", "category", "source", "status", "reported_at"]
-    order += [f"{m}_at" for m in MILESTONES] + ["late_milestones", "address"]
-    order += ["reporter_name", "reporter_phone"]
-    config: dict[str, Any] = {
-        "id": t("throughput.col.id"),
-        "grid_code": t("throughput.col.grid"),
-        "category": t("throughput.col.category"),
-        "source": t("throughput.col.source"),
-        "status": t("throughput.col.status"),
-        "reported_at": dt(t("throughput.col.reported_at"), format="MM-DD HH:mm:ss"),
-        "late_milestones": t("throughput.col.late"),
-        "address": t("throughput.col.address"),
-        "reporter_name": t("throughput.col.reporter"),
-        "reporter_phone": t("throughput.col.phone"),
-    }
-    for m in MILESTONES:
-        config[f"{m}_at"] = dt(milestone_label(m), format="MM-DD HH:mm:ss")
-    return order, config
 
 
 def picked_code(event: Any) -> str | None:
@@ -309,34 +464,24 @@ def shared_target(table: pd.DataFrame, milestone: str) -> str:
     return t("throughput.target_varies") if len(values) else t("throughput.no_target")
 
 
-def ontime_metrics(overall: pd.DataFrame, table: pd.DataFrame, milestones: Sequence[str]) -> None:
-    """One metric per judged milestone for the whole area, its target in the help."""
-    rows: dict[Any, dict[Any, Any]] = {r["milestone"]: r for r in overall.to_dict("records")}
-    for col, m in zip(st.columns(len(milestones)), milestones, strict=True):
-        row = rows.get(m, {})
-        n = {k: int(row.get(k, 0)) for k in ("judged", "late", "pending", "excluded")}
-        col.metric(
-            t("throughput.ontime_metric", milestone=milestone_label(m)),
-            f"{row['on_time_share']:.1%}" if n["judged"] else "—",
-            help=t("throughput.ontime_help", target=shared_target(table, m), **n),
-        )
-
-
 def download_buttons(
-    export: pd.DataFrame, excel: Callable[[], bytes], stem: str, query: str = ""
+    export: pd.DataFrame | Callable[[], bytes],
+    excel: Callable[[], bytes],
+    stem: str,
+    query: str = "",
 ) -> None:
-    """CSV (UTF-8 with BOM, so Excel reads the Chinese names) and .xlsx
-    downloads, each made when its button is pressed (the workbook of the
-    city's 196 streets took 0.2-0.45 s, on every rerun, when made up front),
-    for a role with ``export`` only, each press audited (``query``: the
-    filter behind it)."""
+    """CSV (UTF-8 with BOM, so Excel reads the Chinese names; ``export``: a
+    frame, or a function making the file's bytes) and .xlsx downloads, each
+    made when its button is pressed (the workbook of the city's 196 streets
+    took 0.2-0.45 s, on every rerun, when made up front), for a role with
+    ``export`` only, each press audited (``query``: the filter behind it)."""
     from ui.auth import audited_download
 
     left, right = st.columns(2)
     audited_download(
         left,
         t("throughput.download_csv"),
-        lambda: export.to_csv(index=False).encode("utf-8-sig"),
+        export if callable(export) else lambda: export.to_csv(index=False).encode("utf-8-sig"),
         action="export",
         query=query,
         file_name=f"{stem}.csv",
@@ -354,22 +499,3 @@ def download_buttons(
         icon=":material/table:",
     )
     st.caption(t("throughput.export_note"))
-
-
-def readable_cases(
-    cases: pd.DataFrame, cfg: SiteConfig, lang: str, grids: dict[Any, str]
-) -> pd.DataFrame:
-    """The (already masked) case list with display names for codes."""
-    return cases.assign(
-        grid_code=[grid_label(grids, g) for g in cases["grid_code"]],
-        category=[cfg.display_name("category", c, lang) for c in cases["category"]],
-        source=[cfg.display_name("source", c, lang) for c in cases["source"]],
-        status=[
-            t(f"throughput.status.{s}") if s in INCIDENT_STATUSES else str(s)
-            for s in cases["status"]
-        ],
-        late_milestones=[
-            "、".join(milestone_label(m) for m in str(v).split(",") if m)
-            for v in cases["late_milestones"]
-        ],
-    )

@@ -4,6 +4,7 @@ figures with matplotlib, see :mod:`reports.weekly`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from metrics import weekly, weekly_model
 from metrics.weekly_model import records
 from metrics.weekly_summary import format_figure
 from reports.weekly import mark_text, metric_label, value_text
+from ui import tables as ui_tables
+from ui.chart_axes import category_axis, count_axis
 from ui.i18n import current_lang, t, translate
 from ui.palette import ACCENT, LEVELS
 
@@ -84,8 +87,32 @@ def comparison_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> 
     return pd.DataFrame(rows)
 
 
+def comparison_config(frame: pd.DataFrame) -> dict[str, Any]:
+    """Headers of :func:`comparison_frame`: its figure columns right-aligned
+    (each row is its own kind: counts, shares, points, so they are text)."""
+    figures = ("this_week", "last_week", "change", "last_year", "change_last_year", "mean_4")
+    config: dict[str, Any] = {c: ui_tables.text(c) for c in frame.columns}
+    for key in figures:
+        config[t(f"weekly.col.{key}")] = ui_tables.figures(t(f"weekly.col.{key}"))
+    return config
+
+
+def comparison_view(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> tuple[Any, Any]:
+    """:func:`comparison_frame` as drawn: the rows of a warning colour have
+    their measure's cell filled with that colour; and its headers."""
+    frame = comparison_frame(tables, names)
+    levels = {
+        metric_label(r.section, r.metric, r.code, names, tr): str(r.metric)
+        for r in records(tables["comparison"])
+        if r.metric in LEVELS
+    }
+    styled = ui_tables.level_cells(frame, t("weekly.col.metric"), levels) if levels else frame
+    return styled, comparison_config(frame)
+
+
 def league_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.DataFrame:
-    """The street league table as shown (shares as percents, marks as words)."""
+    """The street league table as shown: numbers as numbers (shares in per
+    cent, changes in points), marks and movers as icon + words."""
     rows = []
     for rec in records(tables["streets"]):
         mover = ""
@@ -94,27 +121,63 @@ def league_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.D
             mover = f"{icon} {t(f'weekly.mover_{rec.mover}')}"
         rows.append(
             {
-                t("weekly.col.rank"): "—" if pd.isna(rec.rank) else str(int(rec.rank)),
+                t("weekly.col.rank"): rec.rank,
                 t("weekly.col.street"): names.get(rec.street_code, rec.street_code),
-                t("weekly.col.cases"): format_figure(rec.cases, "int"),
-                t("weekly.col.cases_last"): format_figure(rec.cases_last_week, "int"),
+                t("weekly.col.cases"): rec.cases,
+                t("weekly.col.cases_last"): rec.cases_last_week,
                 t("weekly.col.mark"): mark_text(rec.z, rec.significant, tr),
-                t("weekly.col.closure_rate"): format_figure(rec.closure_rate, "pct"),
-                t("weekly.col.backlog"): format_figure(rec.backlog_at_end, "int"),
-                t("weekly.col.judged"): format_figure(rec.judged, "int"),
-                t("weekly.col.ontime"): format_figure(rec.ontime_share, "pct"),
-                t("weekly.col.ontime_last"): format_figure(rec.ontime_share_last_week, "pct"),
-                t("weekly.col.ontime_change"): format_figure(rec.ontime_change, "pp"),
-                t("weekly.col.red"): format_figure(rec.red_at_end, "int"),
+                t("weekly.col.closure_rate"): _pct(rec.closure_rate),
+                t("weekly.col.backlog"): rec.backlog_at_end,
+                t("weekly.col.judged"): rec.judged,
+                t("weekly.col.ontime"): _pct(rec.ontime_share),
+                t("weekly.col.ontime_last"): _pct(rec.ontime_share_last_week),
+                t("weekly.col.ontime_change"): _pct(rec.ontime_change),
+                t("weekly.col.red"): rec.red_at_end,
                 t("weekly.col.mover"): mover,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(league_config()))
+
+
+def _pct(value: Any) -> float:
+    """A 0-1 share (or a change of one) in per cent (points)."""
+    return float("nan") if is_nan(value) else float(value) * 100.0
+
+
+def columns(**kinds: Callable[[str], Any]) -> dict[str, Any]:
+    """Column settings keyed by the header of each ``weekly.col.<key>``
+    (the frames' columns are their headers), built by ``kinds[key](header)``."""
+    return {t(f"weekly.col.{k}"): build(t(f"weekly.col.{k}")) for k, build in kinds.items()}
+
+
+def _share(label: str) -> Any:
+    return ui_tables.percent(label, bar=False)
+
+
+def league_config() -> dict[str, Any]:
+    """Headers and formats of :func:`league_frame`, in its column order."""
+    text, count = ui_tables.text, ui_tables.count
+    return columns(
+        rank=count,
+        street=text,
+        cases=count,
+        cases_last=count,
+        mark=text,
+        closure_rate=_share,
+        backlog=count,
+        judged=count,
+        ontime=_share,
+        ontime_last=_share,
+        ontime_change=ui_tables.points,
+        red=count,
+        mover=text,
+    )
 
 
 def trend_figure(tables: dict[str, pd.DataFrame]) -> go.Figure:
     """Cases per week, :func:`metrics.weekly.case_trend` (each week once,
-    the reviewed week highlighted; a week without data has no bar and "—")."""
+    the reviewed week highlighted; a week without data has no bar and "—"),
+    on a count axis from 0."""
     trend = weekly.case_trend(tables)
     values = [None if math.isnan(v) else v for v in trend["cases"]]
     fig = go.Figure(
@@ -127,7 +190,13 @@ def trend_figure(tables: dict[str, pd.DataFrame]) -> go.Figure:
             name=t("weekly.metric.cases"),
         )
     )
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    top = max((v for v in values if v is not None), default=0.0)
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": {"text": t("weekly.axis_week")}, "type": "category"},
+        yaxis=count_axis(t("weekly.axis_cases"), float(top)),
+    )
     return fig
 
 
@@ -151,10 +220,13 @@ def category_figure(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> g
         name=t("weekly.col.this_week"),
         marker_color=ACCENT,
     )
+    top = float(max(rows["this_week"].max(), rows["last_week"].max())) if len(rows) else 0.0
     fig.update_layout(
         barmode="group",
         height=max(300, 28 * len(rows) + 80),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis=count_axis(t("weekly.axis_cases"), 0.0 if pd.isna(top) else top),
+        yaxis=category_axis(t("weekly.col.category")),
     )
     return fig
 
@@ -167,12 +239,19 @@ def red_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.Data
             t("weekly.col.id"): red["id"].astype(str),
             t("weekly.col.street"): [names.get(c, c) for c in red["street_code"]],
             t("weekly.col.grid"): red["grid_name"].fillna(red["grid_code"]),
-            t("weekly.col.since"): red["since"],
+            t("weekly.col.since"): pd.to_datetime(red["since"]),
             t("weekly.col.age_days"): red["age_days"],
             t("weekly.col.overdue_days"): red["overdue_days"],
         }
     )
     return out
+
+
+def red_config() -> dict[str, Any]:
+    """Headers and formats of :func:`red_frame`."""
+    names = dict.fromkeys(("domain", "id", "street", "grid"), ui_tables.text)
+    days = dict.fromkeys(("age_days", "overdue_days"), ui_tables.count)
+    return columns(**names, since=ui_tables.when, **days)
 
 
 def red_icon() -> str:
@@ -186,10 +265,16 @@ def hotspot_frame(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> pd.
             t("weekly.col.category"): [names.get(c, c) for c in hot["category"]],
             t("weekly.col.street"): [names.get(c, c) for c in hot["street_code"]],
             t("weekly.col.cases"): hot["cases"],
-            t("weekly.col.first_at"): hot["first_at"],
-            t("weekly.col.last_at"): hot["last_at"],
+            t("weekly.col.first_at"): pd.to_datetime(hot["first_at"]),
+            t("weekly.col.last_at"): pd.to_datetime(hot["last_at"]),
         }
     )
+
+
+def hotspot_config() -> dict[str, Any]:
+    """Headers and formats of :func:`hotspot_frame`."""
+    text, when = ui_tables.text, ui_tables.when
+    return columns(category=text, street=text, cases=ui_tables.count, first_at=when, last_at=when)
 
 
 def no_data_weeks(tables: dict[str, pd.DataFrame]) -> list[str]:

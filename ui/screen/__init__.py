@@ -7,8 +7,8 @@ strip at the bottom (:mod:`ui.screen.tiles`, :mod:`ui.screen.stage`). Sizes
 are in ``vh``/``vw`` so the same page fills 1920x1080 and 3840x2160
 (:mod:`ui.screen.theme`). Every tile is an ``st.fragment`` that reruns on its
 own timer (``screen.refresh_s``) and reads through
-:func:`ui.screen.loading.screen_load`, a cache whose TTL equals that
-interval, so a wall of screens reads the database once per interval. A tile
+:func:`ui.screen.loading.screen_load`, a cache that keeps a result a second
+less than that interval, so every refresh shows what has arrived since. A tile
 keeps its last good data in ``st.session_state``: when a query fails it shows
 that data with how stale it is, retries with exponential backoff
 (``refresh_s``, doubled per failure, at most ``screen.max_backoff_s``), and
@@ -17,16 +17,16 @@ screen; failures are logged on the server. The pure parts (URL parsing,
 rotation, backoff, staleness) take plain values and are tested without
 Streamlit (:mod:`ui.screen.params`, :mod:`ui.screen.runner`). What
 ``pages/command-screen.py`` calls is here: the wall's views and scale from its
-URL, the theme, the header, and the tiles with :func:`live` and the stage's
-interval.
+URL, the theme, the header, the notices (rows of the layout), and the tiles
+with :func:`live` and the stage's interval.
 """
 
 from __future__ import annotations
 
-from ui.screen.params import WALL_SCALE, views_from_params, wall_scale
+from ui.screen.params import WALL_SCALE, left_out, views_from_params, wall_scale
 from ui.screen.runner import live, stage_every
 from ui.screen.stage import stage_tile
-from ui.screen.theme import inject_theme
+from ui.screen.theme import inject_theme, notices
 from ui.screen.tiles import alert_tile, header, headline_tile, ranking_tile
 
 __all__ = [
@@ -35,7 +35,9 @@ __all__ = [
     "header",
     "headline_tile",
     "inject_theme",
+    "left_out",
     "live",
+    "notices",
     "ranking_tile",
     "stage_every",
     "stage_tile",

@@ -4,7 +4,8 @@ areas and names the tiles show."""
 from __future__ import annotations
 
 import html
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -14,7 +15,8 @@ from data_access.filters import AreaFilter
 from ui.data import local_now, session_scope
 from ui.filters import scoped_area
 from ui.i18n import t
-from ui.shell import PageContext
+from ui.palette import LEVELS, MUTED
+from ui.shell import PageContext, when_text
 
 
 def _e(value: Any) -> str:
@@ -25,24 +27,40 @@ def _pct(share: float) -> str:
     return "—" if share is None or pd.isna(share) else f"{share:.0%}"
 
 
-def _bar_rows(rows: list[tuple[str, float, str]], fit_vh: float = 0.0) -> str:
-    """Bars of shares (0-1); with ``fit_vh`` the rows shrink to fit that height."""
+def _bar_rows(
+    rows: list[tuple[str, float, str]],
+    goals: Sequence[float | None] | None = None,
+    extra: Sequence[str] | None = None,
+) -> str:
+    """Bars of shares (0-1, the axis from 0 to 100 %) in a grid: the name
+    column is as wide as the longest name (wrapping between words, never
+    inside one). ``goals`` draws each row's target share as a tick on its
+    bar; ``extra`` adds a small text after each percentage (cases judged)."""
     out = []
-    style = ""
-    if fit_vh and rows:
-        row_vh = min(3.6, fit_vh / len(rows))
-        style = (
-            f' style="font-size:{row_vh * 0.62:.2f}vh;height:{row_vh * 0.9:.2f}vh;'
-            f'margin:{row_vh * 0.05:.2f}vh 0;--bar:{row_vh * 0.55:.2f}vh"'
-        )
-    for name, share, colour in rows:
+    for i, (name, share, colour) in enumerate(rows):
         width = 0 if pd.isna(share) else max(0.0, min(1.0, share)) * 100
+        goal = goals[i] if goals else None
+        tick = "" if goal is None else f'<i style="left:{max(0.0, min(1.0, goal)) * 100:.1f}%"></i>'
+        more = f" <small>{_e(extra[i])}</small>" if extra else ""
         out.append(
-            f'<div class="scr-row"{style}><span class="scr-name">{_e(name)}</span>'
+            f'<div class="scr-row"><span class="scr-name" title="{_e(name)}">{_e(name)}</span>'
             f'<span class="scr-bar"><span style="width:{width:.1f}%;background:{colour}">'
-            f'</span></span><span class="scr-pct">{_pct(share)}</span></div>'
+            f'</span>{tick}</span><span class="scr-pct">{_pct(share)}{more}</span></div>'
         )
-    return "".join(out)
+    return f'<div class="scr-bars">{"".join(out)}</div>'
+
+
+def street_goals(ctx: PageContext, codes: list[str]) -> list[float]:
+    """The on-time goal (share of judged cases, 0-1) of each street's target set."""
+    district = dict(zip(ctx.streets["code"], ctx.streets["district_code"], strict=True))
+    return [float(ctx.cfg.targets_for(c, district.get(c, "")).on_time_goal) for c in codes]
+
+
+def goal_colour(share: float, goal: float) -> str:
+    """Green when the share meets the goal, red when below, grey when unknown."""
+    if share is None or pd.isna(share):
+        return MUTED
+    return LEVELS["green"].hex if share >= goal else LEVELS["red"].hex
 
 
 def fig_html(key: str, label: str, value: str, sub: str = "", red: bool = False) -> str:
@@ -80,7 +98,7 @@ def screen_area(ctx: PageContext, view: ScreenView | None = None, days: int = 1)
 
 def area_label(ctx: PageContext, f: AreaFilter) -> str:
     if f.streets:
-        return ", ".join(ctx.street_name(s) for s in f.streets[:3])
+        return t("app.list_sep").join(ctx.street_name(s) for s in f.streets[:3])
     if f.district:
         return ctx.district_name(f.district)
     return ctx.cfg.name_en if ctx.lang == "en" else ctx.cfg.name_zh
@@ -88,6 +106,26 @@ def area_label(ctx: PageContext, f: AreaFilter) -> str:
 
 def _hhmm(ts: Any) -> str:
     return "—" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%H:%M")
+
+
+def dated_when(ts: Any, now: datetime, with_time: bool = True) -> tuple[str, bool]:
+    """When something happened, for the wall: ``13:58`` today; before today
+    its date and age, ``11-19 13:58（昨天）`` or ``11-17 09:00（3 天前）``
+    (without the time of day: ``11-17（3 天前）``). Returns the text and
+    whether it is from before today."""
+    if ts is None or pd.isna(ts):
+        return "—", False
+    at = pd.Timestamp(ts)
+    days = (now.date() - at.date()).days
+    if days <= 0:
+        return when_text(ts, now), False
+    age = t("screen.yesterday") if days == 1 else t("screen.days_ago", n=days)
+    date = (
+        when_text(ts, now)
+        if with_time
+        else at.strftime("%m-%d" if at.year == now.year else "%Y-%m-%d")
+    )
+    return t("screen.dated", date=date, age=age), True
 
 
 def domain_name(code: str) -> str:

@@ -1,5 +1,8 @@
-"""Cached loading with the screen's TTL: a wall of screens reads the
-database once per ``screen.refresh_s``."""
+"""Cached loading for the wall's tiles: a result is kept a second less
+than ``screen.refresh_s``, so a tile's next refresh never gets its own last
+result back (it reads the database, and shows what arrived since). The
+tiles ask at :func:`ui.data.local_now`, which moves by the second: the
+screens of a wall share a result read within the same second."""
 
 from __future__ import annotations
 
@@ -16,7 +19,12 @@ from metrics.warning_rules import WarningRulesError, load_warning_rules
 from ui.data import cache_key_url, run_query, scoped_arguments, session_scope, site_config
 
 
-@st.cache_data(ttl=site_config().screen.refresh_s, max_entries=256, show_spinner=False)
+def screen_ttl_s() -> float:
+    """Seconds a tile's result is kept: ``screen.refresh_s`` less one, at least one."""
+    return float(max(1, site_config().screen.refresh_s - 1))
+
+
+@st.cache_data(ttl=screen_ttl_s(), max_entries=256, show_spinner=False)
 def _screen_cached(
     db_key: str, fn_path: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> Any:
@@ -25,7 +33,7 @@ def _screen_cached(
 
 def screen_load(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Like ``ui.data.load`` (the session's scope stamped in), cached for
-    ``screen.refresh_s`` seconds."""
+    :func:`screen_ttl_s` seconds."""
     args, kw = scoped_arguments(fn, args, kwargs, session_scope())
     kwargs = kw
     path = f"{fn.__module__}:{fn.__qualname__}"

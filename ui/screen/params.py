@@ -62,6 +62,14 @@ def views_from_params(
     return views, notices
 
 
+def left_out(params: Mapping[str, str]) -> frozenset[str]:
+    """The wall's rejected parameters that are only left out, not replaced
+    by a default: ``view`` when the list names a known view besides the
+    typo (the wall shows the others). See :func:`ui.filters.notice_text`."""
+    pages = [p.strip() for p in (params.get("view") or "").split(",")]
+    return frozenset({"view"}) if any(p in SCREEN_PAGES for p in pages) else frozenset()
+
+
 def expand_views(
     views: Sequence[ScreenView], streets: pd.DataFrame, wall_district: str | None
 ) -> tuple[ScreenView, ...]:

@@ -1,10 +1,11 @@
 """The centre of the wall: the playlist's current view (crowd map,
-incident map, throughput ranking, warnings), with its title and what comes
-next. The map slot stays mounted, hidden behind the non-map views."""
+incident map, the stages table, red warnings: :mod:`ui.screen.views`), with
+its title and what comes next. The map slot stays mounted, hidden behind the
+non-map views."""
 
 from __future__ import annotations
 
-import copy
+from contextlib import nullcontext
 from typing import Any
 
 import pandas as pd
@@ -12,14 +13,14 @@ import streamlit as st
 
 from data_access.config import ScreenView
 from data_access.filters import AreaFilter
-from metrics import heatmap, screen
-from ui import maps
+from metrics import heatmap
+from ui import map_legend, maps
 from ui.data import local_now, session_scope
 from ui.i18n import t
-from ui.palette import LEVELS, MUTED
+from ui.map_view import WALL_PANEL
 from ui.screen import runner  # runner.clock: tests replace it there
-from ui.screen.blocks import _bar_rows, _e, _hhmm, area_label, domain_name, fig_html, screen_area
-from ui.screen.loading import red_counts, screen_load
+from ui.screen.blocks import _e, _hhmm, area_label, screen_area
+from ui.screen.loading import screen_load
 from ui.screen.params import (
     WALL_SCALE,
     expand_views,
@@ -29,6 +30,7 @@ from ui.screen.params import (
     views_in_scope,
 )
 from ui.screen.runner import run_tile
+from ui.screen.views import throughput_view, warnings_view
 from ui.shell import PageContext
 
 #: The stage's map slot (a keyed container), whether a view drew its deck
@@ -77,8 +79,8 @@ def stage_tile(ctx: PageContext, views: tuple[ScreenView, ...]) -> None:
     draw = {
         "crowd-map": _crowd_view,
         "incident-map": _incident_view,
-        "throughput": _throughput_view,
-        "warnings": _warnings_view,
+        "throughput": throughput_view,
+        "warnings": warnings_view,
     }[view.page]
     # The map slot comes first and always holds a deck. Unmounting a deck.gl
     # canvas and mounting a new one on every rotation leaked ~22 MB of
@@ -116,13 +118,13 @@ def _crowd_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any) -> None:
         top = ctx.cfg.map.crowd_max_people_per_cell
         cell_m = float(cells["cell_m"].iloc[0]) if len(cells) else ctx.cfg.map.crowd_cell_m
         rows = maps.cell_rows(ctx.cfg, cells, cells["people"] / cells["cells"], top, [])
-        layers, view = _basemap(ctx, f)
-        layers = [layers[0], maps.cell_layer(rows, "crowd-cells", cell_m / 2)]
-        layers += [maps.venue_layer(ctx.cfg, venues), _basemap(ctx, f)[0][1]]
-        _deck(ctx, layers, view, slot)
+        base = _basemap(ctx, f)
+        cell_layer = maps.cell_layer(rows, "crowd-cells", cell_m / 2)
+        _deck(ctx, base.stack(cell_layer, maps.venue_layer(ctx.cfg, venues)), base.view, slot)
+        unit = t("maps.legend_crowd", cell=f"{ctx.cfg.map.crowd_cell_m:g}")
         st.html(
             f'<div class="scr-legend">{_e(t("screen.crowd_at", ts=_hhmm(d["ts"])))}'
-            f"{maps.legend_html(top, t('maps.legend_crowd', cell=f'{ctx.cfg.map.crowd_cell_m:g}'))}</div>"
+            f"{map_legend.legend_html(top, unit, theme='dark', base=base)}</div>"
         )
 
     run_tile(key, fetch, draw)
@@ -139,15 +141,16 @@ def _incident_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any) -> None
         cell_m = float(cells["cell_m"].iloc[0]) if len(cells) else ctx.cfg.map.incident_cell_m
         scale = (ctx.cfg.map.incident_cell_m / cell_m) ** 2
         rows = maps.cell_rows(ctx.cfg, cells, cells["cases"] * scale, top, [])
-        layers, view = _basemap(ctx, f)
-        _deck(
-            ctx,
-            [layers[0], maps.cell_layer(rows, "incident-cells", cell_m / 2), layers[1]],
-            view,
-            slot,
-        )
-        legend = maps.legend_html(
-            top, t("maps.legend_cases", cell=f"{ctx.cfg.map.incident_cell_m:g}")
+        base = _basemap(ctx, f)
+        # Today's few cases as dots that read from across the room, however
+        # small their cell at the area's zoom, over the names.
+        dots = maps.cell_layer(rows, "incident-cells", cell_m / 2, min_px=WALL_DOT_PX * _scale())
+        _deck(ctx, [*base.stack(), dots], base.view, slot)
+        legend = map_legend.legend_html(
+            top,
+            t("maps.legend_cases", cell=f"{ctx.cfg.map.incident_cell_m:g}"),
+            theme="dark",
+            base=base,
         )
         total = t("screen.incidents_today", n=f"{int(cells['cases'].sum()):,}")
         st.html(f'<div class="scr-legend">{_e(total)}{legend}</div>')
@@ -155,106 +158,66 @@ def _incident_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any) -> None
     run_tile(key, fetch, draw)
 
 
-def _basemap(ctx: PageContext, f: AreaFilter) -> tuple[list[Any], Any]:
-    codes = {
-        c
-        for c, dc in zip(ctx.streets["code"], ctx.streets["district_code"], strict=True)
-        if (not f.district or dc == f.district) and (not f.streets or c in f.streets)
-    }
+#: Street names on a 1920x1080 wall, px (times the wall's scale): read
+#: from a few metres, in white on a navy halo.
+WALL_LABEL_PX = 22
+#: Smallest radius of a cell with cases on the wall, px at 1080 lines.
+WALL_DOT_PX = 10
+
+
+def _scale() -> float:
+    return float(st.session_state.get(WALL_SCALE, 1.0))
+
+
+def _map_css(scale: float) -> str:
+    """The map slot's CSS on a wall of ``scale``: the +/- buttons grown with
+    the wall (they are drawn in CSS pixels) and dark, and the legend in the
+    wall's own type size (vh) instead of the pages' rem."""
+    return (
+        f".st-key-{MAP_SLOT} .mapboxgl-ctrl-group {{ transform: scale({scale:g});"
+        " transform-origin: top right; background:#111C2E; border:1px solid #2C4366; }"
+        f" .st-key-{MAP_SLOT} .mapboxgl-ctrl-group button {{ border-color:#2C4366; }}"
+        f" .st-key-{MAP_SLOT} .mapboxgl-ctrl-icon {{ filter: invert(1); }}"
+        " .scr-legend .map-legend { font-size: inherit; }"
+    )
+
+
+def _basemap(ctx: PageContext, f: AreaFilter) -> maps.Basemap:
+    """The wall's basemap of the view's area: every street of it, fitted to
+    the stage's map at the wall's scale, labels sized for the room."""
+    scale = _scale()
+    codes = maps.area_codes(ctx.streets, f)
     names = {c: ctx.street_name(c) for c in codes}
-    return maps.area_basemap(ctx.cfg, codes, names)
+    return maps.area_basemap(
+        ctx.cfg,
+        codes,
+        names,
+        panel=WALL_PANEL.scaled(scale),
+        theme="dark",
+        label_size=WALL_LABEL_PX * scale,
+    )
 
 
 def _deck(ctx: PageContext, layers: list[Any], view: Any, slot: Any) -> None:
     """Draw a map view's deck in the stage's map slot (see :func:`stage_tile`)."""
-    scale = float(st.session_state.get(WALL_SCALE, 1.0))
-    view.zoom, height = map_geometry(float(view.zoom), scale)
-    layers = [_scaled_labels(layer, scale) for layer in layers]
     deck = maps.offline_deck(layers, view, None, theme="dark", cfg=ctx.cfg)
-    with slot:
-        st.pydeck_chart(deck, height=height)
+    _show_deck(deck, slot)
     st.session_state[LAST_DECK] = deck
     st.session_state[DECK_DRAWN] = True
 
 
-def _scaled_labels(layer: Any, scale: float) -> Any:
-    """Text layers are sized in pixels: a copy with labels ``scale`` times
-    larger (other layers as they are)."""
-    if scale == 1.0 or getattr(layer, "type", "") != "TextLayer":
-        return layer
-    grown = copy.copy(layer)
-    grown.get_size = float(layer.get_size) * scale
-    return grown
+def _show_deck(deck: Any, slot: Any) -> None:
+    scale = _scale()
+    with slot:
+        st.pydeck_chart(deck, height=map_geometry(0.0, scale)[1])
+        st.html(f"<style>{_map_css(scale)}</style>")
 
 
 def _hidden_deck(ctx: PageContext, f: AreaFilter) -> None:
     """Keep the map slot's deck mounted while a non-map view (or a "waiting"
     notice) is on the stage: the last map shown, else the bare basemap."""
-    scale = float(st.session_state.get(WALL_SCALE, 1.0))
     deck = st.session_state.get(LAST_DECK)
     if deck is None:
-        layers, view = _basemap(ctx, f)
-        view.zoom, _ = map_geometry(float(view.zoom), scale)
-        deck = maps.offline_deck(layers, view, None, theme="dark", cfg=ctx.cfg)
-    st.pydeck_chart(deck, height=map_geometry(0.0, scale)[1])
-
-
-def _throughput_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any = None) -> None:
-    now = local_now(ctx.cfg)
-
-    def fetch() -> pd.DataFrame:
-        return screen_load(screen.street_ranking, f, now, ctx.cfg)
-
-    def draw(ranked: pd.DataFrame) -> None:
-        colour = {"top": LEVELS["green"].hex, "bottom": LEVELS["red"].hex, "": MUTED}
-        rows = [
-            (ctx.street_name(c), s, colour[str(k)])
-            for c, s, k in zip(
-                ranked["street_code"], ranked["on_time_share"], ranked["callout"], strict=True
-            )
-        ][:30]
-        days = ctx.cfg.default_window_days
-        bars = _bar_rows(rows, fit_vh=63.0)
-        if not ctx.cfg.judges(screen.ON_SITE):
-            bars = f'<div class="scr-sub" data-key="not-judged">{_e(t("screen.not_judged"))}</div>'
-        st.html(
-            f'<div class="scr-panel" data-key="throughput" style="height:70vh;overflow:hidden">'
-            f'<div class="scr-h">{_e(t("screen.throughput_title", days=days))}</div>'
-            f"{bars}</div>"
-        )
-
-    run_tile(key, fetch, draw)
-
-
-def _warnings_view(ctx: PageContext, f: AreaFilter, key: str, slot: Any = None) -> None:
-    now = local_now(ctx.cfg)
-    hours = ctx.cfg.screen.warning_alert_hours
-
-    def fetch() -> dict[str, pd.DataFrame]:
-        return {
-            "reds": red_counts(f, now),
-            "new": screen_load(screen.new_red_warnings, f, now, ctx.cfg, hours),
-        }
-
-    def draw(d: dict[str, pd.DataFrame]) -> None:
-        figs = "".join(
-            fig_html(f"red_{dom}", domain_name(str(dom)), f"{int(n):,}", red=int(n) > 0)
-            for dom, n in zip(d["reds"]["domain"], d["reds"]["red"], strict=True)
-        ) or fig_html("red_none", t("screen.red"), "0")
-        rows = (
-            "".join(
-                f'<div class="scr-row"><span class="when" style="flex:0 0 12%">{_hhmm(w.raised_at)}</span>'
-                f'<span style="flex:0 0 30%">{_e(ctx.street_name(str(w.street_code)))}</span>'
-                f"<span>{_e(domain_name(str(w.domain)))} · {_e(w.id)}</span></div>"
-                for w in d["new"].head(10).itertuples()
-            )
-            or f'<div class="scr-sub">{_e(t("screen.no_new_red", hours=hours))}</div>'
-        )
-        st.html(
-            f'<div class="scr-panel" data-key="warnings" style="height:70vh;overflow:hidden">'
-            f'<div class="scr-h">{_e(t("screen.red_by_domain"))}</div>'
-            f'<div class="scr-big-row">{figs}</div>'
-            f'<div class="scr-h">{_e(t("screen.new_red", hours=hours))}</div>{rows}</div>'
-        )
-
-    run_tile(key, fetch, draw)
+        base = _basemap(ctx, f)
+        deck = maps.offline_deck(base.stack(), base.view, None, theme="dark", cfg=ctx.cfg)
+    _show_deck(deck, nullcontext())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -14,26 +15,47 @@ import streamlit as st
 from metrics import overview, screen, throughput
 from ui.data import local_now, site_config
 from ui.i18n import current_lang, t
-from ui.palette import LEVELS
 from ui.screen.blocks import (
     _bar_rows,
     _e,
     _hhmm,
     _pct,
     area_label,
+    dated_when,
     domain_name,
     fig_html,
+    goal_colour,
     screen_area,
+    street_goals,
 )
 from ui.screen.loading import red_counts, screen_load
 from ui.screen.runner import live, run_tile
-from ui.shell import PageContext
+from ui.shell import PageContext, stale_as_of, stalest, when_text
 
-ALERTS_SHOWN = 6
+#: Alerts the strip shows (the rest counted): each keeps two lines of text.
+ALERTS_SHOWN = 4
 RANKED_SHOWN = 5
 
 
+#: Stale feeds named in the header's mark (the rest counted): the mark
+#: sits above "data as of", beside the clock, in the header's one row.
+STALE_NAMED = 2
+#: The marks of data older than its feed's ``[freshness]`` interval: amber,
+#: bold, on a dark amber ground, readable from the back of the room.
+FEED_STALE_CSS = """
+<style>
+.scr-feed-col { display: inline-flex; flex-direction: column; align-items: flex-end;
+  align-self: center; gap: .3vh; line-height: 1.15; }
+.scr-feed-stale { font-size: 2.5vh; font-weight: 700; color: #FFD54F; background: #4A3300;
+  border: .15vh solid #FFB300; border-radius: .4vh; padding: 0 .5vw; }
+.scr-feed-stale-fig .scr-value { color: #FFD54F; }
+.scr-feed-stale-fig .scr-sub { color: #FFD54F; font-weight: 700; font-size: 2.1vh; }
+</style>
+"""
+
+
 def header(ctx: PageContext) -> None:
+    st.html(FEED_STALE_CSS)
     left, right = st.columns([1, 1.6], vertical_alignment="center")
     with left:
         st.title(t("screen.title", area=area_label(ctx, screen_area(ctx))))
@@ -43,23 +65,50 @@ def header(ctx: PageContext) -> None:
 
 def _header_tile(ctx: PageContext) -> None:
     now = local_now(ctx.cfg)
+    # The wall's own area: the feeds of what it shows (a district whose
+    # crowd readings stopped is stale there even while others' run).
+    area = screen_area(ctx)
 
     def fetch() -> pd.DataFrame:
-        return screen_load(overview.data_freshness, now)
+        return screen_load(overview.feed_status, now, ctx.cfg, area=area)
 
-    def draw(fresh: pd.DataFrame) -> None:
-        latest = fresh.loc[fresh["table"].isin(["incident", "crowd_reading"]), "latest"].max()
+    def draw(status: pd.DataFrame) -> None:
+        latest = status.loc[status["feed"].isin(["incident", "crowd_reading"]), "latest"].max()
         as_of = (
             t("app.no_data_yet")
             if pd.isna(latest)
             else pd.Timestamp(latest).strftime("%m-%d %H:%M")
         )
+        as_of_html = f'<span data-key="as_of">{_e(t("app.data_as_of", ts=as_of))}</span>'
+        stale = stale_feeds_html(status, now)
+        if stale:  # the stale feeds above "data as of"
+            as_of_html = f'<span class="scr-feed-col">{stale}{as_of_html}</span>'
         st.html(
-            f'<div class="scr-top"><span data-key="as_of">{_e(t("app.data_as_of", ts=as_of))}'
-            f'</span><span class="scr-clock" data-key="clock">{now:%Y-%m-%d %H:%M}</span></div>'
+            f'<div class="scr-top">{as_of_html}'
+            f'<span class="scr-clock" data-key="clock">{now:%Y-%m-%d %H:%M}</span></div>'
         )
 
     run_tile("header", fetch, draw)
+
+
+def stale_feeds_html(status: pd.DataFrame, now: datetime) -> str:
+    """The header's mark of the feeds older than their interval, the
+    stalest first, each with its newest time ("人流 08:15 · 案件 09:40 数据未更新");
+    empty while every feed is current."""
+    stale = stalest(status)
+    if stale.empty:
+        return ""
+    named = [
+        t("feed.wall_feed", feed=t(f"feed.{row.feed}"), ts=when_text(row.latest, now))
+        for row in stale.head(STALE_NAMED).itertuples()
+    ]
+    if len(stale) > STALE_NAMED:
+        named.append(t("feed.wall_more", n=len(stale) - STALE_NAMED))
+    feeds = " ".join(stale["feed"])
+    return (
+        f'<span class="scr-feed-stale" data-feed-stale="{_e(feeds)}">'
+        f"⚠ {_e(t('feed.wall_stale', feeds=' · '.join(named)))}</span>"
+    )
 
 
 def headline_tile(ctx: PageContext) -> None:
@@ -107,20 +156,26 @@ def headline_tile(ctx: PageContext) -> None:
             parts.append(fig_html("crowd", t("screen.crowd"), "—"))
         else:
             top = crowd.iloc[0]
-            parts.append(
-                fig_html(
-                    "crowd",
-                    t("screen.crowd"),
-                    f"{int(top['people']):,}",
-                    f"{ctx.street_name(top['street_code'])} · {_hhmm(top['ts'])}",
-                )
+            # "Now" only while the reading is: an older one says its real time.
+            stale = stale_as_of("crowd_reading", top["ts"], now, ctx.cfg)
+            fig = fig_html(
+                "crowd",
+                t("screen.crowd"),
+                f"{int(top['people']):,}",
+                f"{ctx.street_name(top['street_code'])} · {stale or _hhmm(top['ts'])}",
             )
+            if stale:
+                fig = f'<div class="scr-feed-stale-fig" data-feed-stale="crowd_reading">{fig}</div>'
+            parts.append(fig)
         st.html(f'<div class="scr-panel">{"".join(parts)}</div>')
 
     run_tile("headline", fetch, draw)
 
 
 def ranking_tile(ctx: PageContext) -> None:
+    """The right panel: the best and the worst streets by on-site on-time
+    share over the site's window (streets with too few judged cases left
+    out), each bar coloured against its street's on-time goal (the tick)."""
     now = local_now(ctx.cfg)
     f = screen_area(ctx, days=ctx.cfg.default_window_days)
 
@@ -128,27 +183,34 @@ def ranking_tile(ctx: PageContext) -> None:
         return screen_load(screen.street_ranking, f, now, ctx.cfg)
 
     def draw(ranked: pd.DataFrame) -> None:
+        ranked = ranked.loc[ranked["judged"] >= ctx.cfg.ranking_min_judged]
         n = min(RANKED_SHOWN, len(ranked) // 2) if len(ranked) > 1 else len(ranked)
         best = ranked.head(n)
         worst = ranked.iloc[len(ranked) - n :].iloc[::-1] if len(ranked) > 1 else ranked.iloc[0:0]
-        green, red = LEVELS["green"].hex, LEVELS["red"].hex
 
-        def rows(frame: pd.DataFrame, colour: str) -> str:
+        def rows(frame: pd.DataFrame) -> str:
+            codes, shares = list(frame["street_code"]), list(frame["on_time_share"])
+            goals = street_goals(ctx, codes)
             return _bar_rows(
                 [
-                    (ctx.street_name(c), s, colour)
-                    for c, s in zip(frame["street_code"], frame["on_time_share"], strict=True)
-                ]
+                    (ctx.street_name(c), s, goal_colour(s, g))
+                    for c, s, g in zip(codes, shares, goals, strict=True)
+                ],
+                goals,
+                [t("screen.judged_n", n=f"{int(j):,}") for j in frame["judged"]],
             )
 
         days = ctx.cfg.default_window_days
-        note = t("screen.rank_note") if ctx.cfg.judges(screen.ON_SITE) else t("screen.not_judged")
+        if ctx.cfg.judges(screen.ON_SITE):
+            note = t("screen.rank_note", n=ctx.cfg.ranking_min_judged)
+        else:
+            note = t("screen.not_judged")
         st.html(
-            f'<div class="scr-panel" data-key="ranking">'
-            f'<div class="scr-h">{_e(t("screen.rank_top", days=days))}</div>{rows(best, green)}'
-            f'<div class="scr-h" style="margin-top:2vh">{_e(t("screen.rank_bottom", days=days))}'
-            f"</div>{rows(worst, red)}"
-            f'<div class="scr-sub" style="margin-top:1.2vh">{_e(note)}</div></div>'
+            f'<div class="scr-panel scr-rank" data-key="ranking">'
+            f'<div class="scr-h">{_e(t("screen.rank_top", days=days))}</div>{rows(best)}'
+            f'<div class="scr-h" style="margin-top:1.5vh">{_e(t("screen.rank_bottom", days=days))}'
+            f"</div>{rows(worst)}"
+            f'<div class="scr-sub" style="margin-top:1vh">{_e(note)}</div></div>'
         )
 
     run_tile("ranking", fetch, draw)
@@ -168,7 +230,8 @@ def alert_tile(ctx: PageContext) -> None:
         if frame.empty:
             body = f'<div class="scr-alert scr-ok"><b>{_e(t("screen.no_alerts"))}</b></div>'
         else:
-            body = "".join(alert_html(ctx, a) for a in frame.head(ALERTS_SHOWN).to_dict("records"))
+            shown = frame.head(ALERTS_SHOWN).to_dict("records")
+            body = "".join(alert_html(ctx, a, now) for a in shown)
             if len(frame) > ALERTS_SHOWN:
                 more = t("screen.more_alerts", n=len(frame) - ALERTS_SHOWN)
                 body += f'<div class="scr-alert" style="flex:0 0 8vw"><b>{_e(more)}</b></div>'
@@ -182,7 +245,9 @@ def alert_tile(ctx: PageContext) -> None:
     run_tile("alerts", fetch, draw)
 
 
-def alert_html(ctx: PageContext, a: Mapping[Any, Any]) -> str:
+def alert_html(ctx: PageContext, a: Mapping[Any, Any], now: datetime) -> str:
+    """One alert: when (with its date and age when before today), the
+    street, what happened."""
     lang = current_lang()
     street = ctx.street_name(str(a["street_code"]))
     if a["kind"] == "venue":
@@ -203,7 +268,8 @@ def alert_html(ctx: PageContext, a: Mapping[Any, Any]) -> str:
             target=f"{a['target_min']:g}",
             ref=a["ref"],
         )
+    when, old = dated_when(a["at"], now)
     return (
-        f'<div class="scr-alert"><span class="when">{_hhmm(a["at"])}</span> '
+        f'<div class="scr-alert"><span class="when{" old" if old else ""}">{_e(when)}</span> '
         f"<b>{_e(street)}</b><br>{_e(text)}</div>"
     )
