@@ -59,6 +59,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -590,6 +591,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
 
+    # A kill (SIGTERM) unwinds through the finally below: no replica left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     work = Path(tempfile.mkdtemp(prefix="ops-load-", dir="/tmp"))
     if not args.db:
         path = work / "demo.sqlite"
@@ -604,7 +607,11 @@ def main() -> int:
           f"now {args.now}, tiles every {args.refresh} s, hold {args.hold:.0f} s", flush=True)  # fmt: skip
     out: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "levels": []}
     try:
-        asyncio.run(_one_page(host, port))  # imports and first caches: not counted
+        # Each replica's imports and first caches, not counted: one session
+        # on each, directly (a fresh replica's first sessions at once run in
+        # Streamlit's pages-folder mode: docs/benchmarks.md, "Capacity").
+        for replica in replicas:
+            asyncio.run(_one_page(host, replica.port))
         if args.chromium:
             try:
                 out["chromium"] = chromium_sample(f"http://{host}:{port}/", host, port)

@@ -302,18 +302,24 @@ def replica_command(port: int) -> list[str]:
     return [sys.executable, "-m", "streamlit", *argv[1:]]
 
 
+class _OnLoopback:
+    """A server of the stack, on 127.0.0.1:``port``."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
 @dataclass
-class Replica:
+class Replica(_OnLoopback):
     """One ``dashboards@<port>`` replica."""
 
     port: int
     env_file: Path
     log: Path
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
 
     def start(self, extra_env: Mapping[str, str] | None = None) -> None:
         env = {**os.environ, **read_env_file(self.env_file), "PYTHONUNBUFFERED": "1"}
@@ -415,16 +421,12 @@ http {{
 
 
 @dataclass
-class Nginx:
+class Nginx(_OnLoopback):
     """nginx with the deploy configuration, in ``prefix``, on ``port``."""
 
     prefix: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
 
     def configure(self, replica_ports: Iterable[int]) -> Path:
         """Write the prefix's ``nginx.conf`` and ``dashboards.conf``; check them (``nginx -t``)."""

@@ -29,7 +29,9 @@ with page_guard():
     cfg = access_config()
     zone = ZoneInfo(ctx.cfg.timezone)
     st.caption(t("audit.retention", days=cfg.retention_days))
-    today = ctx.now.date()
+    # Audit rows carry the real time (never OPS_NOW, the data's clock for a
+    # replayed day): the default week is the real one.
+    today = datetime.now(zone).date()
     c1, c2, c3 = st.columns([2, 2, 2])
     dates = c1.date_input(
         t("audit.dates"), value=(today - timedelta(days=6), today), key="audit_dates"

@@ -245,7 +245,6 @@ def test_a_case_closed_during_a_refresh_is_counted_once(tmp_path_factory):
 def test_figures_are_right_while_the_source_writes(app_test, demo_db, monkeypatch):
     url = demo_db
     job = create_engine(url)
-    refresh_rollups.refresh(job, BUILT, reviews=0)
     writer = LiveWriter(url, seed=SEED)
     lock = WriterLock(writer.engine).acquire()
     clock = LiveClock(BUILT, SPEED, cap=False)

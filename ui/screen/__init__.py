@@ -1,11 +1,13 @@
 """The command-room big screen (指挥大屏): a 16:9 wall that runs unattended.
 
-Layout: header (title, clock, "data as of"), headline figures on the left,
-the playlist's current view in the centre (crowd map, incident map,
-throughput ranking, warnings), street rankings on the right, the alert
-strip at the bottom (:mod:`ui.screen.tiles`, :mod:`ui.screen.stage`). Sizes
-are in ``vh``/``vw`` so the same page fills 1920x1080 and 3840x2160
-(:mod:`ui.screen.theme`). Every tile is an ``st.fragment`` that reruns on its
+Layout: one screen of fixed rows (:mod:`ui.screen.theme`): the header
+(title, clock, "data as of"), the link notices when there are any, the
+panels (headline figures on the left, the playlist's current view in the
+centre: crowd map, incident map, the stages table, red warnings; the best
+and worst streets on the right) taking the height that is left, and the
+alert strip at the bottom (:mod:`ui.screen.tiles`, :mod:`ui.screen.stage`,
+:mod:`ui.screen.views`). Sizes are in ``vh``/``vw`` so the same page fills
+1920x1080 and 3840x2160. Every tile is an ``st.fragment`` that reruns on its
 own timer (``screen.refresh_s``) and reads through
 :func:`ui.screen.loading.screen_load`, a cache that keeps a result a second
 less than that interval, so every refresh shows what has arrived since. A tile

@@ -28,6 +28,9 @@ HEAD_VH = 7.0
 NOTICE_VH = 3.4
 ALERTS_VH = 10.0
 STAGE_TITLE_VH = 4.2
+#: Streets in each of the right panel's two lists (the best, the worst): a
+#: row's height is a fifth of its list's, however few streets qualify.
+RANKED_ROWS = 5
 #: The stage's map (a notice row takes its height from it).
 MAP_VH = 66.0
 MAP_SELECTOR = """[data-testid="stDeckGlJsonChart"], [data-testid="stDeckGlJsonChart"] > div,
@@ -152,7 +155,8 @@ h1 {{ font-size: 3.6vh !important; color: #E3EAF2 !important; padding: 0 !import
 .scr-pct {{ text-align:right; font-variant-numeric: tabular-nums; }}
 .scr-pct small {{ font-size: .7em; color:#9FB3C8; }}
 .scr-rank {{ display:flex; flex-direction:column; }}
-.scr-rank .scr-bars {{ flex: 1 1 0; min-height:0; grid-auto-rows: 1fr; font-size:2.4vh; --bar:2.2vh; }}
+.scr-rank .scr-bars {{ flex: 1 1 0; min-height:0; grid-template-rows: repeat({RANKED_ROWS}, 1fr);
+  font-size:2.4vh; --bar:2.2vh; }}
 .scr-stage-title {{ display:flex; justify-content:space-between; align-items:center;
   font-size: 2.8vh; line-height: 1.4; height: {STAGE_TITLE_VH}vh; white-space:nowrap;
   overflow:hidden; }}

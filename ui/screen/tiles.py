@@ -30,11 +30,12 @@ from ui.screen.blocks import (
 )
 from ui.screen.loading import red_counts, screen_load
 from ui.screen.runner import live, run_tile
+from ui.screen.theme import RANKED_ROWS
 from ui.shell import PageContext, stale_as_of, stalest, when_text
 
 #: Alerts the strip shows (the rest counted): each keeps two lines of text.
 ALERTS_SHOWN = 4
-RANKED_SHOWN = 5
+RANKED_SHOWN = RANKED_ROWS
 
 
 #: Stale feeds named in the header's mark (the rest counted): the mark
