@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.i18n import DEFAULT_LANG, LANGS, t
-from ui.menu import NAVIGATION, URL_PATHS, first_run_menu, nav_page, whole_menu
+from ui.menu import NAVIGATION, URL_PATHS, first_run_menu, hide_menu, nav_page, whole_menu
 
 if "lang" not in st.session_state:
     lang = st.query_params.get("lang", DEFAULT_LANG)
@@ -58,6 +58,7 @@ with page_guard():
     principal = auth.gate()
     gate_failed = False
 if principal is None and not gate_failed:
+    hide_menu()
     st.stop()
 
 
@@ -76,6 +77,7 @@ def _retry_soon() -> None:
 
 
 if principal is None:
+    hide_menu()
     _retry_soon()
     st.stop()
 

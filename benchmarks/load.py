@@ -504,15 +504,16 @@ def chromium_sample(base: str, host: str, port: int, repeat: int = 3) -> dict[st
             page.context.close()
         chromium.close()
     # After Playwright's own event loop has gone.
-    client = [asyncio.run(_one_page(host, port)) for _ in range(repeat)]
+    client = [asyncio.run(one_page(host, port)).seconds for _ in range(repeat)]
     return {"chromium_open_s": opened, "chromium_run_s": runs, "client_s": client}
 
 
-async def _one_page(host: str, port: int) -> float:
+async def one_page(host: str, port: int) -> RunResult:
+    """The overview once, as one new session."""
     session = Session(host, port)
     await session.open()
     try:
-        return (await session.page("", "")).seconds
+        return await session.page("", "")
     finally:
         await session.close()
 
@@ -591,8 +592,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
 
-    # A kill (SIGTERM) unwinds through the finally below: no replica left running.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    # Ctrl-C or a kill unwinds through the finally below: no replica left running.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sys.exit(1))
     work = Path(tempfile.mkdtemp(prefix="ops-load-", dir="/tmp"))
     if not args.db:
         path = work / "demo.sqlite"
@@ -611,7 +613,7 @@ def main() -> int:
         # on each, directly (a fresh replica's first sessions at once run in
         # Streamlit's pages-folder mode: docs/benchmarks.md, "Capacity").
         for replica in replicas:
-            asyncio.run(_one_page(host, replica.port))
+            asyncio.run(one_page(host, replica.port))
         if args.chromium:
             try:
                 out["chromium"] = chromium_sample(f"http://{host}:{port}/", host, port)

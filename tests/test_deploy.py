@@ -189,13 +189,13 @@ def deployed() -> Iterator[Stack]:
         try:
             for replica in replicas:
                 replica.wait_healthy()
-                # One session on each first, as a load balancer's warm-up
-                # would: a replica whose first sessions are a reconnecting
-                # wall (or two at once) runs them in Streamlit's pages-folder
-                # mode, without Home.py's sign-in (the wall all zeros and
-                # "district outside your scope"; reported, not this test's
-                # subject).
-                warm = asyncio.run(_one_page(replica.port))
+            # One session on each first (side by side: one each), as a load
+            # balancer's warm-up would: a replica whose first sessions are a
+            # reconnecting wall (or two at once) runs them in Streamlit's
+            # pages-folder mode, without Home.py's sign-in (the wall all
+            # zeros and "district outside your scope"; reported, not this
+            # test's subject).
+            for warm in asyncio.run(_first_pages([r.port for r in replicas])):
                 assert not warm.errors, warm.errors
             nginx.start([r.port for r in replicas])
         except RuntimeError as exc:
@@ -203,16 +203,12 @@ def deployed() -> Iterator[Stack]:
         yield Stack(primary, standby, replicas, nginx)
 
 
-async def _one_page(port: int) -> Any:
-    """The overview, once, as one session of Streamlit's own protocol."""
-    from benchmarks.load import Session
+async def _first_pages(ports: list[int]) -> list[Any]:
+    """The overview once on each port, side by side, each as one session of
+    Streamlit's own protocol (the load benchmark's client)."""
+    from benchmarks.load import one_page
 
-    session = Session("127.0.0.1", port)
-    await session.open()
-    try:
-        return await session.page("", "")
-    finally:
-        await session.close()
+    return list(await asyncio.gather(*(one_page("127.0.0.1", p) for p in ports)))
 
 
 def _wait(what: str, condition: Callable[[], bool], page: Any | None = None) -> None:

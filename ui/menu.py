@@ -67,6 +67,21 @@ def _asked_page() -> str:
     return getattr(manager, "intended_page_name", None) or ""
 
 
+def _known_url() -> bool:
+    """Whether this run's URL names a page of the menu (or "/")."""
+    asked = _asked_page()
+    return not asked or asked in URL_PATHS
+
+
+def hide_menu() -> None:
+    """No menu, for a run that stops before the user is known (the sign-in
+    page, no access, the database away): the pages are named to Streamlit,
+    so a deep link raises no "Page not found", but none is listed (the
+    first run's menu, or the pages folder's file names, would stay)."""
+    if _known_url():
+        st.navigation(whole_menu(), position="hidden")
+
+
 def first_run_menu() -> None:
     """On a server's first run (Streamlit's pages-folder mode, see
     :func:`ui.shell.leave_pages_folder_mode`): leave that mode, send the
@@ -78,7 +93,6 @@ def first_run_menu() -> None:
     if not PagesManager.uses_pages_directory:
         return
     PagesManager.uses_pages_directory = False
-    asked = _asked_page()
-    if not asked or asked in URL_PATHS:
+    if _known_url():
         st.navigation(whole_menu())
     st.rerun()
