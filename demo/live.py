@@ -65,6 +65,7 @@ from data_access.schema import crowd_reading, housing_record, incident, petition
 from demo.crowds import STEP_S
 from demo.geography import build_grids, load_geography
 from demo.live_model import EventBatch, Model, at, case_updates, next_event, secs
+from rollups.snapshot import LATE_DAYS
 
 _log = logging.getLogger(__name__)
 
@@ -447,16 +448,18 @@ class LiveWriter:
         )
 
     def sealed_after(self, since: datetime) -> datetime | None:
-        """The rollup's seal when it is after ``since`` (rows written before
-        the seal are left out of the rolled-up figures until the next
-        refresh), else None."""
+        """The rollup's seal when rows written from ``since`` on may be left
+        out of the rolled-up figures until the next refresh (those more than
+        :data:`rollups.snapshot.LATE_DAYS` before the seal: nearer ones are
+        read live), else None."""
         from rollups.tables import rollup_meta
 
         with self.engine.connect() as conn:
             if not inspect(conn).has_table(rollup_meta.name):
                 return None
             sealed = conn.execute(select(func.max(rollup_meta.c.sealed_until))).scalar()
-        return sealed if sealed is not None and sealed > since else None
+        late = timedelta(days=LATE_DAYS)
+        return sealed if sealed is not None and sealed - late > since else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -669,7 +672,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sealed is not None:
             print(
                 f"note: the rollup was sealed at {sealed:%Y-%m-%d %H:%M}, after the gap began: "
-                "refresh it (python -m jobs.refresh_rollups refresh) to count the filled rows",
+                "refresh it (python -m jobs.refresh_rollups refresh) to count the rows "
+                f"filled before {sealed - timedelta(days=LATE_DAYS):%Y-%m-%d}",
                 flush=True,
             )
         run(writer, LiveClock(start, args.speed), tick_s=args.tick, until=until, report=report)

@@ -237,15 +237,17 @@ def _indexed_checks(
     state = rollups.state(conn, now)
     dup_rows = select(incident.c.id, (count - 1).label("extra")).where(window, area)
     if state is not None:
-        # Only an id with several rows at the refresh (any status), or with
-        # a row reported since the seal, can have several now (a row
+        # Only an id with several rows at the refresh (any status), with
+        # a row reported since the seal, or changed since, can have several now (a row
         # changed in place keeps its id): count those ids' rows by the id
         # index instead of grouping the window's every row. (Every live
         # row, the open cases included, was 1.0 s for a year of the city.)
         since = incident.c.reported_at >= state.sealed_until
         maybe = [select(incident.c.id).where(window, since)]
-        if state.dup_ids:
-            maybe.append(select(incident.c.id).where(incident.c.id.in_(state.dup_ids)))
+        # ... or a changed id (a copy entered late, before the seal).
+        listed = state.dup_ids + state.changed_ids
+        if listed:
+            maybe.append(select(incident.c.id).where(incident.c.id.in_(listed)))
         ids = union_all(*maybe).subquery("maybe_dup")
         wanted = select(ids.c.id).distinct().subquery("wanted_dup")
         dup_rows = dup_rows.join_from(incident, wanted, wanted.c.id == incident.c.id)

@@ -20,7 +20,7 @@ in :mod:`metrics.weekly_model`; the written summary from the tables is in
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -108,10 +108,20 @@ def review_tables(
     otherwise it is computed (:func:`compute_review_tables`).
     """
     week = started_week(week_label, now)
-    stored = rollups.stored_review(conn, f, now, cfg, rules, week, REVIEW_TABLES)
+    stored = rollups.stored_review(
+        conn, f, now, cfg, rules, week, REVIEW_TABLES, review_reads(week, cfg)
+    )
     if stored is not None:
         return stored
     return compute_review_tables(conn, f, now, cfg, week_label, rules)
+
+
+def review_reads(week: IsoWeek, cfg: SiteConfig) -> list[tuple[datetime, datetime]]:
+    """The ``reported_at`` spans a review of ``week`` reads, besides the
+    backlog at its end (every case before it): each of its weeks
+    (:func:`review_weeks`), with the hot spots' look-back before it."""
+    back = timedelta(days=cfg.hotspots.within_days + 1)
+    return [(w.start_ts - back, w.end_ts) for w in review_weeks(week).values()]
 
 
 def compute_review_tables(

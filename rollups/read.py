@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, and_, or_, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from data_access.area import unsettled
-from data_access.schema import street
-from rollups.snapshot import state
-from rollups.tables import rollup_review
+from data_access.area import in_area, unsettled
+from data_access.schema import incident, street
+from rollups.snapshot import RollupState, state
+from rollups.tables import rollup_case, rollup_review
 
 _LOG = logging.getLogger(__name__)
 
@@ -85,13 +85,18 @@ def stored_review(
     rules: Any,
     week: Any,
     names: Sequence[str],
+    reads: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> dict[str, pd.DataFrame] | None:
     """The weekly review of ``week`` for ``f``'s district (or every district)
     as the refresh job computed it, or None to compute it live: no rollup,
     a filter on streets or codes, a user's scope that lacks a street of the
-    area (row-level security: the stored reviews are whole districts'), a week not ended at both the refresh and
-    ``now``, another configuration, rules or code version, or a table
-    missing. Read on a connection of its own (see :func:`_safe_state`)."""
+    area (row-level security: the stored reviews are whole districts'), a
+    week not ended at both the refresh and ``now``, a case of the area
+    changed since the refresh in a way the review would show
+    (:func:`_changed_since`), another configuration, rules or code
+    version, or a table missing. ``reads``: the ``reported_at`` spans the
+    review reads besides its backlog (None: all before the week's end).
+    Read on a connection of its own (see :func:`_safe_state`)."""
     found = state(conn, now)
     if found is None or f.streets or f.categories or f.sources or f.statuses:
         return None
@@ -99,6 +104,8 @@ def stored_review(
         # Stored per district or city: never served to a narrower scope.
         return None
     if week.end_ts > found.sealed_until or week.end_ts > now:
+        return None
+    if _changed_since(conn, found, f, week.end_ts, reads):
         return None
     q = select(rollup_review.c.name, rollup_review.c.payload).where(
         rollup_review.c.week == week.label,
@@ -115,6 +122,52 @@ def stored_review(
     if set(tables) != set(names):
         return None
     return {n: tables[n] for n in names}
+
+
+def _changed_since(
+    conn: Connection,
+    found: RollupState,
+    f: Any,
+    end: datetime,
+    reads: Sequence[tuple[datetime, datetime]] | None,
+) -> bool:
+    """Whether a case of ``f``'s area changed since the refresh could make
+    the review of the week ending at ``end`` differ from the stored one.
+
+    A changed id (reopened, a new copy, entered late: see
+    :class:`RollupState`) with a row, in the source or rolled up, reported
+    before ``end``: any such row may count in the backlog at the week's end.
+    A case open at the refresh and settled since only where the review reads
+    it differently now: reported in one of the ``reads`` spans (its
+    milestones may have moved), cancelled (a cancelled case is in no
+    backlog), or closed before ``end`` (a closure written with an earlier
+    time). One small SELECT by id; none without such ids."""
+    if not found.changed_ids and not found.settled_ids:
+        return False
+    parts = []
+    for table in (incident, rollup_case) if found.changed_ids else ():
+        parts.append(
+            select(table.c.id).where(
+                table.c.id.in_(found.changed_ids),
+                table.c.reported_at < end,
+                in_area(table.c.street_code, f),
+            )
+        )
+    if found.settled_ids:
+        r = incident.c.reported_at
+        conds = [incident.c.id.in_(found.settled_ids), r < end, in_area(incident.c.street_code, f)]
+        if reads is not None:
+            conds.append(
+                or_(
+                    incident.c.status != "closed",
+                    incident.c.closed_at.is_(None),
+                    incident.c.closed_at < end,
+                    *(and_(r >= a, r < b) for a, b in reads),
+                )
+            )
+        parts.append(select(incident.c.id).where(*conds))
+    q = union_all(*parts).subquery("changed_since")
+    return conn.execute(select(q.c.id).limit(1)).first() is not None
 
 
 def _scope_covers(conn: Connection, f: Any) -> bool:

@@ -42,7 +42,14 @@ from metrics import (
     weekly_model,
 )
 from metrics.warning_rules import load_warning_rules
-from rollups import disjoint_spans, rollup_case, rollup_cell_week, rollup_dup_id, rollup_meta
+from rollups import (
+    disjoint_spans,
+    rollup_case,
+    rollup_cell_week,
+    rollup_dup_id,
+    rollup_meta,
+    rollup_open_id,
+)
 from tests.conftest import BACKEND_PARAMS, FIXTURE_END, scratch_database
 
 NOW = FIXTURE_END  # 2026-11-20 18:00
@@ -185,8 +192,9 @@ def _change_after_refresh(writer) -> None:
     """What a source system does after the refresh: a second copy of a
     rolled-up case arrives (reported after the seal), two rolled-up cases
     are reopened (a recent one in 拱墅, and one in 上城 from a week whose
-    stage times the rollup stores in rollup_stage_week), and a case open at
-    the refresh is closed."""
+    stage times the rollup stores in rollup_stage_week), a case open at
+    the refresh is closed, and two rows are entered late (reported before
+    the seal)."""
     with writer.begin() as conn:
         ids = conn.execute(
             select(rollup_case.c.id, rollup_case.c.street_code)
@@ -268,6 +276,51 @@ def _change_after_refresh(writer) -> None:
             update(incident)
             .where(incident.c.id == was_open)
             .values(status="closed", closed_at=NOW - timedelta(hours=1), outcome="resolved")
+        )
+        # Entered late: a closed case reported the evening before the seal,
+        # typed in after the refresh (in no rolled-up table, and settled);
+        # and a second copy of a rolled-up case, reported before the seal
+        # and earlier than the rolled-up copy (so the source keeps it).
+        sealed = REFRESHED.replace(hour=0, minute=0)
+        late = dict(row) | {
+            "id": "E-LATE-ENTRY",
+            "reported_at": sealed - timedelta(hours=3),
+            "accepted_at": sealed - timedelta(hours=2, minutes=59),
+            "dispatched_at": sealed - timedelta(hours=2, minutes=50),
+            "arrived_at": sealed - timedelta(hours=2, minutes=30),
+            "closed_at": sealed - timedelta(hours=1),
+            "status": "closed",
+            "outcome": "resolved",
+        }
+        conn.execute(insert(incident).values(**late))
+        early = (
+            conn.execute(
+                select(rollup_case)
+                .where(
+                    rollup_case.c.street_code.like("330105%"),
+                    # In W47 (the stored review of W46 stays right: see
+                    # test_a_stored_review_is_not_served_once_its_cases_changed).
+                    rollup_case.c.reported_at >= sealed - timedelta(hours=23),
+                    rollup_case.c.id.not_in([copied, reopened]),
+                )
+                .order_by(rollup_case.c.reported_at, rollup_case.c.id)
+                .limit(1)
+            )
+            .mappings()
+            .one()
+        )
+        first = {c.name: early[c.name] for c in incident.c}
+        conn.execute(
+            insert(incident).values(
+                **first
+                | {
+                    "reported_at": early["reported_at"] - timedelta(minutes=20),
+                    "street_code": "330105002"
+                    if early["street_code"] != "330105002"
+                    else "330105003",
+                    "grid_code": None,
+                }
+            )
         )
 
 
@@ -360,7 +413,8 @@ def test_rollup_gives_the_source_tables_figures(rolled, name, fname):
 def test_stored_weekly_review_is_the_computed_one(rolled):
     """The job stored the review of the last ended week (2026-W46) for 拱墅;
     the page's function returns it, equal to computing it from the cases
-    (the rows changed after the refresh are in W47, which W46 never reads)."""
+    (the rows of 拱墅 changed after the refresh are in W47, which W46 never
+    reads)."""
     with_rollup, without, _, report = rolled
     assert report.reviews == 1
     rules = load_warning_rules()
@@ -371,8 +425,9 @@ def test_stored_weekly_review_is_the_computed_one(rolled):
         got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
     assert any("rollup_review" in s for s in seen)
     # Read, not computed (computing it runs some 50 statements; reading it
-    # is one SELECT of the stored tables).
-    assert len(seen) == 1, seen
+    # is one SELECT by id of the cases changed since the refresh, and one
+    # of the stored tables).
+    assert len(seen) == 2 and "changed_since" in seen[0], seen
     with without.connect() as conn:
         want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
     assert list(got) == list(want) == list(weekly.REVIEW_TABLES)
@@ -402,6 +457,103 @@ def test_stored_weekly_review_is_the_computed_one(rolled):
         assert found is not None
 
 
+def test_a_stored_review_is_not_served_once_its_cases_changed(rolled):
+    """A case of the stored week entered late (typed in after the refresh,
+    reported in W46), or a case of it cancelled since: the stored review
+    is left and the review computed, equal to the source's. Undone after."""
+    with_rollup, without, writer, _ = rolled
+    rules = load_warning_rules()
+    f = AreaFilter(start=END, end=END, district="330105")
+    week = weekly_model.parse_week("2026-W46")
+    names = weekly.REVIEW_TABLES
+    with writer.begin() as conn:
+        row = (
+            conn.execute(
+                select(rollup_case)
+                .where(
+                    rollup_case.c.street_code.like("330105%"),
+                    rollup_case.c.status == "closed",
+                    # Within rollups.LATE_DAYS of the seal (2026-11-17).
+                    rollup_case.c.reported_at >= week.start_ts + timedelta(days=3),
+                    rollup_case.c.reported_at < week.end_ts,
+                )
+                .order_by(rollup_case.c.id)
+                .limit(1)
+            )
+            .mappings()
+            .one()
+        )
+    late = {c.name: row[c.name] for c in incident.c} | {"id": "E-LATE-W46"}
+    conn_id = was = None
+    try:
+        with writer.begin() as conn:
+            conn.execute(insert(incident).values(**late))
+        rollups.forget()
+        with with_rollup.connect() as conn:
+            assert "E-LATE-W46" in rollups.state(conn, NOW).changed_ids
+            assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names) is None
+            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+        with without.connect() as conn:
+            want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+        for name in want:
+            pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+        with writer.begin() as conn:
+            conn.execute(delete(incident).where(incident.c.id == "E-LATE-W46"))
+        rollups.forget()
+        with with_rollup.connect() as conn:  # as before: served again
+            assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names) is not None
+        # A case open at the refresh, reported before the week, closed since
+        # (after the week): as the review showed it, open at the week's end,
+        # unless the review reads its report time (here: it does, so the
+        # rule is asked with no such span) ...
+        with writer.begin() as conn:
+            conn_id, was = conn.execute(
+                select(rollup_open_id.c.id, incident.c.status)
+                .join(incident, incident.c.id == rollup_open_id.c.id)
+                .where(
+                    incident.c.street_code.like("330105%"),
+                    incident.c.reported_at < week.start_ts,
+                )
+                .order_by(rollup_open_id.c.id)
+                .limit(1)
+            ).one()
+            conn.execute(
+                update(incident)
+                .where(incident.c.id == conn_id)
+                .values(status="closed", closed_at=NOW - timedelta(hours=2))
+            )
+        rollups.forget()
+        with with_rollup.connect() as conn:
+            assert conn_id in rollups.state(conn, NOW).settled_ids
+            assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names, []) is not None
+            assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names) is None
+        # ... but cancelled it counts in no backlog: computed, as the source's.
+        with writer.begin() as conn:
+            conn.execute(
+                update(incident)
+                .where(incident.c.id == conn_id)
+                .values(status="cancelled", closed_at=None)
+            )
+        rollups.forget()
+        with with_rollup.connect() as conn:
+            assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names, []) is None
+            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+        with without.connect() as conn:
+            want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+        for name in want:
+            pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+    finally:
+        with writer.begin() as conn:
+            conn.execute(delete(incident).where(incident.c.id == "E-LATE-W46"))
+            if conn_id is not None:
+                conn.execute(
+                    update(incident)
+                    .where(incident.c.id == conn_id)
+                    .values(status=was, closed_at=None)
+                )
+        rollups.forget()
+
+
 def test_changed_rows_are_read_live(rolled):
     """The reopened case counts as open and the new copy once, not twice."""
     with_rollup, without, _, _ = rolled
@@ -409,7 +561,7 @@ def test_changed_rows_are_read_live(rolled):
         got = overview.street_summary(conn, GONGSHU_WEEK, NOW)
         # Both are rolled up and subtracted from the per-day sums.
         found = rollups.state(conn, NOW)
-        assert len(found.changed_ids) == 4
+        assert len(found.changed_ids) == 6  # and the two late entries
         assert len(found.settled_ids) == 1  # open at refresh, closed since
     with without.connect() as conn:
         want = overview.street_summary(conn, GONGSHU_WEEK, NOW)
