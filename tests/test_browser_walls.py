@@ -175,8 +175,7 @@ def test_a_wall_reconnects_clean_after_a_server_restart(
     wall sign-in) and shows the screen with no dialog."""
     port = free_port()
     with running_app(tmp_path, sqlite_demo.url, wall_access(), port=port) as (base, state):
-        new_session(chromium, base).context.close()  # the wall is not the first session
-        page = new_session(chromium, base + BOOKMARK)
+        page = new_session(chromium, base + BOOKMARK)  # the server's first session
         assert_clean(page, *WALL_TEXTS)
         before = _logins(state)
     try:
@@ -190,3 +189,38 @@ def test_a_wall_reconnects_clean_after_a_server_restart(
             assert_clean(page, *WALL_TEXTS)
     finally:
         page.context.close()
+
+
+def test_sessions_that_start_together_on_a_fresh_server_all_sign_in(
+    sqlite_demo: Backend, tmp_path: Path
+) -> None:
+    """Four walls reconnecting at once to a fresh server (a replica just
+    restarted): Streamlit begins every one in its pages-folder mode, and the
+    first to leave it hid the mode from the others, whose page then ran
+    without Home.py's sign-in (zeros, "district outside your scope"). Each
+    must sign in, and show the wall. Streamlit's own protocol, no browser
+    (benchmarks/load.py's client)."""
+    import asyncio
+
+    from benchmarks.load import Session
+
+    query = BOOKMARK.split("?", 1)[1]
+
+    async def wall(port: int) -> Any:
+        session = Session("127.0.0.1", port)
+        await session.open()
+        try:
+            return await session.page("command-screen", query)
+        finally:
+            await session.close()
+
+    async def together(port: int) -> list[Any]:
+        return list(await asyncio.gather(*(wall(port) for _ in range(4))))
+
+    port = free_port()
+    with running_app(tmp_path, sqlite_demo.url, wall_access(), port=port) as (_base, state):
+        runs = asyncio.run(together(port))
+        assert all(r.elements > 0 and not r.errors for r in runs), [r.errors for r in runs]
+        rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
+        walls = rows[(rows["action"] == "login") & (rows["role"] == "wall")]
+        assert len(walls) == 4, rows[["action", "role", "actor"]].to_string()

@@ -34,7 +34,6 @@ and Chromium: each missing one skips with the reason, or fails under CI.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -189,26 +188,15 @@ def deployed() -> Iterator[Stack]:
         try:
             for replica in replicas:
                 replica.wait_healthy()
-            # One session on each first (side by side: one each), as a load
-            # balancer's warm-up would: a replica whose first sessions are a
-            # reconnecting wall (or two at once) runs them in Streamlit's
-            # pages-folder mode, without Home.py's sign-in (the wall all
-            # zeros and "district outside your scope"; reported, not this
-            # test's subject).
-            for warm in asyncio.run(_first_pages([r.port for r in replicas])):
-                assert not warm.errors, warm.errors
+            # No warm-up: the wall is each replica's first session (at the
+            # start, and on the other replica after the kill), the case in
+            # which Streamlit's pages-folder mode once ran the wall's page
+            # without Home.py's sign-in (all zeros, "district outside your
+            # scope"; see ui.menu.in_pages_folder_run).
             nginx.start([r.port for r in replicas])
         except RuntimeError as exc:
             pytest.fail(str(exc), pytrace=False)
         yield Stack(primary, standby, replicas, nginx)
-
-
-async def _first_pages(ports: list[int]) -> list[Any]:
-    """The overview once on each port, side by side, each as one session of
-    Streamlit's own protocol (the load benchmark's client)."""
-    from benchmarks.load import one_page
-
-    return list(await asyncio.gather(*(one_page("127.0.0.1", p) for p in ports)))
 
 
 def _wait(what: str, condition: Callable[[], bool], page: Any | None = None) -> None:

@@ -12,6 +12,8 @@ names every page by its title in the user's language instead, until
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
 from ui.i18n import t
@@ -90,9 +92,27 @@ def first_run_menu() -> None:
     ``Home.py`` says it in its own words)."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    if not PagesManager.uses_pages_directory:
+    if not (PagesManager.uses_pages_directory or in_pages_folder_run()):
         return
     PagesManager.uses_pages_directory = False
     if _known_url():
         st.navigation(whole_menu())
     st.rerun()
+
+
+def in_pages_folder_run() -> bool:
+    """Whether this script run is one of Streamlit's pages-folder mode.
+
+    The mode is a class attribute (``PagesManager.uses_pages_directory``)
+    read at the start of every run: on a fresh server, sessions that start
+    together all begin in that mode, and the first to flip the attribute
+    hid the mode from the others, whose deep link then ran its page file
+    directly, without Home.py and its sign-in (the deploy test's walls
+    after a replica restart). The run itself says it: Streamlit's
+    ``_mpa_v1`` is on the stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_mpa_v1":
+            return True
+        frame = frame.f_back
+    return False

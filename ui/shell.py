@@ -21,6 +21,7 @@ from ui import filters
 from ui.auth import audit_denied, current_principal
 from ui.data import database_origin, database_url, load, local_now, site_config
 from ui.i18n import current_lang, t
+from ui.menu import in_pages_folder_run
 
 _CTX = "_page_context"
 
@@ -125,7 +126,7 @@ def leave_pages_folder_mode() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory or in_pages_folder_run():
         PagesManager.uses_pages_directory = False
         st.rerun()
 
