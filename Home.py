@@ -27,7 +27,7 @@ st.set_page_config(page_title=t("app.title"), page_icon=str(LOGO), layout="wide"
 first_run_menu()
 
 from data_access.connection import demo_path  # noqa: E402
-from ui import auth  # noqa: E402
+from ui import auth, filters  # noqa: E402
 from ui.data import database_origin, page_guard, site_config  # noqa: E402
 from ui.shell import build_context, open_default_for  # noqa: E402
 
@@ -64,7 +64,10 @@ if principal is None and not gate_failed:
 
 def _retry_soon() -> None:
     """The database was away when this page started: try again by itself
-    every screen.refresh_s seconds (an unattended wall must recover)."""
+    every screen.refresh_s seconds (an unattended wall must recover). The
+    filters were not drawn: the next run, the timer's or the user's, puts
+    them back as they were (:func:`ui.filters.filters_not_drawn`)."""
+    filters.filters_not_drawn()
     st.session_state["_start_retry_armed"] = False
 
     @st.fragment(run_every=site_config().screen.refresh_s)

@@ -104,6 +104,7 @@ def seed_from_url(
     that is a street or district of ``all_streets`` but not of those is
     refused as outside the scope (:data:`SCOPE_REFUSED`)."""
     if st.session_state.get(_SEEDED):
+        _restore_kept()
         return
     params = {k: st.query_params.get(k, "") for k in st.query_params}
     state = parse_url_params(
@@ -135,6 +136,43 @@ def seed_from_url(
     st.session_state["f_dates"] = (state.start or start, state.end or (state.start and end) or end)
     st.session_state[_NOTICES] = list(state.rejected)
     st.session_state[_SEEDED] = True
+
+
+#: The filters' and language's last values, outside the widgets' own keys.
+_KEPT = "_ops_filters_kept"
+_KEPT_KEYS = ("lang", "f_district", "f_streets", "f_dates")
+
+
+def keep_filters() -> None:
+    """Remember the filters and language as this run left them. Streamlit
+    drops a widget's value from the session when a run does not draw the
+    widget: a run stopped early (the database away, a refused page) lost
+    them, and the overview came back from an outage on the whole city in
+    the default window."""
+    st.session_state[_KEPT] = {k: st.session_state[k] for k in _KEPT_KEYS if k in st.session_state}
+
+
+#: Session key: the last run stopped before drawing the filters.
+_NOT_DRAWN = "_ops_filters_not_drawn"
+
+
+def filters_not_drawn() -> None:
+    """Say that this run stops before the filters (the database away): the
+    browser clears their widgets, and sends no values for them with the
+    next run."""
+    st.session_state[_NOT_DRAWN] = True
+
+
+def _restore_kept() -> None:
+    """Put back the values :func:`keep_filters` remembered, before the
+    widgets are drawn again: those a run without the widgets dropped, and
+    all of them after a run that stopped before them (the browser, whose
+    sidebar that run cleared, sends no values for them: the overview came
+    back from an outage on the whole city, tests/test_deploy.py)."""
+    cleared = st.session_state.pop(_NOT_DRAWN, False)
+    for key, value in st.session_state.get(_KEPT, {}).items():
+        if cleared or key not in st.session_state:
+            st.session_state[key] = value
 
 
 def language_switch() -> None:
@@ -197,6 +235,7 @@ def area_filter_widgets(
     start, end = _date_pair(dates, default_window(cfg, today))
     if (end - start).days + 1 > MAX_WINDOW_DAYS:
         start = end - timedelta(days=MAX_WINDOW_DAYS - 1)
+    keep_filters()
     return AreaFilter(start=start, end=end, district=district or None, streets=tuple(chosen))
 
 
