@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 
+MYPY_CACHE = Path(
+    os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ops-dashboards", "mypy"
+)
 CHECKS = {
     "ruff-check": [sys.executable, "-m", "ruff", "check", "."],
     "ruff-format": [sys.executable, "-m", "ruff", "format", "--check", "."],
-    "mypy": [sys.executable, "-m", "mypy"],
+    # Its cache outside the checkout, kept between runs (CI runs on a fresh
+    # clone: a cold mypy was 68 s of the suite; a file whose content is the
+    # same is not checked again, one that changed is).
+    "mypy": [sys.executable, "-m", "mypy", "--cache-dir", str(MYPY_CACHE)],
 }
 
 

@@ -13,6 +13,7 @@ names every page by its title in the user's language instead, until
 from __future__ import annotations
 
 import sys
+from types import FrameType
 
 import streamlit as st
 
@@ -110,7 +111,7 @@ def in_pages_folder_run() -> bool:
     directly, without Home.py and its sign-in (the deploy test's walls
     after a replica restart). The run itself says it: Streamlit's
     ``_mpa_v1`` is on the stack."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "_mpa_v1":
             return True
