@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -423,41 +422,6 @@ class _Proxy:
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
             self._open.clear()
-
-
-@pytest.mark.backend
-def test_the_overview_keeps_its_area_through_an_outage(app_test, databases, pinned):
-    """A leader's overview of one district and street, the database away
-    for a run (the page says so and stops before its filters), then back:
-    the same district, street and language, not the whole city."""
-    pg = databases.get("postgresql")
-    url = make_url(pg.url)
-    proxy = _Proxy((url.host or "127.0.0.1", url.port or 5432))
-    proxy.start()
-    try:
-        through_proxy = url.set(host="127.0.0.1", port=proxy.port)
-        at = app_test("Home.py", through_proxy.render_as_string(False))
-        _no_errors(at)
-        at.selectbox(key="f_district").set_value("330102").run()
-        street = at.multiselect(key="f_streets").options[0]
-        at.multiselect(key="f_streets").select(street).run()
-        at.radio(key="lang").set_value("en").run()
-        _no_errors(at)
-        chosen = at.multiselect(key="f_streets").value
-        proxy.stop()
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        at.run()
-        assert not at.exception and at.error, "the outage was not said"
-        assert not at.selectbox, "the filters were drawn without the database"
-        proxy.start()
-        at.run()
-        _no_errors(at)
-        assert at.selectbox(key="f_district").value == "330102"
-        assert at.multiselect(key="f_streets").value == chosen
-        assert at.radio(key="lang").value == "en"
-    finally:
-        proxy.stop()
 
 
 def test_screen_survives_database_outage(app_test, databases, pinned, monkeypatch):
