@@ -29,6 +29,7 @@ first_run_menu()
 from data_access.connection import demo_path  # noqa: E402
 from ui import auth, filters  # noqa: E402
 from ui.data import database_origin, page_guard, site_config  # noqa: E402
+from ui.phone import phone_style  # noqa: E402
 from ui.shell import build_context, open_default_for  # noqa: E402
 
 
@@ -49,6 +50,7 @@ def _first_start_navigation() -> None:
 
 
 _first_start_navigation()
+phone_style()  # below 640 px only: metrics two to a row, smaller titles
 
 # Who the user is, before anything else: with no principal (sign-in needed,
 # unknown user, bad access.toml) the run stops here: no filters, no data.

@@ -3,13 +3,17 @@ cut to the channel's byte limit on a UTF-8 boundary.
 
 Every line names the street, the time, the figure and the target or
 threshold it is judged against; the message ends with a link to the
-alerts page (``service.base_url`` + ``/alerts``).
+figure's own page for the street and window it is about (the throughput
+page for a street's cases, the warnings page for a red warning, the crowd
+map for a venue: what an official taps on a phone), and a link to the
+alerts page (``service.base_url`` + ``/alerts``), both with the street,
+district and dates in the URL's own filter parameters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,6 +64,7 @@ WORDS = {
         "items": "条",
         "more": "另有 {n} 条未列出",
         "link": "查看告警页",
+        "view": "查看街道详情",
         "time": "时间",
         "digest_note": "发送过快，{n} 条消息合并为一条",
     },
@@ -70,6 +75,7 @@ WORDS = {
         "items": "items",
         "more": "{n} more not listed",
         "link": "Open the alerts page",
+        "view": "Open the street's view",
         "time": "Time",
         "digest_note": "sending too fast: {n} messages folded into one",
     },
@@ -180,10 +186,66 @@ def alert_line(alert: dict[str, Any], lang: str) -> str:
     return f"{mark}{head}{body}{tail}"
 
 
-def page_link(service: Service, rule: str = "") -> str:
-    """The alerts page, for ``rule`` when given."""
-    query = f"?{urlencode({'rule': rule})}" if rule else ""
-    return f"{service.base_url}/alerts{query}"
+#: The page that shows an alert's figure, by the alert's kind.
+VIEW_PAGES = {
+    "ontime_share": "throughput",
+    "backlog": "throughput",
+    "late_arrival": "throughput",
+    "red_warning": "warnings",
+    "venue_capacity": "crowd-map",
+    "crowd_forecast": "crowd-map",
+}
+
+
+def _day(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def view_params(alerts: list[dict[str, Any]], lang: str = "zh") -> dict[str, str]:
+    """The dashboards' filter parameters of what ``alerts`` are about: the
+    district and street when they share one street, the dates of their
+    times (an on-time share from the start of its ``hours``), and the
+    language when it is not the default."""
+    values = [a.get("values", {}) for a in alerts]
+    streets = {str(v.get("street") or "") for v in values}
+    districts = {str(v.get("district") or "") for v in values}
+    params: dict[str, str] = {}
+    if len(streets) == 1 and "" not in streets:
+        params["district"] = districts.pop() if len(districts) == 1 else ""
+        params["streets"] = streets.pop()
+    days = []
+    for v in values:
+        at = _day(v.get("at"))
+        if at is None:
+            continue
+        days.append(at.date())
+        if v.get("hours"):
+            days.append((at - timedelta(hours=float(v["hours"]))).date())
+    if days:
+        params["start"], params["end"] = min(days).isoformat(), max(days).isoformat()
+    if lang != "zh":
+        params["lang"] = lang
+    return {k: v for k, v in params.items() if v}
+
+
+def page_link(service: Service, rule: str = "", params: dict[str, str] | None = None) -> str:
+    """The alerts page, for ``rule`` when given, over ``params`` (:func:`view_params`)."""
+    query = urlencode({"rule": rule, **(params or {})} if rule else (params or {}))
+    return f"{service.base_url}/alerts" + (f"?{query}" if query else "")
+
+
+def view_link(service: Service, alerts: list[dict[str, Any]], lang: str = "zh") -> str | None:
+    """The page of the alerts' figure for their street and window, when
+    they are of one kind and about one street (else None)."""
+    kinds = {a.get("kind", "") for a in alerts}
+    params = view_params(alerts, lang)
+    page = VIEW_PAGES.get(kinds.pop()) if len(kinds) == 1 else None
+    if page is None or "streets" not in params:
+        return None
+    return f"{service.base_url}/{page}?{urlencode(params)}"
 
 
 def cut_utf8(text: str, limit: int) -> str:
@@ -235,13 +297,15 @@ def render(
     else:
         title = f"【{status}·{sev}】{topic}（{n} {w['items']}）"
     stamp = local(now_utc, timezone).strftime("%Y-%m-%d %H:%M")
-    link = page_link(service, "" if kind in ("digest", "test") else rule)
+    about = [] if kind == "test" else alerts
+    link = page_link(service, "" if kind in ("digest", "test") else rule, view_params(about, lang))
+    view = view_link(service, about, lang) if about else None
     lines = [alert_line(a, lang) for a in alerts]
     if kind == "test":
         lines = [str(payload.get("text", ""))]
     notes = [w["digest_note"].format(n=folded)] if folded else []
     limit = byte_limit(channel)
-    return Message(title, _body(channel, title, stamp, w, notes, lines, link, limit), link)
+    return Message(title, _body(channel, title, stamp, w, notes, lines, link, limit, view), link)
 
 
 def _body(
@@ -253,6 +317,7 @@ def _body(
     lines: list[str],
     link: str,
     limit: int,
+    view: str | None = None,
 ) -> str:
     md = channel.format == "markdown" and channel.type != "email"
     sep = "：" if channel.language == "zh" else ": "
@@ -263,6 +328,8 @@ def _body(
     )
     head += notes
     foot = ["", f"[{w['link']}]({link})"] if md else [f"{w['link']}{sep}{link}"]
+    if view:  # the figure's own page first: what a phone opens
+        foot[-1:-1] = [f"[{w['view']}]({view})", ""] if md else [f"{w['view']}{sep}{view}"]
     bullet = "- " if md else "· "
 
     def compose(items: list[str], more: int) -> str:

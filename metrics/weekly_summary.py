@@ -38,14 +38,16 @@ class Sentence:
 
 
 def format_figure(value: Any, fmt: str) -> str:
-    """How a figure is printed in the summary, the page and the PDF."""
+    """How a figure is printed in the summary, the page and the PDF: counts
+    with thousands separators in both languages (12,528; +1,204: Chinese
+    groups by three with the same comma), shares to 0.1 %."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     v = float(value)
     if fmt == "int":
-        return f"{round(v):d}"
+        return f"{round(v):,d}"
     if fmt == "signed":
-        return f"{round(v):+d}"
+        return f"{round(v):+,d}"
     if fmt == "pct":
         return f"{v:.1%}"
     if fmt == "pp":

@@ -13,6 +13,7 @@ from alerts import rules as alert_rules
 from alerts.clock import SystemClock, local
 from appstate import alerts as alert_store
 from ui import auth
+from ui import tables as ui_tables
 from ui.data import appstate_engine, page_guard
 from ui.i18n import t
 from ui.shell import context, footer, page_header
@@ -90,35 +91,37 @@ with page_guard():
             st.caption(t("alerts.none"))
             continue
         shown = {**columns, **{m: extra[m] for m in more}}
-        st.dataframe(part[list(shown)], hide_index=True, column_config=shown, placeholder="—")
+        phone = ["where", "title", "state_label"]  # on a phone; the figure one tap away
+        ui_tables.show(part[list(shown)], ui_tables.typed(part, shown), phone=phone)
 
     st.subheader(t("alerts.deliveries"))
     if data.deliveries.empty:
         st.caption(t("alerts.no_deliveries"))
     else:
         summary = view.channel_summary(data.deliveries)
-        st.dataframe(
+        ui_tables.show(
             summary,
-            hide_index=True,
-            column_config={
-                "channel": t("alerts.col.channel"),
-                "sent": t("alerts.status.sent"),
-                "retrying": t("alerts.status.retrying"),
-                "failed": t("alerts.status.failed"),
-                "pending": t("alerts.status.pending"),
-                "last_error": t("alerts.col.error"),
-            },
-            placeholder="—",
+            ui_tables.typed(
+                summary,
+                {
+                    "channel": t("alerts.col.channel"),
+                    "sent": t("alerts.status.sent"),
+                    "retrying": t("alerts.status.retrying"),
+                    "failed": t("alerts.status.failed"),
+                    "pending": t("alerts.status.pending"),
+                    "last_error": t("alerts.col.error"),
+                },
+            ),
+            phone=["channel", "sent", "failed"],
         )
         d = data.deliveries.assign(
             status_label=[t(f"alerts.status.{s}") for s in data.deliveries["status"]],
             kind_label=[t(f"alerts.kind.{k}") for k in data.deliveries["kind"]],
         )
-        st.dataframe(
+        ui_tables.show(
             d[["channel", "kind_label", "status_label", "attempts", "last_error", "created_at",
                "sent_at", "next_attempt_at"]],
-            hide_index=True,
-            column_config={
+            ui_tables.typed(d, {
                 "channel": t("alerts.col.channel"),
                 "kind_label": t("alerts.col.kind"),
                 "status_label": t("alerts.col.status"),
@@ -127,7 +130,7 @@ with page_guard():
                 "created_at": st.column_config.DatetimeColumn(t("alerts.col.created_at"), format="MM-DD HH:mm:ss"),
                 "sent_at": st.column_config.DatetimeColumn(t("alerts.col.sent_at"), format="MM-DD HH:mm:ss"),
                 "next_attempt_at": st.column_config.DatetimeColumn(t("alerts.col.next_attempt"), format="MM-DD HH:mm:ss"),
-            }, placeholder="—"
+            }), phone=["channel", "status_label", "sent_at"],
         )  # fmt: skip
 
     st.subheader(t("alerts.silences"))
@@ -135,18 +138,18 @@ with page_guard():
     if sil.empty:
         st.caption(t("alerts.no_silences"))
     else:
-        st.dataframe(
+        ui_tables.show(
             sil.assign(matchers=[view.matcher_text(m) for m in sil["matchers"]])[
                 ["id", "matchers", "comment", "created_by", "ends_at", "active"]
             ],
-            hide_index=True,
-            column_config={
+            ui_tables.typed(sil, {
+                "id": t("alerts.col.silence_id"),
                 "matchers": t("alerts.col.matchers"),
                 "comment": t("alerts.col.comment"),
                 "created_by": t("alerts.col.created_by"),
                 "ends_at": st.column_config.DatetimeColumn(t("alerts.col.ends_at"), format="MM-DD HH:mm"),
                 "active": st.column_config.CheckboxColumn(t("alerts.col.active")),
-            }, placeholder="—"
+            }), phone=["matchers", "ends_at", "active"],
         )  # fmt: skip
 
     if not auth.allowed("silence"):
@@ -210,6 +213,10 @@ with page_guard():
 
     if not data.rules.empty:
         with st.expander(t("alerts.rules")):
-            st.dataframe(data.rules, hide_index=True, placeholder="—")
+            rules = data.rules.assign(
+                outcome=[t(f"alerts.outcome.{o}") for o in data.rules["outcome"]]
+            )
+            labels = {c: t(f"alerts.col.{'rule_id' if c == 'rule' else c}") for c in rules.columns}
+            ui_tables.show(rules, ui_tables.typed(rules, labels))
 
 footer(ctx)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from appstate import audit
+from ui import tables as ui_tables
 from ui.audit_view import display_rows
 from ui.auth import access_config, allowed, audited_download, refuse
 from ui.data import appstate_engine, page_guard
@@ -70,10 +71,8 @@ with page_guard():
                                                  "outcome"]],
             hide_index=True,
             column_config={
-                "at": st.column_config.DatetimeColumn(
-                    t("audit.col.at"), format="YYYY-MM-DD HH:mm:ss"
-                ),
-                **{c: t(f"audit.col.{c}") for c in ("actor", "role", "auth_mode", "action",
+                "at": ui_tables.when(t("audit.col.at"), seconds=True),
+                **{c: ui_tables.text(t(f"audit.col.{c}")) for c in ("actor", "role", "auth_mode", "action",
                                                       "target", "query", "reason", "client_addr",
                                                       "outcome")},
             }, placeholder="—"

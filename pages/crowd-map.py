@@ -9,10 +9,12 @@ import streamlit as st
 
 from metrics import heatmap
 from ui import map_legend, maps
+from ui import tables as ui_tables
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.map_view import PAGE_PANEL
 from ui.palette import LEVELS
+from ui.phone import map_panel
 from ui.shell import context, footer, page_header
 
 ctx = context()
@@ -55,12 +57,13 @@ def crowd_view(steps: list[datetime]) -> None:
             for s, p, n in zip(cells["street_code"], cells["people"], cells["cells"], strict=True)
         ]
         rows = maps.cell_rows(ctx.cfg, cells, cells["people"] / cells["cells"], top, ["tip"])
-        base = maps.area_basemap(ctx.cfg, codes, names)
+        panel = map_panel(PAGE_PANEL)  # a phone's screen, else the page's width
+        base = maps.area_basemap(ctx.cfg, codes, names, panel=panel)
         layers = base.stack(
             maps.cell_layer(rows, "crowd-cells", cell_m / 2), maps.venue_layer(ctx.cfg, venues)
         )
         deck = maps.offline_deck(layers, base.view, {"text": "{tip}"}, cfg=ctx.cfg)
-        st.pydeck_chart(deck, height=PAGE_PANEL.height)
+        st.pydeck_chart(deck, height=panel.height)
         legend = t("maps.legend_crowd", cell=f"{ctx.cfg.map.crowd_cell_m:g}")
         st.markdown(map_legend.legend_html(top, legend, base=base), unsafe_allow_html=True)
         map_legend.map_notes(ctx.cfg, base)
@@ -89,44 +92,37 @@ def crowd_view(steps: list[datetime]) -> None:
                 )
             if alerts.empty:
                 st.success(t("crowd_map.no_alerts"), icon=":material/check_circle:")
-            table = venues.assign(
+            table = ui_tables.as_percent(venues, ["load"]).assign(
                 venue=[n for n in venues["name_en" if ctx.lang == "en" else "name_zh"]],
-                level=[LEVELS[v].label for v in venues["level"]],
+                level=[f"{LEVELS[v].icon} {LEVELS[v].label}" for v in venues["level"]],
             )
-            st.dataframe(
-                table[["venue", "people", "capacity", "load", "level"]],
-                hide_index=True,
-                column_config={
-                    "venue": t("crowd_map.col_venue"),
-                    "people": st.column_config.NumberColumn(t("crowd_map.col_people"), format="%d"),
-                    "capacity": st.column_config.NumberColumn(
-                        t("crowd_map.col_capacity"), format="%d"
-                    ),
-                    "load": st.column_config.NumberColumn(
-                        t("crowd_map.col_load"), format="percent"
-                    ),
-                    "level": " ",
+            levels = {f"{lv.icon} {lv.label}": key for key, lv in LEVELS.items()}
+            ui_tables.show(
+                ui_tables.level_cells(
+                    table[["venue", "people", "capacity", "load", "level"]], "level", levels
+                ),
+                {
+                    "venue": ui_tables.text(t("crowd_map.col_venue")),
+                    "people": ui_tables.count(t("crowd_map.col_people")),
+                    "capacity": ui_tables.count(t("crowd_map.col_capacity")),
+                    "load": ui_tables.percent(t("crowd_map.col_load"), bar=False),
+                    "level": ui_tables.text(t("crowd_map.col_level"), width="small"),
                 },
-                placeholder="—",
+                phone=["venue", "load", "level"],
             )
         with right:
             st.subheader(t("crowd_map.top_title"))
             hot.insert(0, "street", hot["street_code"].map(names))
-            st.dataframe(
+            ui_tables.show(
                 hot[["street", "cell_id", "people", "week_before", "change"]],
-                hide_index=True,
-                column_config={
-                    "street": t("col.street"),
-                    "cell_id": t("crowd_map.col_cell"),
-                    "people": st.column_config.NumberColumn(t("crowd_map.col_people"), format="%d"),
-                    "week_before": st.column_config.NumberColumn(
-                        t("crowd_map.col_week"), format="%d"
-                    ),
-                    "change": st.column_config.NumberColumn(
-                        t("crowd_map.col_change"), format="%+d"
-                    ),
+                {
+                    "street": ui_tables.text(t("col.street")),
+                    "cell_id": ui_tables.text(t("crowd_map.col_cell")),
+                    "people": ui_tables.count(t("crowd_map.col_people")),
+                    "week_before": ui_tables.count(t("crowd_map.col_week")),
+                    "change": ui_tables.change(t("crowd_map.col_change")),
                 },
-                placeholder="—",
+                phone=["street", "people", "change"],
             )
 
 

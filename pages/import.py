@@ -19,8 +19,9 @@ from importer import load as importer_load
 from importer.mapping import MappingError, load_mapping, parse_mapping_text, shipped_mappings
 from importer.validate import report_frame
 from ui import auth, import_view
+from ui import tables as ui_tables
 from ui.data import page_guard
-from ui.i18n import current_lang, t
+from ui.i18n import catalogue, current_lang, t
 from ui.shell import context, footer, page_header
 
 OWN = "__own__"
@@ -62,7 +63,7 @@ def show_result(r: importer_load.FileResult) -> None:
         report = report_frame(r.problems)
         st.caption(t("import.bad_rows"))
         shown, labels = import_view.report_table(report.head(50), current_lang())
-        st.dataframe(shown, hide_index=True, placeholder="—", column_config=labels)
+        ui_tables.show(shown, ui_tables.typed(shown, labels))
         name = f"{r.name.rsplit('.', 1)[0]}.bad-rows.csv"
         auth.audited_download(  # the rows' raw values may be personal data
             st,
@@ -76,11 +77,12 @@ def show_result(r: importer_load.FileResult) -> None:
         )
     if r.status == "dry_run" and r.preview is not None and not r.preview.empty:
         st.caption(t("import.cases_preview"))
-        st.dataframe(
-            r.preview.drop(columns=["_street_value", "_row"]).head(50),
-            hide_index=True,
-            placeholder="—",
-        )
+        preview = r.preview.drop(columns=["_street_value", "_row"]).head(50)
+        known = catalogue()
+        labels = {c: t(f"import.case.{c}") for c in preview.columns if f"import.case.{c}" in known}
+        config = ui_tables.typed(preview, labels)
+        config |= {c: ui_tables.coordinate(labels[c]) for c in ("lat", "lon") if c in labels}
+        ui_tables.show(preview, config, list(labels))
 
 
 with page_guard():
@@ -123,7 +125,8 @@ with page_guard():
             st.caption(described)
         st.caption(t("import.mapping_code", code=mapping.name))
         sep = t("app.list_sep")
-        st.caption(t("import.mapping_columns", columns=sep.join(mapping.required_columns())))
+        columns = sep.join(f"`{c}`" for c in mapping.required_columns())  # names, as written
+        st.caption(t("import.mapping_columns", columns=columns))
         kinds = ["csv", "txt", "xlsx", "xlsm"]
         files = st.file_uploader(
             t("import.files"), type=kinds, accept_multiple_files=True, key="imp_files"
@@ -171,7 +174,7 @@ with page_guard():
         st.caption(t("import.no_history"))
     else:
         shown, labels = import_view.history_table(history, titles, lang)
-        st.dataframe(shown, hide_index=True, placeholder="—", column_config=labels)
+        ui_tables.show(shown, ui_tables.typed(shown, labels))
     try:  # an unreadable folder has no reports to offer, and stops nothing
         saved = sorted(report_dir.glob("*.bad-rows.csv")) if report_dir.is_dir() else []
     except OSError:

@@ -9,10 +9,12 @@ import streamlit as st
 from data_access.schema import INCIDENT_STATUSES, MILESTONES
 from metrics import heatmap
 from ui import map_legend, maps
+from ui import tables as ui_tables
 from ui.auth import allowed
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.map_view import PAGE_PANEL
+from ui.phone import map_panel
 from ui.reveal import reveal_form
 from ui.shell import context, footer, page_header
 
@@ -80,13 +82,14 @@ with page_guard():
     density = cells["cases"] * (base_m / cell_m) ** 2  # cases per base cell
     top = cfg.map.incident_max_cases_per_cell
     rows = maps.cell_rows(cfg, cells, density, top, ["gx", "gy", "cases", "open", "street"])
-    base = maps.area_basemap(cfg, codes, names)
+    panel = map_panel(PAGE_PANEL)  # a phone's screen, else the page's width
+    base = maps.area_basemap(cfg, codes, names, panel=panel)
     layers = base.stack(maps.cell_layer(rows, "incident-cells", cell_m / 2))
     tip = "{street} " + t("incident_map.tooltip_cell", cases="{cases}", open="{open}")
     deck = maps.offline_deck(layers, base.view, {"text": tip}, cfg=cfg)
     event = st.pydeck_chart(
         deck,
-        height=PAGE_PANEL.height,
+        height=panel.height,
         on_select="rerun",
         selection_mode="single-object",
         key="im_map",
@@ -117,30 +120,22 @@ with page_guard():
             status=cases["status"].map(status_name),
         )
         minutes = {
-            f"{m}_min": st.column_config.NumberColumn(
-                t("incident_map.col_min", milestone=t(f"milestone.{m}")), format="%.1f"
-            )
+            f"{m}_min": ui_tables.minutes(t("incident_map.col_min", milestone=t(f"milestone.{m}")))
             for m in MILESTONES
         }
-        st.dataframe(
-            cases,
-            hide_index=True,
-            column_config={
-                "id": t("reveal.case") if allowed("unmask") else None,
-                "reported_at": st.column_config.DatetimeColumn(
-                    t("incident_map.col_time"), format="YYYY-MM-DD HH:mm"
-                ),
-                "category": t("incident_map.col_category"),
-                "source": t("incident_map.col_source"),
-                "status": t("incident_map.col_status"),
-                "street_code": t("col.street"),
-                **minutes,
-                "address": t("incident_map.col_address"),
-                "reporter_name": t("incident_map.col_name"),
-                "reporter_phone": t("incident_map.col_phone"),
-            },
-            placeholder="—",
-        )
+        case_config = {
+            "id": ui_tables.text(t("reveal.case")) if allowed("unmask") else None,
+            "reported_at": ui_tables.when(t("incident_map.col_time")),
+            "category": ui_tables.text(t("incident_map.col_category")),
+            "source": ui_tables.text(t("incident_map.col_source")),
+            "status": ui_tables.text(t("incident_map.col_status")),
+            "street_code": ui_tables.text(t("col.street")),
+            **minutes,
+            "address": ui_tables.text(t("incident_map.col_address")),
+            "reporter_name": ui_tables.text(t("incident_map.col_name")),
+            "reporter_phone": ui_tables.text(t("incident_map.col_phone")),
+        }
+        ui_tables.show(cases, case_config, [c for c, v in case_config.items() if v is not None])
         reveal_form(cases["id"], f, key="im_reveal")
 
     hs = cfg.hotspots
@@ -155,22 +150,16 @@ with page_guard():
             category=spots["category"].map(category_name),
             street_code=spots["street_code"].map(lambda c: names.get(c) or ctx.street_name(c)),
         )
-        st.dataframe(
+        ui_tables.show(
             spots[["category", "street_code", "address", "cases", "first_at", "last_at"]],
-            hide_index=True,
-            column_config={
-                "category": t("incident_map.col_category"),
-                "street_code": t("col.street"),
-                "address": t("incident_map.col_address"),
-                "cases": st.column_config.NumberColumn(t("col.cases"), format="%d"),
-                "first_at": st.column_config.DatetimeColumn(
-                    t("incident_map.col_first"), format="YYYY-MM-DD"
-                ),
-                "last_at": st.column_config.DatetimeColumn(
-                    t("incident_map.col_last"), format="YYYY-MM-DD"
-                ),
+            {
+                "category": ui_tables.text(t("incident_map.col_category")),
+                "street_code": ui_tables.text(t("col.street")),
+                "address": ui_tables.text(t("incident_map.col_address")),
+                "cases": ui_tables.count(t("col.cases")),
+                "first_at": ui_tables.when(t("incident_map.col_first")),
+                "last_at": ui_tables.when(t("incident_map.col_last")),
             },
-            placeholder="—",
         )
 
 footer(ctx)

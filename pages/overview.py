@@ -15,6 +15,7 @@ from ui.data import load, page_guard, rerun_every
 from ui.i18n import t
 from ui.map_view import OVERVIEW_PANEL
 from ui.palette import heat_rgba
+from ui.phone import map_panel
 from ui.shell import context, footer, page_header, stale_as_of
 from ui.warning_charts import domain_label
 
@@ -130,7 +131,8 @@ with page_guard():
             for r in table.itertuples()
         }
         names = {code: v["name"] for code, v in values.items()}
-        base = maps.area_basemap(ctx.cfg, set(values), names, panel=OVERVIEW_PANEL, values=values)
+        panel = map_panel(OVERVIEW_PANEL)  # a phone's screen, else the left column
+        base = maps.area_basemap(ctx.cfg, set(values), names, panel=panel, values=values)
         drawn = {row["code"] for row in base.outlines.data}
         points = maps.street_point_rows(ctx.cfg, ctx.streets, values, drawn)
         # Streets without outlines (a site with no outline file) as points.
@@ -138,7 +140,7 @@ with page_guard():
         deck = maps.offline_deck(
             base.stack(*extra), base.view, tooltip={"text": "{name}: {cases}"}, cfg=ctx.cfg
         )
-        st.pydeck_chart(deck, height=OVERVIEW_PANEL.height)
+        st.pydeck_chart(deck, height=panel.height)
         legend = t("maps.legend_overview", top=f"{top_cases:,}")
         st.markdown(map_legend.legend_html(top_cases, legend, base=base), unsafe_allow_html=True)
         if ctx.cfg.streets_approximate:
@@ -176,6 +178,7 @@ with page_guard():
                 ),
             },
             ["name", "cases", "closed", "open_backlog", "on_time_share", "link"],
+            phone=["name", "cases", "on_time_share", "link"],
             height=460,
         )
 

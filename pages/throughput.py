@@ -16,6 +16,7 @@ from ui import throughput_tables as tt
 from ui.auth import describe_filter
 from ui.data import load, page_guard
 from ui.i18n import t
+from ui.phone import fit_figure
 from ui.reveal import reveal_form
 from ui.shell import context, footer, page_header
 
@@ -78,6 +79,7 @@ with page_guard():
             min_n,
             selected=st.session_state["tp_drill"] or None,
         )
+        fig = fit_figure(fig)  # on a phone, its title wrapped to the screen
         st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=rank_key)
         st.caption(charts.callouts_text(ranked, names.__getitem__, min_n))
         st.caption(
@@ -203,7 +205,8 @@ with page_guard():
         else:
             shown_cases = tt.readable_cases(cases, ctx.cfg, ctx.lang, grid_names)
             case_order, case_config = tt.case_list_view()
-            tables.show(shown_cases, case_config, case_order)
+            phone = ["id", "category", "late_milestones"]
+            tables.show(shown_cases, case_config, case_order, phone=phone)
             if len(cases) >= ctx.cfg.row_cap:
                 st.caption(t("throughput.cases_capped", rows=f"{len(cases):,}"))
             reveal_form(cases["id"], sub, key="tp_reveal")

@@ -107,7 +107,8 @@ if rules is not None:
             reds, rules, domain, {c: ctx.street_name(c) for c in reds["street_code"]}
         )
         styled, red_config = wc.red_view(table)
-        tables.show(styled, red_config, height=420)
+        phone = [t(f"warnings.col.{c}") for c in ("street", "age_days", "reason")]
+        tables.show(styled, red_config, height=420, phone=phone)
         audited_download(
             st,
             t("warnings.download"),

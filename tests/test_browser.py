@@ -257,15 +257,33 @@ def browser(chromium_path: Path) -> Iterator[Browser]:
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         try:
-            context = chromium.new_context(viewport=VIEWPORT, locale="zh-CN")
-            page = context.new_page()
-            recorded = Browser(context, page)
-            context.on("request", lambda request: recorded.requests.append(request.url))
-            page.on("pageerror", lambda error: recorded.page_errors.append(str(error)))
-            page.on("console", recorded.on_console)
-            yield recorded
+            yield recording(chromium.new_context(viewport=VIEWPORT, locale="zh-CN"))
         finally:
             chromium.close()
+
+
+def recording(context: Any) -> Browser:
+    """A new page of ``context`` whose requests, page errors and console
+    errors are recorded."""
+    page = context.new_page()
+    recorded = Browser(context, page)
+    context.on("request", lambda request: recorded.requests.append(request.url))
+    page.on("pageerror", lambda error: recorded.page_errors.append(str(error)))
+    page.on("console", recorded.on_console)
+    return recorded
+
+
+def save_screenshot(page: Any, path: Path) -> None:
+    """The viewport as the PNG ``path``, in a 256-colour palette (a
+    dashboard's flat colours survive it; a 1080p page stays well under
+    400 KB)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def wait_until_idle(page: Any) -> None:

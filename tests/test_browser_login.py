@@ -17,6 +17,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -165,6 +166,78 @@ def test_sign_in_with_the_provider_gives_the_role_and_the_scope(app, street, sql
     assert list(denied["target"]) == ["/audit"] and denied["actor"].iloc[0] == USER_EMAIL
 
 
+def test_an_alert_link_opens_its_view_after_the_sign_in(app, street, sqlite_demo):
+    """A signed-out official taps an alert's link on a phone
+    (``/throughput?district=…&streets=…&start=…&end=…``): the sign-in page
+    (no data); after the provider's round trip, which ends on Streamlit's
+    redirect URI and then "/", the same page opens with the same street,
+    district and dates in its URL, its title and its filters; the cookie
+    that carried the link is gone, so "/" opens the overview again."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser_phone import PHONE_CONTEXT
+
+    with sqlite_demo.raw_engine.connect() as conn:
+        street_name = conn.execute(
+            text("SELECT name_zh FROM street WHERE code = :c"), {"c": street}
+        ).scalar_one()
+    base, _ = app
+    wanted = {"district": DISTRICT, "streets": street, "start": "2026-11-14", "end": "2026-11-17"}
+    link = f"{base}throughput?{urlencode(wanted)}"
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = chromium.new_context(**PHONE_CONTEXT)
+            page = context.new_page()
+            page.goto(link, wait_until="domcontentloaded")
+            wait_until_idle(page)
+            assert "请先登录" in page.inner_text("body")
+            page.get_by_role("button", name="登录").tap()
+            page.wait_for_selector(f'button[name="sub"][value="{USER_SUB}"]', timeout=30_000)
+            page.tap(f'button[name="sub"][value="{USER_SUB}"]')
+            page.wait_for_url(f"{base}throughput?**", timeout=60_000)
+            wait_until_idle(page)
+            got = urlsplit(page.url)
+            assert got.path == "/throughput", page.url
+            assert {k: v[0] for k, v in parse_qs(got.query).items() if k != "lang"} == wanted
+            title = page.inner_text('[data-testid="stMain"] h1')
+            assert "街道案件流转" in title and street_name in title, title
+            dates = page.locator('[data-testid="stSidebar"] [data-testid="stDateInput"] input')
+            shown = " ".join(dates.evaluate_all("inputs => inputs.map(i => i.value)"))
+            assert [d.replace("/", "-") for d in shown.split()] == ["2026-11-14", "2026-11-17"]
+            assert "ops_return" not in {c["name"] for c in context.cookies()}
+            page.goto(base, wait_until="domcontentloaded")
+            wait_until_idle(page)
+            assert urlsplit(page.url).path == "/" and "态势总览" in page.inner_text("h1")
+        finally:
+            chromium.close()
+
+
+def test_a_return_cookie_names_only_a_page_of_the_app():
+    """The cookie that keeps the link across the sign-in opens a page of
+    the menu by name, never a URL: a forged, stale, foreign or pre-sign-in
+    value opens nothing."""
+    from ui.auth import RETURN_MAX_AGE_S, return_cookie, return_view
+
+    secret, now = "a-long-random-cookie-secret-for-the-test-only", 1_800_000_000.0
+    good = return_cookie("throughput", "streets=330105001&start=2026-11-14&wall=x", secret, now)
+    assert return_view(good, secret, now + 5) == (
+        "throughput",
+        {"streets": "330105001", "start": "2026-11-14"},  # never a wall token
+    )
+    assert return_view(good, secret, now + 5, signed_in_at=now + 3) is not None
+    assert return_view(good, "another-secret", now + 5) is None  # forged
+    assert return_view(good[:-1] + "0", secret, now + 5) is None
+    assert return_view(good, secret, now + RETURN_MAX_AGE_S + 1) is None  # stale
+    assert return_view(good, secret, now + 5, signed_in_at=now - 60) is None  # signed in before
+    for page in ("//evil.example.com", "https://evil.example.com/x", "../etc", "nopage"):
+        assert return_view(return_cookie(page, "", secret, now), secret, now) is None, page
+    assert return_view(return_cookie("", "streets=1", secret, now), secret, now) == (
+        "",
+        {"streets": "1"},
+    )
+
+
 PROXY_USER = "zhang.wei@hz.gov.cn"
 
 
@@ -215,9 +288,16 @@ def test_the_proxy_header_is_believed_only_from_a_trusted_address(
                     assert PROXY_USER in body and "街道工作人员" in body
                     assert "无访问权限" not in body
                 assert "无访问权限" in _open(chromium, base, {})  # no header: no access
+                # An alert's link through the gateway: its own view, no detour.
+                link = f"{base}throughput?district={DISTRICT}&streets={street}"
+                with sqlite_demo.raw_engine.connect() as conn:
+                    name = conn.execute(
+                        text("SELECT name_zh FROM street WHERE code = :c"), {"c": street}
+                    ).scalar_one()
+                assert f"街道案件流转 · 拱墅区 · {name}" in _open(chromium, link, header)
             rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
             assert set(rows["action"]) == {"login", "denied"}
-            assert list(rows.loc[rows["action"] == "login", "actor"]) == [PROXY_USER] * 2
+            assert list(rows.loc[rows["action"] == "login", "actor"]) == [PROXY_USER] * 3
             access = _proxy_access(street, '"10.9.9.9"')
             with running_app(untrusted, sqlite_demo.url, access) as (base, state):
                 body = _open(chromium, base, shouted)

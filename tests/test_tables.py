@@ -19,7 +19,10 @@ import pandas as pd
 import pytest
 
 from tests import reference
-from tests.test_charts import CFG, NOW, PAGE_AREA
+from tests.test_alerts_page import stored_alerts  # noqa: F401  (fixture)
+from tests.test_charts import CFG, NOW, PAGE_AREA, decks, layer
+from tests.test_import_page import GBK, stores  # noqa: F401  (fixture)
+from tests.test_wording import _audit_rows
 from ui import tables
 from ui import throughput_tables as ui_throughput_tables
 from ui.i18n import catalogue, translate
@@ -227,3 +230,63 @@ def test_no_source_file_path_in_any_ui_string():
         if path.search(str(text))
     }
     assert not hits, hits
+
+
+def test_map_tables_keep_the_formats_with_names_and_colours(app_test, sqlite_demo, pinned):
+    """The crowd map's venue and busiest-cell tables (the load in per cent,
+    the level cell filled with its colour, streets named), the incident
+    map's repeat hot spots and a picked cell's cases (streets named, never
+    a code), in zh and the crowd map in en."""
+    streets = reference.read(sqlite_demo.raw_engine, "street")
+    names = set(streets["name_zh"])
+    at = app_test("pages/crowd-map.py", sqlite_demo.url)
+    venues, hot = check_tables(at, at_least=2)[:2]
+    load = translate("crowd_map.col_load", "zh")
+    assert shown_columns(venues)["load"]["label"] == load
+    assert venues.value["load"].max() > 1  # in per cent, not a 0-1 share
+    assert "background-color" in venues.proto.arrow_data.styler.styles
+    assert len(hot.value) and set(hot.value["street"]) <= names
+    check_tables(app_test("pages/crowd-map.py", sqlite_demo.url, query_params={"lang": "en"}), "en")
+
+    at = app_test("pages/incident-map.py", sqlite_demo.url)
+    no_problems(at)
+    cells = layer(decks(at)[0], "incident-cells")
+    top = max(cells, key=lambda c: c["cases"])
+    at.session_state["im_cell"] = (int(top["gx"]), int(top["gy"]))
+    at.run(timeout=60)
+    frames = check_tables(at, at_least=1)
+    cases = next(d.value for d in frames if "reported_at" in d.value.columns)
+    assert len(cases) and set(cases["street_code"]) <= names
+
+
+def test_alert_tables_keep_the_formats(app_test, sqlite_demo, stored_alerts):  # noqa: F811
+    """The firing alerts and the rules' last evaluation (its outcome in
+    words, not ``ok``)."""
+    at = app_test("pages/alerts.py", sqlite_demo.url)
+    frames = check_tables(at, at_least=2)
+    rules = next(d.value for d in frames if "evaluated_at" in d.value.columns)
+    assert not set(rules["outcome"]) & {"ok", "unknown", "disabled", "not_judged"}
+
+
+def test_audit_table_keeps_the_formats(app_test, sqlite_demo, tmp_path, monkeypatch):
+    state = tmp_path / "state.sqlite"
+    monkeypatch.setenv("OPS_APPSTATE_PATH", str(state))
+    _audit_rows(state)
+    check_tables(app_test("pages/audit.py", sqlite_demo.url))
+
+
+def test_import_tables_keep_the_formats(app_test, sqlite_demo, stores):  # noqa: F811
+    """A check's bad-row report and the cases it would load (the contract's
+    columns with headers, coordinates to 5 decimals), then a load's batch
+    history (counts with separators)."""
+    at = app_test("pages/import.py", sqlite_demo.url)
+    at.selectbox(key="imp_mapping").set_value("hangzhou_12345").run()
+    at.file_uploader[0].set_value((GBK.name, GBK.read_bytes(), "text/csv")).run()
+    at.button[0].click().run()  # check
+    frames = check_tables(at, at_least=2)
+    preview = next(d for d in frames if "reported_at" in d.value.columns)
+    assert shown_columns(preview)["lat"]["type_config"]["format"] == tables.COORDINATE
+    at.button[1].click().run()  # load
+    frames = check_tables(at, at_least=2)  # the bad-row report and the history
+    history = next(d for d in frames if "rows_read" in d.value.columns)
+    assert shown_columns(history)["rows_read"]["type_config"]["format"] == tables.COUNT

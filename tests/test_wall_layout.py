@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tests import test_browser
+from tests import page_words, test_browser
 from tests.conftest import ROOT
 from tests.test_browser import Browser, StreamlitServer, cjk_font_problems, open_page
 
@@ -49,9 +49,6 @@ VIEWS = ("crowd-map", "incident-map", "throughput", "warnings")
 TYPO = "&cycle=oops"
 #: Pixels a panel's bottom may miss the bottom of the row of panels by.
 LEVEL_PX = 4
-#: Latin words the Chinese wall may show: record ids (E2026…, W000018),
-#: units and proper names.
-ALLOWED_WORDS = re.compile(r"^(?:[A-Z]+\d+|\d+[A-Za-z]*|MB|km|AI|OIDC|GBK|UTF)$")
 
 #: Geometry of the wall: the rows, the panels, and every box whose content
 #: does not fit it (its text clipped, cut by an ellipsis or spilling out).
@@ -151,9 +148,9 @@ def layout_problems(m: dict[str, Any], view: str, notice: bool) -> list[str]:
 
 
 def english_words(m: dict[str, Any]) -> list[str]:
-    """The Latin words on the (Chinese) wall that are no id, unit or name."""
-    words = sorted({w for w in m["words"] if not ALLOWED_WORDS.match(w)})
-    return [f"English words on the Chinese wall: {words[:20]}"] if words else []
+    """The Latin words on the (Chinese) wall that are no id, unit or name
+    (the pages' allow-list, tests/page_words.py)."""
+    return page_words.english_words(m["words"], "the Chinese wall")
 
 
 def shown_problems(b: Browser, lang: str) -> list[str]:

@@ -236,7 +236,8 @@ def test_red_items_are_from_earlier_weeks(tables):
 
 # --- summary ----------------------------------------------------------------------
 
-NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?%?")
+#: A number as the summary prints it: counts grouped by thousands (12,528).
+NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|[+-]?\d+(?:\.\d+)?%?")
 
 
 def test_every_number_of_the_summary_is_a_figure_of_the_tables(tables, backend):
@@ -262,6 +263,32 @@ def test_every_number_of_the_summary_is_a_figure_of_the_tables(tables, backend):
                     text = text.replace(name, "")
             for number in NUMBER.findall(text):
                 assert number in printed, (s.key, number, s.text)
+
+
+def test_summary_counts_have_thousands_separators_in_both_languages(tables):
+    """12,528, not 12528 (issue #24), in the Chinese summary as in the
+    English one (the same comma grouping): the week's case counts and
+    backlog scaled past a thousand; hand values for the formats."""
+    from reports.weekly import tr_for
+
+    assert weekly_summary.format_figure(12528, "int") == "12,528"
+    assert weekly_summary.format_figure(753451.4, "int") == "753,451"
+    assert weekly_summary.format_figure(1204, "signed") == "+1,204"
+    assert weekly_summary.format_figure(-1204, "signed") == "-1,204"
+    assert weekly_summary.format_figure(999, "int") == "999"
+    cmp_ = tables["comparison"].copy()
+    counts = cmp_["metric"].isin(["cases", "backlog_at_end"]) & (cmp_["code"] == "")
+    for column in ("this_week", "last_week", "change"):
+        cmp_[column] = cmp_[column].astype(float)
+        cmp_.loc[counts, column] = cmp_.loc[counts, column] * 100 + 28
+    big = {**tables, "comparison": cmp_}
+    figures = cmp_.loc[counts, ["this_week", "last_week"]].to_numpy().ravel()
+    assert (abs(figures) >= 1000).all(), figures
+    for lang in ("zh", "en"):
+        text = " ".join(s.text for s in weekly_summary.summary(big, tr_for(lang), {}))
+        for value in figures:
+            assert f"{round(value):,d}" in text, (lang, value, text)
+            assert str(round(value)) not in text, (lang, value, text)
 
 
 # --- the pack ------------------------------------------------------------------------

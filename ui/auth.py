@@ -24,9 +24,14 @@ and :func:`allowed`; audit rows go through :func:`audit_event`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
 import streamlit as st
@@ -58,6 +63,14 @@ _LAST_ACTIVE = "_auth_last_active"
 _DENIED_SEEN = "_auth_denied_seen"
 _LOGIN_AUDITED = "_auth_login_audited"
 _WALL_TOKEN = "_auth_wall_token"
+_RETURN_CHECKED = "_auth_return_checked"
+
+#: The view a signed-out user opened (an alert's link: its page, street and
+#: dates), kept across the identity provider's round trip, which ends on
+#: Streamlit's redirect URI and then "/" with no query: a cookie signed with
+#: ``[auth] cookie_secret``, good for :data:`RETURN_MAX_AGE_S`.
+RETURN_COOKIE = "ops_return"
+RETURN_MAX_AGE_S = 600
 
 #: Purge the audit log at most this often per process (seconds).
 PURGE_EVERY_S = 3600.0
@@ -272,8 +285,126 @@ def _sign_in_page(mode: str = "oidc") -> None:
         st.button(t("auth.resume"), type="primary", key="auth_resume")
         return
     st.info(t("auth.sign_in_needed"), icon=":material/login:")
+    _remember_view()
     if st.button(t("auth.sign_in"), type="primary", key="auth_login"):
         st.login()
+
+
+def _cookie_secret() -> str:
+    try:
+        return str(st.secrets["auth"].get("cookie_secret") or "")
+    except Exception:  # no [auth]: no OIDC, nothing to come back from
+        return ""
+
+
+def _signature(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def return_cookie(page: str, query: str, secret: str, now: float) -> str:
+    """The cookie value that names the view ``page`` (a URL path of the
+    menu, "" for "/") with ``query`` (a URL query string), signed."""
+    body = json.dumps({"p": page, "q": query, "t": int(now)}, separators=(",", ":"))
+    payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return f"{payload}.{_signature(secret, payload)}"
+
+
+def return_view(
+    value: str, secret: str, now: float, signed_in_at: float | None = None
+) -> tuple[str, dict[str, str]] | None:
+    """The page and query parameters of a :func:`return_cookie` value; None
+    when it is not one (a bad signature, older than
+    :data:`RETURN_MAX_AGE_S`, or a page that is none of the app's: only a
+    page of the menu is ever opened, by name, so the cookie cannot send
+    anyone to another site or path), or one from before the sign-in began
+    when ``signed_in_at`` (the ID token's ``iat``) is known: a link opened
+    and left signed out is not opened by a later sign-in. A ``wall`` token
+    is never taken."""
+    from ui.menu import URL_PATHS
+
+    payload, _, sig = value.partition(".")
+    if not secret or not hmac.compare_digest(sig, _signature(secret, payload)):
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        page, query, issued = str(body["p"]), str(body["q"]), float(body["t"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not 0 <= now - issued <= RETURN_MAX_AGE_S or (page and page not in URL_PATHS):
+        return None
+    if signed_in_at is not None and issued > signed_in_at + 5:  # 5 s for the clocks
+        return None
+    return page, {k: v for k, v in parse_qsl(query) if k != "wall"}
+
+
+def _set_cookie_js(value: str, max_age: int) -> None:
+    """Set (or, with ``max_age`` 0, remove) the return cookie in the browser."""
+    cookie = f"{RETURN_COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Lax"
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+    )
+
+
+def _asked_view() -> tuple[str, str]:
+    """This run's page (its URL path, "" for "/") and query string."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.util import calc_hash
+
+    from ui.menu import URL_PATHS
+
+    manager = getattr(get_script_run_ctx(), "pages_manager", None)
+    page = getattr(manager, "intended_page_name", None) or ""
+    wanted = getattr(manager, "intended_page_script_hash", None)
+    if not page and wanted:  # a rerun asks by hash (a server's first run, a page link)
+        page = next((p for p in URL_PATHS if calc_hash(p) == wanted), "")
+    if page == URL_PATHS[0]:  # the default page is "/"
+        page = ""
+    params = [(k, v) for k in st.query_params for v in st.query_params.get_all(k) if k != "wall"]
+    return str(page), urlencode(params)
+
+
+def _remember_view() -> None:
+    """On the sign-in page of a link (a page or a query), keep the link
+    for after the sign-in (:func:`_restore_view`)."""
+    secret = _cookie_secret()
+    page, query = _asked_view()
+    if secret and (page or query):
+        _set_cookie_js(return_cookie(page, query, secret, time.time()), RETURN_MAX_AGE_S)
+
+
+def _restore_view(principal: Principal) -> None:
+    """Just back from the identity provider (the session's first run, at
+    "/" with no query): open the link the sign-in began on, as if it had
+    been opened again (a page or street outside the role or scope is then
+    refused there as on any link). The browser is sent to a relative
+    address built here from the page's name and the parameters, never to
+    anything the cookie says verbatim. The cookie is removed either way."""
+    if principal.mode != "oidc" or st.session_state.get(_RETURN_CHECKED):
+        return
+    st.session_state[_RETURN_CHECKED] = True
+    try:
+        value = st.context.cookies.get(RETURN_COOKIE)
+    except Exception:  # no session context
+        value = None
+    if not value:
+        return
+    try:
+        signed_in_at: float | None = float(str(st.user.to_dict()["iat"]))
+    except (KeyError, TypeError, ValueError):
+        signed_in_at = None
+    view = return_view(value, _cookie_secret(), time.time(), signed_in_at)
+    if view is None or view == ("", {}) or _asked_view() != ("", ""):
+        _set_cookie_js("", 0)  # a forged or stale cookie, or another link opened meanwhile
+        return
+    page, params = view
+    target = "./" + page + (f"?{urlencode(params)}" if params else "")
+    cookie = f"{RETURN_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax"
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)};"
+        f"window.location.replace({json.dumps(target)});</script>",
+        unsafe_allow_javascript=True,
+    )
+    st.stop()
 
 
 def _idle_expired(principal: Principal, cfg: AccessConfig) -> bool:
@@ -338,6 +469,7 @@ def gate() -> Principal | None:
         return None
     st.session_state[PRINCIPAL_KEY] = principal
     _audit_sign_in(principal)
+    _restore_view(principal)
     return principal
 
 

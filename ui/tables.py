@@ -9,6 +9,7 @@ The column builders return ``st.column_config`` entries with a header
 - :func:`percent`: one decimal and a per-cent sign (``93.4%``), on values
   in per cent (:func:`as_percent` turns 0-1 shares into them), as a bar or
   as a number; :func:`points`: a change of a share, signed (``+4.6``);
+  :func:`change`: a change of a count, signed (``+1,204``);
 - :func:`figures`: figures already written as text (a column that mixes
   counts and shares row by row), right-aligned like numbers;
 - :func:`text`, :func:`link`, :func:`when` for names, links and times.
@@ -29,14 +30,18 @@ import pandas as pd
 import streamlit as st
 
 from data_access.filters import AreaFilter
+from ui import phone as phone_view
+from ui.i18n import t
 from ui.palette import LEVELS
 
 COUNT = "%,d"
 DECIMAL = "%,.1f"
 PERCENT = "%.1f%%"
 POINTS = "%+.1f"
+SIGNED = "%+,d"
+COORDINATE = "%.5f"
 #: Every number format a table may use (tests/test_tables.py checks the pages).
-FORMATS = (COUNT, DECIMAL, PERCENT, POINTS)
+FORMATS = (COUNT, DECIMAL, PERCENT, POINTS, SIGNED, COORDINATE)
 #: What a cell shows for a missing value (tests/test_lint.py wants it on every table).
 MISSING = "—"
 
@@ -69,6 +74,42 @@ def percent(label: str, help: str | None = None, bar: bool = True) -> Any:
 def points(label: str, help: str | None = None) -> Any:
     """A change of a share in percentage points, signed: ``+4.6``."""
     return st.column_config.NumberColumn(label, help=help, format=POINTS, width="small")
+
+
+def change(label: str, help: str | None = None) -> Any:
+    """A change of a count, signed, with separators: ``+1,204``."""
+    return st.column_config.NumberColumn(label, help=help, format=SIGNED, width="small")
+
+
+def coordinate(label: str, help: str | None = None) -> Any:
+    """A latitude or longitude, to about a metre: ``30.27415``."""
+    return st.column_config.NumberColumn(label, help=help, format=COORDINATE, width="small")
+
+
+def typed(frame: pd.DataFrame, labels: Mapping[str, Any]) -> dict[str, Any]:
+    """``labels`` (column -> header text, or a column setting, or None to
+    hide) with each plain header made the house column for its data: whole
+    numbers :func:`count`, other numbers :func:`decimal`, times
+    :func:`when`, the rest :func:`text` (a table whose columns are known
+    only by their headers, e.g. the import page's)."""
+    out: dict[str, Any] = {}
+    for column, label in labels.items():
+        if not isinstance(label, str) or column not in frame.columns:
+            out[column] = label
+            continue
+        kind = frame[column].dtype
+        if pd.api.types.is_bool_dtype(kind):
+            out[column] = st.column_config.CheckboxColumn(label)
+        elif pd.api.types.is_integer_dtype(kind):
+            out[column] = count(label)
+        elif pd.api.types.is_numeric_dtype(kind):
+            whole = frame[column].dropna()
+            out[column] = count(label) if (whole == whole.round()).all() else decimal(label)
+        elif pd.api.types.is_datetime64_any_dtype(kind):
+            out[column] = when(label)
+        else:
+            out[column] = text(label)
+    return out
 
 
 def figures(label: str, help: str | None = None) -> Any:
@@ -125,15 +166,34 @@ def show(
     data: Any,
     config: Mapping[str, Any],
     order: Iterable[str] | None = None,
+    phone: Iterable[str] | None = None,
     **kwargs: Any,
 ) -> Any:
     """``st.dataframe`` with the house defaults: no index, "—" for a missing
-    value, the page's width."""
+    value, the page's width. On a phone (:func:`ui.phone.is_phone`) only
+    the ``phone`` columns (the ones that matter there; default the first
+    :data:`ui.phone.PHONE_COLUMNS`), with the whole table one tap away in
+    an expander under it: a wide table in 358 px scrolls sideways, its
+    last columns out of sight."""
     kwargs.setdefault("hide_index", True)
+    columns = list(order) if order is not None else None
+    if phone_view.is_phone():
+        frame = getattr(data, "data", data)  # a Styler's frame
+        every = columns or [str(c) for c in frame.columns if config.get(c, "") is not None]
+        few = [c for c in (phone or every[: phone_view.PHONE_COLUMNS]) if c in every]
+        if 0 < len(few) < len(every):
+            shown = _dataframe(data, config, few, kwargs)
+            more = dict(kwargs, key=f"{kwargs['key']}_all") if kwargs.get("key") else kwargs
+            with st.expander(t("phone.all_columns", n=len(every)), icon=":material/view_column:"):
+                st.caption(t("phone.all_columns_help"))
+                _dataframe(data, config, every, more)
+            return shown
+    return _dataframe(data, config, columns, kwargs)
+
+
+def _dataframe(
+    data: Any, config: Mapping[str, Any], order: list[str] | None, kwargs: dict[str, Any]
+) -> Any:
     return st.dataframe(
-        data,
-        column_config=dict(config),
-        column_order=list(order) if order is not None else None,
-        placeholder=MISSING,
-        **kwargs,
+        data, column_config=dict(config), column_order=order, placeholder=MISSING, **kwargs
     )

@@ -125,7 +125,8 @@ def street_table(
     order, config, notes = table_view(milestones, table, milestone, groups or [])
     if name_label:
         config["name"] = tables.text(name_label, width="medium")
-    tables.show(shown_table(table, names), config, order)
+    phone = ["name", f"{milestone}_on_time_share", "open_backlog"]  # fits 358 px
+    tables.show(shown_table(table, names), config, order, phone=phone)
     for note in notes:
         st.caption(":material/info: " + note)
 
