@@ -201,6 +201,7 @@ def test_sessions_that_start_together_on_a_fresh_server_all_sign_in(
     must sign in, and show the wall. Streamlit's own protocol, no browser
     (benchmarks/load.py's client)."""
     import asyncio
+    import concurrent.futures
 
     from benchmarks.load import Session
 
@@ -219,7 +220,10 @@ def test_sessions_that_start_together_on_a_fresh_server_all_sign_in(
 
     port = free_port()
     with running_app(tmp_path, sqlite_demo.url, wall_access(), port=port) as (_base, state):
-        runs = asyncio.run(together(port))
+        # On a thread of its own: Playwright's sync API (the other tests of
+        # this worker) leaves an event loop running on this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            runs = pool.submit(asyncio.run, together(port)).result()
         assert all(r.elements > 0 and not r.errors for r in runs), [r.errors for r in runs]
         rows = audit.recent(appstate.make_engine(f"sqlite:///{state}"))
         walls = rows[(rows["action"] == "login") & (rows["role"] == "wall")]
