@@ -233,15 +233,15 @@ def view_params(alerts: list[dict[str, Any]], lang: str = "zh") -> dict[str, str
 
 def page_link(service: Service, rule: str = "", params: dict[str, str] | None = None) -> str:
     """The alerts page, for ``rule`` when given, over ``params`` (:func:`view_params`)."""
-    query = urlencode({"rule": rule, **(params or {})} if rule else (params or {}))
+    query = urlencode({**({"rule": rule} if rule else {}), **(params or {})})
     return f"{service.base_url}/alerts" + (f"?{query}" if query else "")
 
 
-def view_link(service: Service, alerts: list[dict[str, Any]], lang: str = "zh") -> str | None:
-    """The page of the alerts' figure for their street and window, when
-    they are of one kind and about one street (else None)."""
+def view_link(service: Service, alerts: list[dict[str, Any]], params: dict[str, str]) -> str | None:
+    """The page of the alerts' figure for their street and window
+    (``params``: :func:`view_params` of ``alerts``), when they are of one
+    kind and about one street (else None)."""
     kinds = {a.get("kind", "") for a in alerts}
-    params = view_params(alerts, lang)
     page = VIEW_PAGES.get(kinds.pop()) if len(kinds) == 1 else None
     if page is None or "streets" not in params:
         return None
@@ -298,8 +298,9 @@ def render(
         title = f"【{status}·{sev}】{topic}（{n} {w['items']}）"
     stamp = local(now_utc, timezone).strftime("%Y-%m-%d %H:%M")
     about = [] if kind == "test" else alerts
-    link = page_link(service, "" if kind in ("digest", "test") else rule, view_params(about, lang))
-    view = view_link(service, about, lang) if about else None
+    params = view_params(about, lang)
+    link = page_link(service, "" if kind in ("digest", "test") else rule, params)
+    view = view_link(service, about, params) if about else None
     lines = [alert_line(a, lang) for a in alerts]
     if kind == "test":
         lines = [str(payload.get("text", ""))]

@@ -13,7 +13,7 @@ from ui import tables as ui_tables
 from ui.data import load, page_guard
 from ui.i18n import t
 from ui.map_view import PAGE_PANEL
-from ui.palette import LEVELS
+from ui.palette import LEVEL_ORDER, level_name
 from ui.phone import map_panel
 from ui.shell import context, footer, page_header
 
@@ -94,9 +94,9 @@ def crowd_view(steps: list[datetime]) -> None:
                 st.success(t("crowd_map.no_alerts"), icon=":material/check_circle:")
             table = ui_tables.as_percent(venues, ["load"]).assign(
                 venue=[n for n in venues["name_en" if ctx.lang == "en" else "name_zh"]],
-                level=[f"{LEVELS[v].icon} {LEVELS[v].label}" for v in venues["level"]],
+                level=[level_name(v) for v in venues["level"]],
             )
-            levels = {f"{lv.icon} {lv.label}": key for key, lv in LEVELS.items()}
+            levels = {level_name(k): k for k in LEVEL_ORDER}
             ui_tables.show(
                 ui_tables.level_cells(
                     table[["venue", "people", "capacity", "load", "level"]], "level", levels

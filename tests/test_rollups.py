@@ -485,6 +485,15 @@ def test_a_stored_review_is_not_served_once_its_cases_changed(rolled):
         )
     late = {c.name: row[c.name] for c in incident.c} | {"id": "E-LATE-W46"}
     conn_id = was = None
+
+    def computed_as_the_sources() -> None:
+        with with_rollup.connect() as conn:
+            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+        with without.connect() as conn:
+            want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
+        for name in want:
+            pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+
     try:
         with writer.begin() as conn:
             conn.execute(insert(incident).values(**late))
@@ -492,11 +501,7 @@ def test_a_stored_review_is_not_served_once_its_cases_changed(rolled):
         with with_rollup.connect() as conn:
             assert "E-LATE-W46" in rollups.state(conn, NOW).changed_ids
             assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names) is None
-            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
-        with without.connect() as conn:
-            want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
-        for name in want:
-            pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+        computed_as_the_sources()
         with writer.begin() as conn:
             conn.execute(delete(incident).where(incident.c.id == "E-LATE-W46"))
         rollups.forget()
@@ -537,11 +542,7 @@ def test_a_stored_review_is_not_served_once_its_cases_changed(rolled):
         rollups.forget()
         with with_rollup.connect() as conn:
             assert rollups.stored_review(conn, f, NOW, CFG, rules, week, names, []) is None
-            got = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
-        with without.connect() as conn:
-            want = weekly.review_tables(conn, f, NOW, CFG, "2026-W46", rules)
-        for name in want:
-            pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+        computed_as_the_sources()
     finally:
         with writer.begin() as conn:
             conn.execute(delete(incident).where(incident.c.id == "E-LATE-W46"))

@@ -8,29 +8,10 @@ from typing import Any
 #: How a bar chart marks a value axis that does not start at 0 (say, a
 #: ranking zoomed on 80-100 %): ``layout.meta["axis_break"]`` lists the
 #: axis (``"xaxis"``) and a visible annotation of this name draws the break
-#: where the axis starts (:func:`axis_break`). Without both, a bar axis
+#: where the axis starts. Without both, a bar axis
 #: must run from 0 (tests/test_browser_pages_quality.py reads every drawn
 #: figure). No chart of the app truncates today.
 AXIS_BREAK = "axis-break"
-
-
-def axis_break(axis: str, at: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The layout ``meta`` and the annotation that mark ``axis`` (``"xaxis"``
-    or ``"yaxis"``) as broken, its range starting at ``at`` instead of 0: a
-    "≈" on the axis line at its start, in the axis's own units."""
-    horizontal = axis.startswith("x")
-    annotation = {
-        "name": AXIS_BREAK,
-        "text": "≈",
-        "showarrow": False,
-        "font": {"size": 16},
-        **(
-            {"x": at, "xref": "x", "y": 0, "yref": "paper", "yanchor": "middle"}
-            if horizontal
-            else {"y": at, "yref": "y", "x": 0, "xref": "paper", "xanchor": "center"}
-        ),
-    }
-    return {"axis_break": [axis]}, annotation
 
 
 def count_axis(title: str, top: float, **extra: Any) -> dict[str, Any]:

@@ -46,6 +46,13 @@ LEVELS: dict[str, Level] = {
 #: Order in stacked charts and legends: most urgent first.
 LEVEL_ORDER = ("red", "yellow", "green")
 
+
+def level_name(key: str) -> str:
+    """``▲ 红`` / ``▲ Red``: icon and label together."""
+    level = LEVELS[key]
+    return f"{level.icon} {level.label}"
+
+
 #: Sequential scale for densities (cases, people per cell): light to dark,
 #: perceptually ordered and readable on the dark command-screen theme.
 HEAT_SCALE = (

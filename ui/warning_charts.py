@@ -17,13 +17,7 @@ from metrics.warning_rules import WarningRules
 from ui import tables
 from ui.chart_axes import category_axis, count_axis, share_axis
 from ui.i18n import current_lang, t, translate
-from ui.palette import LEVEL_ORDER, LEVELS
-
-
-def level_name(key: str) -> str:
-    """``▲ 红`` / ``▲ Red``: icon and label together."""
-    level = LEVELS[key]
-    return f"{level.icon} {level.label}"
+from ui.palette import LEVEL_ORDER, LEVELS, level_name
 
 
 def domain_label(rules: WarningRules, code: str, lang: str | None = None) -> str:
