@@ -301,6 +301,16 @@ def sqlite_demo(databases: _Databases) -> Backend:
 AppTestFactory = Callable[..., Any]
 
 
+def export_buttons(at: Any) -> list[Any]:
+    """The export buttons an AppTest run drew (``ui.auth.audited_download``'s
+    first step: the button that audits, then makes the file)."""
+    return [
+        b
+        for b in at.button
+        if b.key and b.key.startswith("_prepared:") and b.key.endswith(":prepare")
+    ]
+
+
 def page_path(page_or_home: str) -> str:
     """Normalise ``"Home.py"``, ``"home"``, ``"pages/x.py"`` or ``"x"`` to a path from the root."""
     p = page_or_home.strip()

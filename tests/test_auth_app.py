@@ -4,6 +4,7 @@ rules, the gate, the scope in every query, the audit log) is the real code."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ import appstate
 from appstate import audit
 from data_access.access import Identity, token_sha256
 from data_access.config import SCREEN_PAGES
-from tests.conftest import FIXTURE_END
+from tests.conftest import FIXTURE_END, export_buttons
 from ui.i18n import translate
 
 NOW = FIXTURE_END
@@ -214,7 +215,7 @@ def test_an_admin_group_reads_the_audit_page(app_test, sqlite_demo, signed_in):
     no_errors(at)
     assert at.title[0].value == tr("nav.audit")
     assert at.dataframe  # the rows (the sign-in row at least)
-    assert at.download_button
+    assert len(export_buttons(at)) == 1
 
 
 def test_a_wall_token_gives_the_command_screen_only(app_test, sqlite_demo, signed_in, street):
@@ -244,15 +245,15 @@ def test_exports_and_packs_follow_the_role(app_test, sqlite_demo, signed_in):
     signed_in("staff@hz.gov.cn")  # street_staff: export, no pack
     weekly = app_test("pages/weekly-review.py", sqlite_demo.url)
     no_errors(weekly)
-    assert not weekly.download_button
+    assert not export_buttons(weekly) and not weekly.download_button
     assert ":material/lock: " + tr("auth.no_pack") in [c.value for c in weekly.caption]
     throughput = app_test("pages/throughput.py", sqlite_demo.url)
     no_errors(throughput)
-    assert len(throughput.download_button) == 2
+    assert len(export_buttons(throughput)) == 2
     signed_in("analyst@hz.gov.cn")
     weekly = app_test("pages/weekly-review.py", sqlite_demo.url)
     no_errors(weekly)
-    assert len(weekly.download_button) == 2
+    assert len(export_buttons(weekly)) == 2
 
 
 def _reveal(at, case_id: str, reason: str):
@@ -484,7 +485,7 @@ def test_without_an_audit_log_there_is_no_reveal_and_no_download(
     monkeypatch.setenv("OPS_APPSTATE_URL", sqlite_demo.url)
     at = app_test("pages/throughput.py", sqlite_demo.url)
     assert not at.exception
-    assert not at.download_button
+    assert not export_buttons(at) and not at.download_button
     assert any(tr("auth.no_audit_no_download", detail="")[:8] in c.value for c in at.caption)
     at.selectbox(key="tp_drill").set_value(street)
     at.run(timeout=60)
@@ -523,3 +524,79 @@ def test_the_retention_purges_old_rows_at_most_once_an_hour(
     signed_in("leader@hz.gov.cn")
     app_test("Home.py", sqlite_demo.url)  # within the hour: no second purge
     assert audit.count(log, "login") == 2 and old in set(audit_rows(log)["at_utc"])
+
+
+def _save_buttons(at) -> list:
+    return [
+        d
+        for d in at.get("download_button")
+        if d.proto.label.startswith(tr("auth.save_file", name="")[:2])
+    ]
+
+
+def test_an_export_is_audited_then_made_and_stays_for_its_filter(app_test, sqlite_demo, signed_in):
+    """The two steps of an export: the first press writes one audit row and
+    then makes the file, held in the session (so that Streamlit's sweep of
+    unreferenced downloads cannot take it before the browser fetches it:
+    the deferred button's 404 under load); the file keeps its button over
+    reruns without another row or another make, and a changed filter asks
+    for a new file."""
+    log = signed_in("analyst@hz.gov.cn")
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    no_errors(at)
+    assert not at.download_button  # nothing is made before it is asked for
+    csv_button = export_buttons(at)[0]
+    assert csv_button.label == tr("throughput.download_csv")
+    before = len(audit_rows(log).query("action == 'export'"))
+    csv_button.click()
+    at.run(timeout=60)
+    no_errors(at)
+    exports = audit_rows(log).query("action == 'export'")
+    assert len(exports) == before + 1
+    row = exports.iloc[0]
+    assert row["target"].endswith(".csv") and "district=" in row["query"]
+    [save] = _save_buttons(at)
+    assert save.proto.label == tr("auth.save_file", name=row["target"])
+    query, name, body, _ = at.session_state[csv_button.key.removesuffix(":prepare")]
+    assert (query, name) == (row["query"], row["target"])
+    table = pd.read_csv(io.BytesIO(body), encoding="utf-8-sig")
+    assert len(table) > 0 and table.columns[0]
+    assert len(export_buttons(at)) == 1  # the workbook is still only offered
+
+    at.run(timeout=60)  # a rerun (a tile's tick, a click elsewhere): same file, no new row
+    no_errors(at)
+    assert len(_save_buttons(at)) == 1
+    assert len(audit_rows(log).query("action == 'export'")) == before + 1
+
+    streets = at.multiselect(key="f_streets")
+    streets.select(streets.options[0]).run(timeout=60)  # one street of the district
+    no_errors(at)
+    assert not _save_buttons(at), "a file made for another filter is not offered"
+    assert len(export_buttons(at)) == 2
+
+
+def test_an_export_whose_audit_row_fails_makes_no_file(
+    app_test, sqlite_demo, signed_in, monkeypatch
+):
+    """No audit row, no file: the app-state database refusing the row at the
+    press leaves a message, not a traceback, and nothing to download; the
+    file's maker is never called."""
+    from appstate import AppStateError
+    from ui import auth
+
+    signed_in("analyst@hz.gov.cn")
+    at = app_test("pages/throughput.py", sqlite_demo.url)
+    no_errors(at)
+
+    def refuse(*args, **kwargs):
+        raise AppStateError("the app-state database is read-only")
+
+    monkeypatch.setattr(auth.audit, "record", refuse)
+    button = export_buttons(at)[0]
+    button.click()
+    at.run(timeout=60)
+    assert not at.exception
+    said = [e.value for e in at.error]
+    assert said == [tr("auth.no_audit_no_download", detail="the app-state database is read-only")]
+    assert not at.download_button
+    assert button.key.removesuffix(":prepare") not in at.session_state

@@ -37,6 +37,7 @@ from urllib.parse import urljoin, urlsplit
 import pandas as pd
 import pytest
 
+from i18n import translate
 from tests.conftest import FIXTURE_END, ROOT, Backend, skip_or_fail
 
 pytestmark = pytest.mark.browser
@@ -432,30 +433,46 @@ def test_every_page_renders_offline_in_chinese(
     )
 
 
-def test_throughput_downloads_are_made_when_pressed(
+def test_throughput_exports_are_made_when_asked_and_outlast_other_sessions(
     streamlit_server: StreamlitServer, browser: Browser, tmp_path: Path
 ) -> None:
-    """The street table's CSV and workbook are made when their button is
-    pressed (a callable, not bytes made on every rerun): each press fetches
-    its file from the server, with the table's rows."""
+    """The street table's CSV and workbook are made when their export
+    button is pressed (not on every rerun), then saved from a download
+    button that holds them: each save fetches its file with the table's
+    rows, and the file is still served after other sessions have run the
+    script twice. Streamlit's deferred download was swept by those runs'
+    ends (the first marks an unreferenced file, the second deletes it): a
+    404 under load."""
     import openpyxl
 
     page = browser.page
     open_page(browser, urljoin(streamlit_server.url, "throughput"))
-    buttons = page.locator('[data-testid="stDownloadButton"] button')
-    assert buttons.count() == 2, page_problems(browser, is_home=False)
-    bodies = {}
-    for i, suffix in enumerate((".csv", ".xlsx")):
-        with page.expect_request(
-            lambda r, s=suffix: "/media/" in r.url and r.url.endswith(s),
-            timeout=PAGE_SETTLE_S * 1000,
-        ) as info:
-            buttons.nth(i).click()
-        got = browser.context.request.get(info.value.url)
-        assert got.ok, (info.value.url, got.status)
-        bodies[suffix] = got.body()
-        # A press reruns the page; the next button is pressed once it is drawn again.
+    labels = {".csv": translate("throughput.download_csv", "zh"),
+              ".xlsx": translate("throughput.download_xlsx", "zh")}  # fmt: skip
+    assert page.locator('[data-testid="stDownloadButton"]').count() == 0, "made before asked"
+    urls = {}
+    for suffix, label in labels.items():
+        page.get_by_role("button", name=label, exact=True).click()
         wait_until_idle(page)
+        save = page.locator('[data-testid="stDownloadButton"] button', has_text=suffix)
+        assert save.count() == 1, page_problems(browser, is_home=False)
+        with page.expect_download(timeout=PAGE_SETTLE_S * 1000) as info:
+            save.click()
+        assert "/media/" in info.value.url and info.value.suggested_filename.endswith(suffix)
+        assert Path(info.value.path()).stat().st_size > 0
+        urls[suffix] = info.value.url
+    other = browser.context.new_page()
+    try:  # two more script runs' ends, in another session: two sweeps
+        for _ in range(2):
+            other.goto(urljoin(streamlit_server.url, "overview"), wait_until="domcontentloaded")
+            wait_until_idle(other)
+    finally:
+        other.close()
+    bodies = {}
+    for suffix, url in urls.items():
+        got = browser.context.request.get(url)
+        assert got.ok, (url, got.status)
+        bodies[suffix] = got.body()
     csv, xlsx = tmp_path / "streets.csv", tmp_path / "streets.xlsx"
     csv.write_bytes(bodies[".csv"])
     xlsx.write_bytes(bodies[".xlsx"])

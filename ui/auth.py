@@ -52,7 +52,15 @@ from data_access.access import (
     resolve_wall,
     trusted_proxy,
 )
-from ui.data import PRINCIPAL_KEY, TIMER_RUN, appstate_engine, database_origin, load
+from ui.data import (
+    PRINCIPAL_KEY,
+    TIMER_RUN,
+    appstate_engine,
+    database_origin,
+    load,
+    local_now,
+    site_config,
+)
 from ui.i18n import t
 
 _log = logging.getLogger(__name__)
@@ -563,6 +571,10 @@ def describe_filter(f: Any) -> str:
     return " ".join(parts)
 
 
+#: Session key prefix of a prepared export: ``(query, file_name, bytes, made_at)``.
+PREPARED_PREFIX = "_prepared:"
+
+
 def audited_download(
     container: Any,
     label: str,
@@ -571,36 +583,99 @@ def audited_download(
     action: str,
     file_name: str,
     query: str,
+    key: str | None = None,
     **kwargs: Any,
 ) -> None:
-    """A download button that exists only for a role with ``export`` (or
-    ``pack`` for ``action="pack"``), whose file is made when pressed and
-    only after its audit row is written: the callable runs outside the
-    script, so the principal, address and engine are taken now; a failing
-    audit write raises there, and the browser gets no file."""
+    """An export in two steps, for a role with ``export`` (or ``pack`` for
+    ``action="pack"``) only: a button that writes the audit row and then
+    makes the file (``data``: bytes, or a function making them, called only
+    after the row is written), and, once made, a download button holding
+    those bytes.
+
+    A file handed to the browser is referenced by this session while its
+    button is drawn. Streamlit's deferred ``download_button(data=callable)``
+    stores the file it makes without any session's reference, and every
+    script run's end, in any session, sweeps such files (the first sweep
+    marks, the second deletes): with ten busy sessions the browser's fetch
+    came after the second sweep and got a 404. The prepared bytes stay in
+    the session, under the name they were made with, until the export's
+    filter (``query``) changes;
+    a failing audit write leaves no file, and a failure either way is a
+    message, not a traceback."""
     permission = "pack" if action == "pack" else "export"
     if not allowed(permission):
         container.caption(":material/lock: " + t(f"auth.no_{permission}"))
         return
-    principal = current_principal()
-    address = client_address()
     try:
-        engine = appstate_engine()
+        appstate_engine()
     except AppStateError as exc:  # no audit log, no download
         container.caption(":material/database: " + t("auth.no_audit_no_download", detail=str(exc)))
         return
 
-    def audited() -> Any:
-        audit.record(
-            engine,
-            actor=principal.name or "anonymous",
-            role=principal.role,
-            auth_mode=principal.mode,
-            action=action,
-            target=file_name,
-            query=query,
-            client_addr=address,
-        )
-        return data() if callable(data) else data
+    slot = PREPARED_PREFIX + (key or f"{action}:{label}")
+    error_slot = slot + ":error"
 
-    container.download_button(label, audited, file_name=file_name, **kwargs)
+    def prepare() -> None:
+        st.session_state.pop(slot, None)
+        try:
+            audit_event(action, target=file_name, query=query)  # runs in the session
+        except AppStateError as exc:
+            st.session_state[error_slot] = t("auth.no_audit_no_download", detail=str(exc))
+            return
+        try:
+            made = data() if callable(data) else data
+            body = made.encode("utf-8") if isinstance(made, str) else bytes(made)
+        except Exception as exc:  # noqa: BLE001 - any failure making the file is a message
+            _log.exception("export %s failed", file_name)
+            st.session_state[error_slot] = t("auth.export_failed", name=file_name, detail=str(exc))
+            return
+        st.session_state.pop(error_slot, None)
+        st.session_state[slot] = (query, file_name, body, local_now(site_config()))
+
+    prepared = st.session_state.get(slot)
+    if prepared is not None and prepared[0] != query:
+        del st.session_state[slot]  # made for another filter: not this view's file
+        prepared = None
+    error = st.session_state.pop(error_slot, None)
+    icon = kwargs.pop("icon", None)
+    kwargs.setdefault("on_click", "ignore")  # saving a file needs no rerun
+    if prepared is None:
+        container.button(
+            label,
+            key=slot + ":prepare",
+            icon=icon,
+            on_click=prepare,
+            help=t("auth.prepare_help"),
+        )
+        if error:
+            container.error(error, icon=":material/error:")
+        return
+    _, made_name, body, made_at = prepared
+    container.download_button(
+        t("auth.save_file", name=made_name),
+        body,
+        file_name=made_name,
+        key=slot + ":save",
+        icon=":material/save:",
+        type="primary",
+        **kwargs,
+    )
+    container.caption(
+        t(
+            "auth.prepared_note",
+            at=f"{made_at:%H:%M:%S}",
+            size=_size(len(body)),
+        )
+    )
+    container.button(
+        t("auth.prepare_again"), key=slot + ":again", on_click=prepare, type="tertiary"
+    )
+
+
+def _size(n: int) -> str:
+    """``n`` bytes as a reader says it: 812 B, 14.2 KB, 3.1 MB."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
