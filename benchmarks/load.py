@@ -22,8 +22,9 @@ fixed mix of three roles, cycling wall, leader, analyst:
   until the level ends;
 - leader: the overview, then the warning colours;
 - analyst: case throughput for one street (``?streets=``), its Excel export
-  (the deferred download: the file made on the server and fetched from
-  ``/media/``), the incident map, then the map with a category filter.
+  (its button pressed: the rerun that writes the audit row and makes the
+  file, then the file fetched from ``/media/`` as the Save button's link),
+  the incident map, then the map with a category filter.
 
 When every session has done its steps the level holds ``--hold`` s more
 (walls keep refreshing), then reads the servers and closes the sessions.
@@ -74,6 +75,7 @@ sys.path.insert(0, str(ROOT))
 
 from deploy import stack  # noqa: E402
 from i18n import translate  # noqa: E402
+from ui.auth import PREPARED_PREFIX  # noqa: E402
 
 WALL_TOKEN = "load-benchmark-wall"
 DISTRICT = "330105"
@@ -107,7 +109,7 @@ class Session:
         self.pages: dict[str, str] = {}  # url path -> page_script_hash
         self.fragments: dict[str, float] = {}  # fragment id -> auto-rerun seconds
         self.widgets: dict[str, Any] = {}  # a widget's key -> its element proto
-        self.downloads: dict[str, str] = {}  # a deferred download's label -> file id
+        self.downloads: list[str] = []  # the download buttons' /media/ paths
         self._finished: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
         self._backend: dict[str, asyncio.Future[Any]] = {}
         self._elements = 0
@@ -176,8 +178,8 @@ class Session:
             self._errors.append(f"exception: {element.exception.type}")
         elif kind == "alert" and element.alert.format == 1:  # Alert.Format.ERROR
             self._errors.append(f"error box: {element.alert.body[:120]}")
-        if kind == "download_button" and element.download_button.deferred_file_id:
-            self.downloads[element.download_button.label] = element.download_button.deferred_file_id
+        if kind == "download_button" and element.download_button.url:
+            self.downloads.append(element.download_button.url)
         widget = getattr(element, kind, None) if kind else None
         widget_id = getattr(widget, "id", "") if widget is not None else ""
         if widget_id and "-" in widget_id:  # "$$ID-<hash>-<key>"
@@ -208,7 +210,7 @@ class Session:
 
         done = ForwardMsg.ScriptFinishedStatus
         self._drain()
-        self._elements, self._errors, self.downloads = 0, [], {}
+        self._elements, self._errors, self.downloads = 0, [], []
         t0 = time.monotonic()
         page_hash = self.pages.get(path, "") if path else self.page_hash
         if path or query:
@@ -258,28 +260,26 @@ class Session:
                 tally.errors.extend(self._errors)
         tally.tiles_unanswered += len(pending)
 
-    async def export(self, label: str) -> float:
-        """Press the deferred download button ``label`` of the last page and
-        fetch its file: seconds to the whole file."""
-        from streamlit.proto.BackMsg_pb2 import BackMsg
+    async def export(self, label: str, suffix: str) -> float:
+        """Press the export button ``label`` of the last page (the rerun
+        that audits and makes the file) and fetch the file its Save button
+        links (the one whose path ends in ``suffix``): seconds to the whole
+        file."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        file_id = self.downloads.get(label)
-        if not file_id:
-            raise RuntimeError(f"no download button {label!r} on the page: {list(self.downloads)}")
+        widget = self.widgets.get(f"{PREPARED_PREFIX}export:{label}:prepare")
+        if widget is None:
+            raise RuntimeError(f"no export button {label!r} on the page")
         t0 = time.monotonic()
-        request_id = secrets.token_hex(8)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._backend[request_id] = future
-        msg = BackMsg()
-        msg.backend_operation_request.request_id = request_id
-        msg.backend_operation_request.session_id = self.session_id
-        msg.backend_operation_request.deferred_file.file_id = file_id
-        await self.ws.send(msg.SerializeToString())
-        response = await asyncio.wait_for(future, STEP_TIMEOUT_S)
-        if response.error_msg:
-            raise RuntimeError(f"export: {response.error_msg}")
-        url = f"http://{self.host}:{self.port}{response.deferred_file.url}"
-        size = await asyncio.to_thread(_fetch, url, self.cookie)
+        run = await self.page("", self.query, [WidgetState(id=widget.id, trigger_value=True)])
+        if run.errors:
+            raise RuntimeError(f"export: {run.errors[0]}")
+        made = [u for u in self.downloads if u.endswith(suffix)]
+        if not made:
+            raise RuntimeError(f"export: no {suffix} file after the press")
+        size = await asyncio.to_thread(
+            _fetch, f"http://{self.host}:{self.port}{made[0]}", self.cookie
+        )
         if size == 0:
             raise RuntimeError("export: empty file")
         return time.monotonic() - t0
@@ -360,7 +360,7 @@ async def drive(role: str, host: str, port: int, street: str, tally: Tally, step
                 if run is not None:
                     tally.note(run)
                 if name == "throughput":
-                    seconds = await step("export", session.export(XLSX_LABEL))
+                    seconds = await step("export", session.export(XLSX_LABEL, ".xlsx"))
                     if seconds is not None:
                         tally.exports.append(seconds)
             widgets = await step("filter", asyncio.to_thread(category_filter, session))
