@@ -195,6 +195,11 @@ class SiteConfig:
     statement_timeout_s: float = 20.0
     row_cap: int = 5000
     cache_ttl_s: int = 60
+    #: ``[database] clock_step_s``: the pages' and tiles' "now" is floored
+    #: to this many seconds (1-60), so sessions asking within one step share
+    #: every cached figure; a new row waits at most this long on top of the
+    #: refresh.
+    clock_step_s: int = 2
     use_rollups: bool = True
     districts_file: str = "assets/geo/districts.geojson"
     streets_file: str = "assets/geo/streets_approx.geojson"
@@ -507,6 +512,14 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
             return default
         return value
 
+    clock_step = positive(db, "clock_step_s", "database", int, d.clock_step_s)
+    if clock_step > 60:
+        r.problems.append(
+            f"database.clock_step_s: must be at most 60, got {clock_step!r}; "
+            f"using {d.clock_step_s!r}"
+        )
+        clock_step = d.clock_step_s
+
     default_targets = (
         _targets(r, r.table(targets, "default", "targets"), "targets.default", DEFAULT_TARGETS)
         if "default" in targets
@@ -548,6 +561,7 @@ def parse_site_config(data: Mapping[str, Any], source_path: str = "") -> SiteCon
         ),
         row_cap=positive(db, "row_cap", "database", int, d.row_cap),
         cache_ttl_s=positive(db, "cache_ttl_s", "database", int, d.cache_ttl_s),
+        clock_step_s=clock_step,
         use_rollups=r.get(db, "use_rollups", "database", bool, d.use_rollups),
         districts_file=r.get(geo, "districts_file", "geo", str, d.districts_file),
         streets_file=r.get(geo, "streets_file", "geo", str, d.streets_file),

@@ -87,3 +87,30 @@ def test_every_shipped_key_is_read():
     assert cfg.problems == ()
     sections = "site database geo targets ranking categories sources map hotspots screen freshness"
     assert set(data) == set(sections.split())
+
+
+def test_the_figure_clock_steps_and_a_bad_step_names_its_key(monkeypatch):
+    """``database.clock_step_s`` floors the pages' "now" (sessions asking
+    within one step share the cached figures); 0, 61 or text fall back to
+    2 s with the key named."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from ui.data import local_now
+
+    for bad in (0, 61, "fast"):
+        cfg = parse_site_config({"database": {"clock_step_s": bad}})
+        assert cfg.clock_step_s == 2
+        assert any("database.clock_step_s" in p for p in cfg.problems), bad
+    monkeypatch.delenv("OPS_NOW", raising=False)
+    for step in (1, 2, 5, 60):
+        cfg = parse_site_config({"database": {"clock_step_s": step}})
+        before = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None, microsecond=0)
+        got = local_now(cfg)
+        after = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
+        assert got.microsecond == 0 and (got.hour * 3600 + got.minute * 60 + got.second) % step == 0
+        assert before - timedelta(seconds=step) < got <= after, (step, before, got)
+    monkeypatch.setenv("OPS_NOW", "2026-11-20T18:00:07")  # a pinned clock is kept as given
+    assert local_now(parse_site_config({"database": {"clock_step_s": 5}})) == datetime(
+        2026, 11, 20, 18, 0, 7
+    )

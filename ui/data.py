@@ -5,8 +5,9 @@ function from ``metrics`` (or a reader of ``data_access``) and its (hashable) ar
 cached per database for ``database.cache_ttl_s`` seconds (at most
 ``screen.refresh_s``: no page keeps a result longer than the wall's tiles
 keep theirs) with a bounded number of entries. The clock the queries are
-asked at (:func:`local_now`) moves by the second, so a case reported a
-second ago is counted at the next run.
+asked at (:func:`local_now`) moves in steps of ``database.clock_step_s``
+(2 s): sessions asking within one step share the figures, and a case
+reported a step ago is counted at the next run.
 
 With ``OPS_DEMO_LIVE=1`` the embedded demo database is kept current by its
 live source (:mod:`demo.live`) in a thread of this process
@@ -56,12 +57,15 @@ def site_config() -> SiteConfig:
 
 
 def local_now(cfg: SiteConfig) -> datetime:
-    """Wall-clock time in the site's zone, naive, to the second.
+    """Wall-clock time in the site's zone, naive, floored to
+    ``database.clock_step_s`` (default 2 s) from midnight.
 
     Floored to the minute (as it was), a case reported at 10:00:30 was left
-    out of every figure until 10:01, on top of the tiles' refresh; the
-    figures of a run are asked at one instant all the same (the pages and
-    each tile read it once per run).
+    out of every figure until 10:01, on top of the tiles' refresh; to the
+    second, two sessions shared a cached figure only when they asked in the
+    same second (fifty walls refreshing at their own moments each computed
+    every tile). The figures of a run are asked at one instant all the same
+    (the pages and each tile read it once per run).
 
     ``OPS_NOW`` (ISO local time, e.g. ``2026-11-20T18:00``) pins the clock:
     for replaying a past day, demos of an old database, and tests.
@@ -72,8 +76,9 @@ def local_now(cfg: SiteConfig) -> datetime:
             return datetime.fromisoformat(pinned).replace(tzinfo=None, microsecond=0)
         except ValueError:
             _log.warning("OPS_NOW=%r is not an ISO date-time; using the wall clock", pinned)
-    now = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None)
-    return now.replace(microsecond=0)
+    now = datetime.now(ZoneInfo(cfg.timezone)).replace(tzinfo=None, microsecond=0)
+    of_day = now.hour * 3600 + now.minute * 60 + now.second
+    return now - timedelta(seconds=of_day % max(1, cfg.clock_step_s))
 
 
 def _secrets_configured() -> bool:
