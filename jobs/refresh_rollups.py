@@ -36,7 +36,7 @@ from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, district, incident, street
 from data_access.sqlfn import minutes_between
 from metrics import heatmap, quality, weekly, weekly_model
-from metrics.throughput import day_rollup_select
+from metrics.throughput import day_rollup_select, kind_week_select
 from metrics.throughput_stages import stage_time_select
 from metrics.warning_rules import WarningRulesError, load_warning_rules
 from rollups import tables as store
@@ -178,6 +178,8 @@ def refresh(
             insert(store.rollup_case_day).from_select(list(by_day.selected_columns.keys()), by_day)
         )
         weeks_until = _store_stage_weeks(conn, cfg, sealed)
+        if weeks_until is not None:
+            _store_kind_weeks(conn, cfg, sealed, weeks_until)
         levels = _store_cell_weeks(conn, cfg, weeks_until)
         conn.execute(
             insert(store.rollup_crowd_quality_day).from_select(
@@ -232,8 +234,10 @@ def site_zone(conn: Connection, cfg: Any) -> None:
 
 def _store_stage_weeks(conn: Connection, cfg: Any, sealed: datetime) -> datetime | None:
     """Fill ``rollup_stage_week`` from ``rollup_case``, one week at a time
-    (bounded memory), for every ISO week that ended by ``sealed``. Returns
-    the Monday after the last stored week, None when none ended."""
+    (bounded memory), for every ISO week that ended by ``sealed``, with each
+    value's category and source as indices into ``rollup_code`` (written
+    here too). Returns the Monday after the last stored week, None when
+    none ended."""
     from datetime import timedelta
 
     first = conn.execute(select(func.min(store.rollup_case.c.reported_at))).scalar()
@@ -242,29 +246,57 @@ def _store_stage_weeks(conn: Connection, cfg: Any, sealed: datetime) -> datetime
     first = pd.Timestamp(first).to_pydatetime()
     monday = datetime.combine(first.date() - timedelta(days=first.weekday()), dtime.min)
     until = None
+    codes: dict[str, dict[Any, int]] = {k: {} for k in store.KINDS}
     while monday + timedelta(days=7) <= sealed:
         nxt = monday + timedelta(days=7)
         q = stage_time_select(cfg, sealed, conn.dialect.name, monday, nxt)
-        frame = pd.DataFrame(conn.execute(q).all(), columns=["street_code", *MILESTONES])
+        frame = pd.DataFrame(
+            conn.execute(q).all(), columns=["street_code", *store.KINDS, *MILESTONES]
+        )
+        for k in store.KINDS:
+            index = codes[k]
+            frame[f"{k}_ix"] = [
+                index.setdefault(None if c is None or c != c else c, len(index)) for c in frame[k]
+            ]
         rows = []
         for m in MILESTONES:
-            values = frame[["street_code", m]].dropna()
+            values = frame[["street_code", m, *(f"{k}_ix" for k in store.KINDS)]].dropna()
             values = values.sort_values(["street_code", m], kind="stable")
             for code, part in values.groupby("street_code", sort=False):
                 array = part[m].to_numpy(dtype="<f8")
-                rows.append(
-                    {
-                        "street_code": code,
-                        "week": monday.date().isoformat(),
-                        "stage": m,
-                        "n": len(array),
-                        "payload": array.tobytes(),
-                    }
-                )
+                row = {
+                    "street_code": code,
+                    "week": monday.date().isoformat(),
+                    "stage": m,
+                    "n": len(array),
+                    "payload": array.tobytes(),
+                }
+                for k in store.KINDS:
+                    row[f"{k}_ix"] = part[f"{k}_ix"].to_numpy(dtype="<u2").tobytes()
+                rows.append(row)
         if rows:
             conn.execute(insert(store.rollup_stage_week), rows)
         monday = until = nxt
+    # A kind with more codes than an index holds is not listed: its indices
+    # wrapped, and its breakdown reads the cases instead.
+    listed = [
+        {"kind": k, "ix": i, "code": c}
+        for k in store.KINDS
+        if len(codes[k]) <= store.MAX_CODES
+        for c, i in codes[k].items()
+    ]
+    if listed:
+        conn.execute(insert(store.rollup_code), listed)
     return until
+
+
+def _store_kind_weeks(conn: Connection, cfg: Any, sealed: datetime, until: datetime) -> None:
+    """Fill ``rollup_kind_week``: per category (then source), street and ISO
+    week before ``until`` (the weeks ``rollup_stage_week`` holds), the
+    counts of ``rollup_case_day``, judged under ``cfg``'s targets."""
+    for kind in store.KINDS:
+        q = kind_week_select(cfg, sealed, conn.dialect.name, kind, until)
+        conn.execute(insert(store.rollup_kind_week).from_select(list(q.selected_columns.keys()), q))
 
 
 def _store_cell_weeks(conn: Connection, cfg: Any, until: datetime | None) -> list[str]:

@@ -27,10 +27,11 @@ from data_access.config import SiteConfig
 from data_access.connection import side_by_side
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES, OPEN_STATUSES, grid
-from metrics import exports
+from metrics import exports, throughput_kinds
 from metrics.throughput_judging import _judge, _prepared, _rolled_prepared
 from metrics.throughput_stages import _stage_stats, _stage_stats_stored
 from rollups import DAY_COUNTS, clean_incidents
+from rollups.tables import KINDS
 
 ONTIME_COLUMNS = ["milestone", "judged", "on_time", "late", "pending", "excluded", "on_time_share"]
 
@@ -178,7 +179,8 @@ def case_throughput(
     d = conn.dialect.name
 
     def stage_stats(c: Connection) -> pd.DataFrame:
-        stats = _stage_stats_stored(c, f, now, cfg) if by == "street" else None
+        stored = by in ("street", *KINDS)
+        stats = _stage_stats_stored(c, f, now, cfg, by) if stored else None
         if stats is None:  # from the rows (a category breakdown: 2.5 M for the city's year)
             inc = _prepared(
                 clean_incidents(f, now, rollup=rollups.state(c, now), stages=d), cfg, now, d
@@ -296,6 +298,10 @@ def grouped_counts(
         )
         return got.sort_values("key", na_position="last", ignore_index=True)
 
+    if by in KINDS and cfg is not None:
+        span = throughput_kinds.stored_span(state, f, by, cfg)
+        if state is not None and span is not None:
+            return throughput_kinds.kind_counts(conn, f, now, by, columns, cfg, state, span)
     if state is None or by not in (None, "street") or not state.day_counts(f, cfg):
         return counted("all")
     live = counted("live")
@@ -345,6 +351,24 @@ def day_rollup_select(cfg: SiteConfig, sealed: datetime, dialect: str) -> Any:
         day.label("day"),
         *(labelled[n] for n in DAY_COUNTS),
     ).group_by(inc.c.street_code, day)
+
+
+def kind_week_select(
+    cfg: SiteConfig, sealed: datetime, dialect: str, kind: str, until: datetime
+) -> Any:
+    """The SELECT that fills ``rollup_kind_week`` for ``kind`` (category or
+    source) from ``rollup_case``: per code, street and ISO week before
+    ``until``, the counts of ``rollup_case_day`` (without ``unmapped``)."""
+    inc = _rolled_prepared(cfg, sealed, dialect, rollups.rollup_case.c.reported_at < until)
+    labelled = {c.name: c for c in _throughput_counts(inc, cfg, sealed, dialect, "street")}
+    week = sqlfn.week_bucket(inc.c.reported_at, dialect)
+    return select(
+        literal(kind).label("kind"),
+        inc.c[kind].label("code"),
+        inc.c.street_code.label("street_code"),
+        week.label("week"),
+        *(labelled[n] for n in DAY_COUNTS if n != "unmapped"),
+    ).group_by(inc.c[kind], inc.c.street_code, week)
 
 
 def _finish(frame: pd.DataFrame, cfg: SiteConfig, by: Group) -> pd.DataFrame:

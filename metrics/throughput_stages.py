@@ -23,6 +23,7 @@ from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
 from metrics.throughput_judging import _judge, _Judgement, _prepared, _rolled_prepared
 from rollups import clean_incidents, rollup_case
+from rollups.tables import KINDS
 
 #: Stage time statistics: label -> percentile.
 STAGE_STATS = (("median", 0.5), ("p90", 0.9))
@@ -32,11 +33,13 @@ def stage_time_select(
     cfg: SiteConfig, sealed: datetime, dialect: str, start: datetime, end: datetime
 ) -> Any:
     """The SELECT that gives ``rollup_stage_week`` its values: per rolled-up
-    case reported in ``[start, end)``, its street and each milestone's
-    minutes where that time counts (see :func:`_judge`), else NULL."""
+    case reported in ``[start, end)``, its street, category and source, and
+    each milestone's minutes where that time counts (see :func:`_judge`),
+    else NULL."""
     reported = rollup_case.c.reported_at
     inc = _rolled_prepared(cfg, sealed, dialect, reported >= start, reported < end)
-    return select(inc.c.street_code, *_stage_values(inc, cfg, sealed, dialect))
+    kinds = [inc.c[k] for k in KINDS]
+    return select(inc.c.street_code, *kinds, *_stage_values(inc, cfg, sealed, dialect))
 
 
 def _stage_values(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list[Any]:
@@ -49,41 +52,46 @@ def _stage_values(inc: Subquery, cfg: SiteConfig, now: datetime, d: str) -> list
 
 
 def _stage_stats_stored(
-    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig
+    conn: Connection, f: AreaFilter, now: datetime, cfg: SiteConfig, by: str = "street"
 ) -> pd.DataFrame | None:
-    """:func:`_stage_stats` per street with the rolled-up weeks' sorted
-    stage minutes read from ``rollup_stage_week``: whole weeks inside the
-    window come from there, the rest (the days before the first and after
-    the last such week, and the live part) from rows, the rolled-up values
-    of ids changed since the refresh are taken out, and the exact
-    percentiles are computed here, as pandas' ``quantile`` and PostgreSQL's
-    ``percentile_cont`` compute them. None when the rollup has no such week
-    for the filter (or a code filter applies): the caller computes them in
+    """:func:`_stage_stats` per street (or per category or source, ``by``)
+    with the rolled-up weeks' sorted stage minutes read from
+    ``rollup_stage_week``: whole weeks inside the window come from there
+    (split by each value's stored category or source index), the rest (the
+    days before the first and after the last such week, and the live part)
+    from rows, the rolled-up values of ids changed since the refresh are
+    taken out, and the exact percentiles are computed here, as pandas'
+    ``quantile`` and PostgreSQL's ``percentile_cont`` compute them. None
+    when the rollup has no such week for the filter (or a code filter
+    applies, or it lists no codes of ``by``): the caller computes them in
     the database."""
     import numpy as np
 
     state = rollups.state(conn, now)
     if state is None or not state.day_counts(f):
         return None
+    if by != "street" and by not in state.kinds:
+        return None
     span = state.stored_weeks(f)
     if span is None:
         return None
     d = conn.dialect.name
+    group = "street_code" if by == "street" else by
 
     def times(
         c: Connection, part: str, spans: list[tuple[datetime, datetime]]
-    ) -> dict[tuple[str, str], Any]:
-        """The part's timed values per (street, stage), as arrays."""
+    ) -> dict[tuple[Any, str], Any]:
+        """The part's timed values per (group, stage), as arrays."""
         inc = clean_incidents(f, now, rollup=state, stages=d, part=part, rolled_spans=spans)
         inc = _prepared(inc, cfg, now, d)
-        q = select(inc.c.street_code, *_stage_values(inc, cfg, now, d))
+        q = select(inc.c[group], *_stage_values(inc, cfg, now, d))
         rows = c.execute(q).all()
         if not rows:
             return {}
-        # Column-wise numpy, one street's slice at a time (pandas' groupby
+        # Column-wise numpy, one group's slice at a time (pandas' groupby
         # and per-row conversion took 0.7 s for the 100,000 rows of a year).
         codes, *stages = zip(*rows, strict=True)
-        keys = np.asarray(codes, dtype=str)
+        keys = np.asarray([NO_CODE if k is None else k for k in codes], dtype=str)
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
@@ -105,25 +113,9 @@ def _stage_stats_stored(
         rest = times(c, "all", [(f.start_ts, span[0]), (span[1], f.end_ts)])
         return rest, times(c, "changed", [span]) if state.changed_ids else {}
 
-    stored = rollups.rollup_stage_week
-    area = area_streets(f).subquery("stage_street")
-    q = select(stored.c.street_code, stored.c.stage, stored.c.payload).join(
-        area, area.c.code == stored.c.street_code
+    parts, (rest, changed) = side_by_side(
+        conn, lambda c: _stored_arrays(c, f, by, span), rest_parts
     )
-    q = q.where(
-        stored.c.week >= span[0].date().isoformat(), stored.c.week < span[1].date().isoformat()
-    )
-
-    def stored_parts(c: Connection) -> dict[tuple[str, str], list[Any]]:
-        """The stored weeks' arrays per (street, stage): views on the
-        payloads as they arrive (a year of the city: 73 MB)."""
-        out: dict[tuple[str, str], list[Any]] = {}
-        for code, stage, payload in rollups.stream_payloads(c, q):
-            out.setdefault((code, stage), []).append(rollups.stage_arrays(payload))
-        return out
-
-    # The stored arrays stream in while the rest is read on another connection.
-    parts, (rest, changed) = side_by_side(conn, stored_parts, rest_parts)
     stats: dict[str, dict[str, Any]] = {}
     for code, m in sorted(set(parts) | set(rest)):
         array = np.concatenate([*parts.pop((code, m), []), rest.get((code, m), [])])
@@ -131,13 +123,54 @@ def _stage_stats_stored(
             at = np.flatnonzero(array == v)
             if len(at):
                 array = np.delete(array, at[0])
-        row = stats.setdefault(code, {"key": code})
+        row = stats.setdefault(code, {"key": None if code == NO_CODE else code})
         row[f"{m}_timed"] = float(len(array))
         if len(array):
             median, p90 = exact_quantiles(array, [p for _, p in STAGE_STATS])
             row[f"{m}_median_min"], row[f"{m}_p90_min"] = median, p90
     cols = ["key"] + [f"{m}_{s}" for m in MILESTONES for s in ("timed", "median_min", "p90_min")]
     return pd.DataFrame(list(stats.values()), columns=cols)
+
+
+#: Stands for a NULL category or source among the arrays' keys.
+NO_CODE = "\x00"
+
+
+def _stored_arrays(
+    c: Connection, f: AreaFilter, by: str, span: tuple[datetime, datetime]
+) -> dict[tuple[str, str], list[Any]]:
+    """The stored weeks' arrays of ``f``'s streets per (group, stage): views
+    on the payloads as they arrive (a year of the city: 73 MB), split by
+    the stored index of ``by`` unless it is ``street``."""
+    import numpy as np
+
+    stored = rollups.rollup_stage_week
+    area = area_streets(f).subquery("stage_street")
+    split = by != "street"
+    cols = [stored.c.street_code, stored.c.stage, stored.c.payload]
+    if split:
+        cols.append(stored.c[f"{by}_ix"])
+        listed = rollups.rollup_code
+        names = {
+            ix: NO_CODE if code is None else code
+            for ix, code in c.execute(
+                select(listed.c.ix, listed.c.code).where(listed.c.kind == by)
+            ).all()
+        }
+    q = select(*cols).join(area, area.c.code == stored.c.street_code)
+    q = q.where(
+        stored.c.week >= span[0].date().isoformat(), stored.c.week < span[1].date().isoformat()
+    )
+    out: dict[tuple[str, str], list[Any]] = {}
+    for row in rollups.stream_payloads(c, q):
+        values = rollups.stage_arrays(row[2])
+        if not split:
+            out.setdefault((row[0], row[1]), []).append(values)
+            continue
+        index = np.frombuffer(row[3], dtype="<u2")
+        for ix in np.unique(index):  # each code's values, still sorted
+            out.setdefault((names[int(ix)], row[1]), []).append(values[index == ix])
+    return out
 
 
 def exact_quantiles(values: Any, probabilities: list[float]) -> list[float]:

@@ -40,6 +40,17 @@ computed, on every page. The rollup does that work once:
     seal. Exact medians and P90s cannot be summed from parts; these let a
     query take them over a year of the city from 40,000 stored arrays
     (~80 MB) instead of sorting 10 M durations in the database (3.8 s).
+    Each array has, per value, its case's category and source index
+    (``<u2``) into ``rollup_code``: a breakdown by category or source splits
+    the same arrays.
+``rollup_kind_week``
+    ``rollup_case`` counted per category (and per source), street and ISO
+    week, for the weeks ``rollup_stage_week`` holds: the counts of
+    ``rollup_case_day`` (without ``unmapped``). The throughput page's
+    category and source tabs read a year of the city from its ~300,000
+    rows instead of 2.5 M cases (8.5 s).
+``rollup_code``
+    The category and source codes the stage arrays' indices stand for.
 ``rollup_cell_week``
     The incident map's cells of the rolled-up cases per street and ended
     week, at the cell sizes the whole city and each district are drawn at:
@@ -122,9 +133,11 @@ from rollups.tables import (
     rollup_case,
     rollup_case_day,
     rollup_cell_week,
+    rollup_code,
     rollup_crowd_quality_day,
     rollup_dup_id,
     rollup_incident_quality_day,
+    rollup_kind_week,
     rollup_meta,
     rollup_metadata,
     rollup_open_id,
@@ -151,9 +164,11 @@ __all__ = [
     "rollup_case",
     "rollup_case_day",
     "rollup_cell_week",
+    "rollup_code",
     "rollup_crowd_quality_day",
     "rollup_dup_id",
     "rollup_incident_quality_day",
+    "rollup_kind_week",
     "rollup_meta",
     "rollup_metadata",
     "rollup_open_id",

@@ -24,6 +24,7 @@ from data_access.area import unsettled_ranges
 from data_access.schema import MILESTONES, incident, street
 from rollups.tables import (
     rollup_case,
+    rollup_code,
     rollup_dup_id,
     rollup_incident_quality_day,
     rollup_meta,
@@ -78,6 +79,11 @@ class RollupState:
     #: Whether ``rollup_incident_quality_day`` exists (a rollup built by an
     #: older version has none until its next refresh: the checks read rows).
     incident_quality: bool = False
+    #: The breakdowns (``rollups.tables.KINDS``) whose codes ``rollup_code``
+    #: lists: ``rollup_kind_week`` and the stage arrays' indices may be read
+    #: for them (a rollup built by an older version has none until its next
+    #: refresh).
+    kinds: tuple[str, ...] = ()
 
     def stored_weeks(self, f: Any) -> tuple[datetime, datetime] | None:
         """``[first Monday, Monday after the last)`` of the ISO weeks inside
@@ -279,4 +285,12 @@ def _read_state(conn: Connection) -> RollupState | None:
         tuple((row[6] or "").split()),
         settled_ids=settled,
         incident_quality=inspect(conn).has_table(rollup_incident_quality_day.name),
+        kinds=_listed_kinds(conn),
     )
+
+
+def _listed_kinds(conn: Connection) -> tuple[str, ...]:
+    """The kinds ``rollup_code`` lists (none without the table)."""
+    if not inspect(conn).has_table(rollup_code.name):
+        return ()
+    return tuple(sorted(conn.execute(select(rollup_code.c.kind).distinct()).scalars()))

@@ -58,6 +58,22 @@ rollup_case_day = Table(
     Index("ix_rollup_case_day_day", "day"),
 )
 
+#: The groupings of a breakdown the per-week tables also hold.
+KINDS = ("category", "source")
+#: Most distinct codes of one kind the stage arrays' ``<u2`` indices hold.
+MAX_CODES = 65535
+
+rollup_kind_week = Table(
+    "rollup_kind_week",
+    rollup_metadata,
+    Column("kind", String(16), nullable=False),  # one of KINDS
+    Column("code", CODE),  # the case's category or source, NULL as in the source
+    Column("street_code", incident.c.street_code.type, nullable=False),
+    Column("week", String(10), nullable=False),  # the Monday, ISO date
+    *(Column(c, Integer, nullable=False) for c in DAY_COUNTS if c != "unmapped"),
+    Index("ix_rollup_kind_week", "kind", "week"),
+)
+
 rollup_stage_week = Table(
     "rollup_stage_week",
     rollup_metadata,
@@ -66,6 +82,16 @@ rollup_stage_week = Table(
     Column("stage", String(16), primary_key=True),  # a milestone
     Column("n", Integer, nullable=False),
     Column("payload", LargeBinary(length=2**24), nullable=False),  # sorted <f8 values
+    # Per value, the case's category and source: <i2 indices into rollup_code.
+    *(Column(f"{k}_ix", LargeBinary(length=2**24), nullable=False) for k in KINDS),
+)
+
+rollup_code = Table(
+    "rollup_code",
+    rollup_metadata,
+    Column("kind", String(16), primary_key=True),  # one of KINDS
+    Column("ix", Integer, primary_key=True),
+    Column("code", CODE),  # NULL: no category (source) recorded
 )
 
 rollup_cell_week = Table(
