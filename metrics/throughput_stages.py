@@ -162,14 +162,21 @@ def _stored_arrays(
         stored.c.week >= span[0].date().isoformat(), stored.c.week < span[1].date().isoformat()
     )
     out: dict[tuple[str, str], list[Any]] = {}
-    for row in rollups.stream_payloads(c, q):
-        values = rollups.stage_arrays(row[2])
-        if not split:
-            out.setdefault((row[0], row[1]), []).append(values)
-            continue
-        index = np.frombuffer(row[3], dtype="<u2")
-        for ix in np.unique(index):  # each code's values, still sorted
-            out.setdefault((names[int(ix)], row[1]), []).append(values[index == ix])
+    if not split:
+        for code, stage, payload in rollups.stream_payloads(c, q):
+            out.setdefault((code, stage), []).append(rollups.stage_arrays(payload))
+        return out
+    # Per stage, every array and its indices joined once, then one mask per
+    # code (a mask per stored row and code was 2 s for a year of the city).
+    values: dict[str, list[Any]] = {}
+    indices: dict[str, list[Any]] = {}
+    for _, stage, payload, ix in rollups.stream_payloads(c, q):
+        values.setdefault(stage, []).append(rollups.stage_arrays(payload))
+        indices.setdefault(stage, []).append(np.frombuffer(ix, dtype="<u2"))
+    for stage, arrays in values.items():
+        joined, index = np.concatenate(arrays), np.concatenate(indices[stage])
+        for ix in np.unique(index):
+            out[(names[int(ix)], stage)] = [joined[index == ix]]
     return out
 
 
