@@ -111,7 +111,6 @@ class Session:
         self.widgets: dict[str, Any] = {}  # a widget's key -> its element proto
         self.downloads: list[str] = []  # the download buttons' /media/ paths
         self._finished: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
-        self._backend: dict[str, asyncio.Future[Any]] = {}
         self._elements = 0
         self._errors: list[str] = []
         self._reader: asyncio.Task[None] | None = None
@@ -161,10 +160,6 @@ class Session:
                 self.fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "page_not_found":
                 self._errors.append(f"page not found: {msg.page_not_found.page_name}")
-            elif kind == "backend_operation_response":
-                future = self._backend.pop(msg.backend_operation_response.request_id, None)
-                if future is not None and not future.done():
-                    future.set_result(msg.backend_operation_response)
             elif kind == "script_finished":
                 self._finished.put_nowait((msg.script_finished, time.monotonic()))
 

@@ -29,13 +29,12 @@ from data_access.config import SiteConfig
 from data_access.filters import AreaFilter
 from data_access.schema import MILESTONES
 from metrics.throughput_judging import _prepared
+from metrics.throughput_stages import NO_CODE
 from rollups import RollupState, clean_incidents
 from rollups.tables import KINDS, rollup_kind_week
 
 #: The per-group target columns the rows compute in SQL (``<m>_tmin`` …).
 TARGET_STATS = ("tmin", "tmax", "tcount")
-#: Stands for a NULL code while the parts are summed (pandas drops NaN keys).
-NO_CODE = "\x00"
 
 
 def stored_span(state: RollupState | None, f: AreaFilter, by: str, cfg: Any) -> Any:
@@ -86,15 +85,15 @@ def kind_counts(
     rest = counted("all", [(f.start_ts, span[0]), (span[1], f.end_ts)])
     names = [c for c in rest.columns if c not in ("key", "street_code")]
     changed = counted("changed", [span]) if state.changed_ids else None
-    parts = [_stored(conn, f, by, span, names), rest]
-    if changed is not None:
-        changed = changed.assign(key=changed["key"].fillna(NO_CODE))
+
+    def keyed(part: pd.DataFrame) -> pd.DataFrame:  # a NULL code: pandas drops NaN keys
+        return part.assign(key=part["key"].fillna(NO_CODE))
+
     summed = rollups.net_sums(
-        [p.assign(key=p["key"].fillna(NO_CODE)) for p in parts],
-        changed,
+        [keyed(_stored(conn, f, by, span, names)), keyed(rest)],
+        None if changed is None else keyed(changed),
         ["key", "street_code"],
         names,
-        drop_empty=True,
     )
     per_street = summed.astype({n: "int64" for n in names})
     return _per_code(conn, f, cfg, per_street, names, targets[0])

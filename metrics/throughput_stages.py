@@ -25,6 +25,10 @@ from metrics.throughput_judging import _judge, _Judgement, _prepared, _rolled_pr
 from rollups import clean_incidents, rollup_case
 from rollups.tables import KINDS
 
+#: Stands for a NULL category or source while groups are keyed (numpy's
+#: string keys and pandas' group keys cannot hold None).
+NO_CODE = "\x00"
+
 #: Stage time statistics: label -> percentile.
 STAGE_STATS = (("median", 0.5), ("p90", 0.9))
 
@@ -130,10 +134,6 @@ def _stage_stats_stored(
             row[f"{m}_median_min"], row[f"{m}_p90_min"] = median, p90
     cols = ["key"] + [f"{m}_{s}" for m in MILESTONES for s in ("timed", "median_min", "p90_min")]
     return pd.DataFrame(list(stats.values()), columns=cols)
-
-
-#: Stands for a NULL category or source among the arrays' keys.
-NO_CODE = "\x00"
 
 
 def _stored_arrays(

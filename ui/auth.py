@@ -599,9 +599,8 @@ def audited_download(
     marks, the second deletes): with ten busy sessions the browser's fetch
     came after the second sweep and got a 404. The prepared bytes stay in
     the session, under the name they were made with, until the export's
-    filter (``query``) changes;
-    a failing audit write leaves no file, and a failure either way is a
-    message, not a traceback."""
+    filter (``query``) changes; a failing audit write leaves no file, and a
+    failure either way is a message, not a traceback."""
     permission = "pack" if action == "pack" else "export"
     if not allowed(permission):
         container.caption(":material/lock: " + t(f"auth.no_{permission}"))
